@@ -1,0 +1,120 @@
+"""Features, defined once: training, evaluation, export and prediction all call :func:`compute`.
+
+The feature set ``seed16`` is the article's 16 factors, in the article's order. Every feature is a
+function of one user-info record; :data:`FEATURE_SETS` maps a set's name to its ordered features.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.instagram.records import REEL_AUTO_ARCHIVE
+
+_SPLIT = re.compile(r"[_.\s]+")
+# Tried in order, anchored at the start of the lower-cased username, as the article's regexes were.
+_USERNAME_TYPES = (
+    (1, re.compile(r"[a-z]+[._][a-z0-9]+")),
+    (2, re.compile(r"[a-z]+[._]?[0-9]+")),
+    (3, re.compile(r"[a-z]+")),
+)
+
+
+def username_type(username: str) -> int:
+    """1: letters, ``.``/``_``, letters or digits; 2: letters, optional ``.``/``_``, digits;
+    3: starts with letters; 0: anything else."""
+    lowered = username.lower()
+    for code, pattern in _USERNAME_TYPES:
+        if pattern.match(lowered):
+            return code
+    return 0
+
+
+def count_parts(text: str) -> int:
+    """Number of non-empty parts of ``text`` split on ``_``, ``.`` or whitespace."""
+    return sum(1 for part in _SPLIT.split(text) if part)
+
+
+def count_question_marks(text: str) -> int:
+    """``?`` in ``text`` once encoded to ASCII with replacement, as the article's tool stored names:
+    literal question marks plus every non-ASCII character (emoji, accents)."""
+    return text.encode("ascii", errors="replace").count(b"?")
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    dtype: pa.DataType
+    compute: Callable[[Mapping[str, Any]], float]
+    doc: str
+
+
+def _ratio(user: Mapping[str, Any]) -> float:
+    following = user["following_count"]
+    return user["follower_count"] / following if following else 0.0
+
+
+SEED16: tuple[Feature, ...] = (
+    Feature("username_type", pa.int8(), lambda u: username_type(u["username"]), "username regex type 0-3"),
+    Feature("username_parts", pa.int16(), lambda u: count_parts(u["username"]), "parts of username"),
+    Feature("full_name_length", pa.int16(), lambda u: len(u["full_name"]), "characters in full_name"),
+    Feature("full_name_parts", pa.int16(), lambda u: count_parts(u["full_name"]), "parts of full_name"),
+    Feature("full_name_question_marks", pa.int16(), lambda u: count_question_marks(u["full_name"]),
+            "non-ASCII characters and '?' in full_name"),
+    Feature("biography_parts", pa.int16(), lambda u: count_parts(u["biography"]), "parts of biography"),
+    Feature("biography_question_marks", pa.int16(), lambda u: count_question_marks(u["biography"]),
+            "non-ASCII characters and '?' in biography"),
+    Feature("follower_following_ratio", pa.float64(), _ratio, "follower_count / following_count, 0 if none"),
+    Feature("follower_count", pa.int64(), lambda u: u["follower_count"], "followers"),
+    Feature("following_count", pa.int64(), lambda u: u["following_count"], "accounts followed"),
+    Feature("media_count", pa.int64(), lambda u: u["media_count"], "posts"),
+    Feature("usertags_count", pa.int64(), lambda u: u["usertags_count"], "posts tagging the profile"),
+    Feature("is_private", pa.int8(), lambda u: int(u["is_private"]), "1 if private"),
+    Feature("is_verified", pa.int8(), lambda u: int(u["is_verified"]), "1 if verified"),
+    Feature("has_anonymous_profile_picture", pa.int8(), lambda u: int(u["has_anonymous_profile_picture"]),
+            "1 if the default picture"),
+    Feature("reel_auto_archive", pa.int8(),
+            lambda u: REEL_AUTO_ARCHIVE.index(u.get("reel_auto_archive") or "unset"),
+            "story archive setting: 0 unset, 1 on, 2 off"),
+)
+
+FEATURE_SETS: dict[str, tuple[Feature, ...]] = {"seed16": SEED16}
+
+
+def feature_names(feature_set: str) -> list[str]:
+    return [f.name for f in FEATURE_SETS[feature_set]]
+
+
+def compute(users: Iterable[Mapping[str, Any]], feature_set: str = "seed16") -> pa.Table:
+    """One row per user-info record, one typed column per feature, in the set's order."""
+    features = FEATURE_SETS[feature_set]
+    users = list(users)
+    return pa.table(
+        {f.name: pa.array([f.compute(u) for u in users], type=f.dtype) for f in features},
+        schema=pa.schema([pa.field(f.name, f.dtype, nullable=False) for f in features]),
+    )
+
+
+def to_matrix(table: pa.Table, feature_set: str = "seed16") -> np.ndarray:
+    """The model's input: the set's columns, in order, as float32."""
+    return np.column_stack(
+        [table.column(name).to_numpy().astype(np.float32) for name in feature_names(feature_set)]
+    )
+
+
+def spec(feature_set: str = "seed16") -> dict[str, Any]:
+    """The feature spec written beside the Parquet file: what a consumer of the model must feed it."""
+    return {
+        "feature_set": feature_set,
+        "features": [
+            {"index": i, "name": f.name, "dtype": str(f.dtype), "description": f.doc}
+            for i, f in enumerate(FEATURE_SETS[feature_set])
+        ],
+        "input_dtype": "float32",
+        "label": {"name": "label", "authentic": 1, "not_authentic": 0},
+    }

@@ -1,0 +1,1 @@
+"""Instagram's private API as this project sees it: record shapes, a simulated Instagram, a crawler."""

@@ -1,0 +1,114 @@
+"""The user-info record: what one ``GET /api/v1/users/{pk}/info/`` returns under ``"user"``.
+
+Validation is strict because everything downstream trusts these fields. A record that fails is not
+dropped: callers quarantine it together with the :class:`RecordError` reason and count it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import InputError
+
+REEL_AUTO_ARCHIVE = ("unset", "on", "off")
+
+# field -> type every user-info record must carry. Instagram sends more; we keep all of it in data/raw.
+REQUIRED_FIELDS: dict[str, type] = {
+    "pk": int,
+    "username": str,
+    "full_name": str,
+    "biography": str,
+    "follower_count": int,
+    "following_count": int,
+    "media_count": int,
+    "usertags_count": int,
+    "is_private": bool,
+    "is_verified": bool,
+    "has_anonymous_profile_picture": bool,
+}
+
+
+class RecordError(ValueError):
+    """A record that cannot be used, and why; ``field`` names the offending field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def normalize_user(record: Any) -> dict[str, Any]:
+    """Check a user-info record and return it with ``pk`` as an int and ``reel_auto_archive`` filled in.
+
+    Instagram sends ``pk`` as a number or a digit string depending on the endpoint and version, and
+    omits ``reel_auto_archive`` when it was never set; both are normalised here, once.
+    """
+    if not isinstance(record, dict):
+        raise RecordError("<record>", f"expected a JSON object, got {type(record).__name__}")
+    out = dict(record)
+    pk = out.get("pk")
+    if isinstance(pk, str) and pk.isdigit():
+        out["pk"] = int(pk)
+    for name, tp in REQUIRED_FIELDS.items():
+        if name not in out:
+            raise RecordError(name, "missing")
+        value = out[name]
+        if value is None and tp is str:
+            out[name] = value = ""
+        if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise RecordError(name, f"expected an integer, got {value!r}")
+        if not isinstance(value, tp):
+            raise RecordError(name, f"expected {tp.__name__}, got {value!r}")
+        if tp is int and value < 0:
+            raise RecordError(name, f"expected a non-negative integer, got {value!r}")
+    if not out["username"]:
+        raise RecordError("username", "empty")
+    archive = out.get("reel_auto_archive") or "unset"
+    if archive not in REEL_AUTO_ARCHIVE:
+        raise RecordError("reel_auto_archive", f"expected one of {REEL_AUTO_ARCHIVE}, got {archive!r}")
+    out["reel_auto_archive"] = archive
+    return out
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed object) for every non-blank line; bad JSON names the file and line."""
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+
+
+def read_profiles(path: Path) -> list[dict[str, Any]]:
+    """The crawl's user-info records, each checked again: a bad one names file, line and field."""
+    users = []
+    for lineno, record in read_jsonl(path):
+        try:
+            users.append(normalize_user(record))
+        except RecordError as exc:
+            pk = record.get("pk") if isinstance(record, dict) else None
+            raise InputError(f"{path}:{lineno}: record pk={pk}: {exc}") from None
+    return users
+
+
+def relationships(graph: Iterable[dict[str, Any]]) -> dict[int, str]:
+    """Each profile's relation to the seed accounts, in the calibration's terms.
+
+    ``fans`` follow a seed that does not follow back, ``unrequited`` are followed by a seed without
+    following it, ``mutual`` both. Across several seeds the closest relation wins.
+    """
+    rank = {"unrequited": 0, "fans": 1, "mutual": 2}
+    out: dict[int, str] = {}
+    for row in graph:
+        follows, followed = bool(row["follows_seed"]), bool(row["followed_by_seed"])
+        kind = "mutual" if follows and followed else ("fans" if follows else "unrequited")
+        pk = int(row["pk"])
+        if pk not in out or rank[kind] > rank[out[pk]]:
+            out[pk] = kind
+    return out

@@ -1,0 +1,141 @@
+"""The model, whole: the article's ``Dense(H, relu) -> Dense(1, sigmoid)``, trained for many seeds at once.
+
+A seed study would cost one fit per seed. Instead the S members are stacked along a leading axis and
+trained in one TensorFlow graph: member s has its own initialisation and its own shuffling, its loss
+depends only on its own weights, and Adam updates every weight from that weight's gradient alone, so
+the members are mathematically independent fits that happen to share a loop.
+
+What ships is a plain Keras model of ordinary Dense layers (so it converts to TFLite as is): the
+members side by side in one wide hidden layer, a block-diagonal output layer, and their mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    hidden_units: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+
+
+@dataclass(frozen=True)
+class Members:
+    """S trained (or initial) members, weights stacked on axis 0."""
+
+    w1: np.ndarray  # [S, F, H]
+    b1: np.ndarray  # [S, H]
+    w2: np.ndarray  # [S, H]
+    b2: np.ndarray  # [S]
+    seeds: tuple[int, ...]
+
+    def select(self, indices: Sequence[int]) -> Members:
+        idx = list(indices)
+        return Members(self.w1[idx], self.b1[idx], self.w2[idx], self.b2[idx],
+                       tuple(self.seeds[i] for i in idx))
+
+
+def _rng(seed: int, stream: int) -> np.random.Generator:
+    # One independent stream per purpose, so changing the batch size never changes the initialisation.
+    return np.random.default_rng([seed, stream])
+
+
+def initial_members(n_features: int, hidden_units: int, seeds: Sequence[int]) -> Members:
+    """Keras' defaults (Glorot-uniform kernels, zero biases), drawn from each member's own seed."""
+
+    def glorot(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(np.float32)
+
+    w1, w2 = [], []
+    for seed in seeds:
+        rng = _rng(seed, 0)
+        w1.append(glorot(rng, n_features, hidden_units))
+        w2.append(glorot(rng, hidden_units, 1)[:, 0])
+    s = len(seeds)
+    return Members(np.stack(w1), np.zeros((s, hidden_units), np.float32), np.stack(w2),
+                   np.zeros(s, np.float32), tuple(seeds))
+
+
+def batch_orders(n_rows: int, epochs: int, seeds: Sequence[int]) -> np.ndarray:
+    """Each member's row order for every epoch: int32 [epochs, S, n_rows]."""
+    rngs = [_rng(seed, 1) for seed in seeds]
+    return np.stack([np.stack([rng.permutation(n_rows) for rng in rngs]) for _ in range(epochs)]).astype(np.int32)
+
+
+def _logits(x: tf.Tensor, w1: tf.Tensor, b1: tf.Tensor, w2: tf.Tensor, b2: tf.Tensor) -> tf.Tensor:
+    """x [S, B, F] -> logits [S, B]."""
+    hidden = tf.nn.relu(tf.einsum("sbf,sfh->sbh", x, w1) + b1[:, None, :])
+    return tf.einsum("sbh,sh->sb", hidden, w2) + b2[:, None]
+
+
+def train_members(x: np.ndarray, y: np.ndarray, seeds: Sequence[int], cfg: FitConfig,
+                  orders: np.ndarray | None = None) -> Members:
+    """Fit one member per seed, jointly; ``orders`` overrides the shuffling (tests use it)."""
+    x = np.asarray(x, np.float32)
+    y = np.asarray(y, np.float32)
+    init = initial_members(x.shape[1], cfg.hidden_units, seeds)
+    if orders is None:
+        orders = batch_orders(len(x), cfg.epochs, seeds)
+    weights = [keras.Variable(w) for w in (init.w1, init.b1, init.w2, init.b2)]
+    optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
+    optimizer.build(weights)
+    x_t, y_t = tf.constant(x), tf.constant(y)
+
+    @tf.function(reduce_retracing=True)
+    def step(rows: tf.Tensor) -> None:
+        xb, yb = tf.gather(x_t, rows), tf.gather(y_t, rows)
+        with tf.GradientTape() as tape:
+            logits = _logits(xb, *(w.value for w in weights))
+            per_member = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=yb, logits=logits), axis=1)
+            # A sum, not a mean, over members: each member's gradient is exactly its own loss's gradient.
+            loss = tf.reduce_sum(per_member)
+        grads = tape.gradient(loss, [w.value for w in weights])
+        optimizer.apply_gradients(zip(grads, weights, strict=True))
+
+    for epoch_order in orders:
+        for start in range(0, len(x), cfg.batch_size):
+            step(tf.constant(epoch_order[:, start : start + cfg.batch_size]))
+    w1, b1, w2, b2 = (np.asarray(w.numpy()) for w in weights)
+    return Members(w1, b1, w2, b2, tuple(seeds))
+
+
+def member_probabilities(members: Members, x: np.ndarray) -> np.ndarray:
+    """Every member's P(authentic) for every row: float32 [S, N]."""
+    x = np.asarray(x, np.float32)
+    stacked = tf.broadcast_to(tf.constant(x)[None], (len(members.seeds), *x.shape))
+    logits = _logits(stacked, *(tf.constant(w) for w in (members.w1, members.b1, members.w2, members.b2)))
+    return tf.sigmoid(logits).numpy()
+
+
+def shipped_model(members: Members) -> keras.Model:
+    """A plain Keras model: raw features [N, F] -> mean P(authentic) of the members [N, 1]."""
+    s, f, h = members.w1.shape
+    inputs = keras.Input((f,), name="features")
+    hidden = keras.layers.Dense(s * h, activation="relu", name="members_hidden")(inputs)
+    probs = keras.layers.Dense(s, activation="sigmoid", name="members_output")(hidden)
+    mean = keras.layers.Dense(1, use_bias=False, name="mean")(probs)
+    model = keras.Model(inputs, mean, name=f"igfake_{s}_members")
+    # Member j owns hidden units j*h .. (j+1)*h and output j; everything off its block is zero.
+    out_kernel = np.zeros((s * h, s), np.float32)
+    for j in range(s):
+        out_kernel[j * h : (j + 1) * h, j] = members.w2[j]
+    model.get_layer("members_hidden").set_weights(
+        [members.w1.transpose(1, 0, 2).reshape(f, s * h), members.b1.reshape(s * h)])
+    model.get_layer("members_output").set_weights([out_kernel, members.b2])
+    model.get_layer("mean").set_weights([np.full((s, 1), 1.0 / s, np.float32)])
+    return model
+
+
+def make_deterministic(seed: int) -> None:
+    """Same params + same code => same numbers: seed every RNG and ask TF for deterministic ops."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()

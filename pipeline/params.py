@@ -1,0 +1,225 @@
+"""``params.yaml`` as typed, validated, frozen data.
+
+Each section of ``params.yaml`` is a dataclass below. Loading checks every key: an unknown key, a missing
+key or a value of the wrong type or range raises :class:`ParamsError` with a message that names the key
+and the value, e.g. ``train.epochs: expected a positive integer, got 'ten'``. Stages turn that into a
+one-line error and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+
+class ParamsError(ValueError):
+    """A params.yaml value is missing, unknown or invalid."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """A range constraint: ``describe`` is what the message says was expected."""
+
+    describe: str
+    ok: Callable[[Any], bool]
+
+
+POSITIVE_INT = Check("a positive integer", lambda v: v > 0)
+NON_NEGATIVE_INT = Check("a non-negative integer", lambda v: v >= 0)
+POSITIVE_NUMBER = Check("a positive number", lambda v: v > 0)
+NON_NEGATIVE_NUMBER = Check("a non-negative number", lambda v: v >= 0)
+OPEN_FRACTION = Check("a number strictly between 0 and 1", lambda v: 0 < v < 1)
+PROBABILITY = Check("a number between 0 and 1", lambda v: 0 <= v <= 1)
+NON_EMPTY = Check("a non-empty list", lambda v: len(v) > 0)
+
+
+def checked(check: Check, **kwargs: Any) -> Any:
+    return field(metadata={"check": check}, **kwargs)
+
+
+@dataclass(frozen=True)
+class SimulatorParams:
+    """The simulated Instagram served over loopback HTTP (crawl) and its annotator (label-import)."""
+
+    seed: int = checked(NON_NEGATIVE_INT)
+    # How many distinct accounts follow or are followed by each seed account.
+    accounts_per_seed: int = checked(POSITIVE_INT)
+    # Share of the annotator's decisions that are plain mistakes (a flipped label).
+    annotator_mistake_rate: float = checked(PROBABILITY)
+
+
+@dataclass(frozen=True)
+class CrawlParams:
+    source: Literal["simulator"]
+    # Usernames whose follower and following lists are crawled.
+    seed_accounts: tuple[str, ...] = checked(NON_EMPTY)
+    max_profiles: int = checked(POSITIVE_INT)
+    page_size: int = checked(Check("an integer from 1 to 200", lambda v: 1 <= v <= 200))
+    concurrency: int = checked(POSITIVE_INT)
+    timeout_seconds: float = checked(POSITIVE_NUMBER)
+
+
+@dataclass(frozen=True)
+class LabelImportParams:
+    source: Literal["simulator"]
+
+
+@dataclass(frozen=True)
+class FeaturizeParams:
+    feature_set: Literal["seed16"]
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    # Member k of the seed study is initialised and shuffled with seed + k.
+    seed: int = checked(NON_NEGATIVE_INT)
+    seeds: int = checked(POSITIVE_INT)
+    epochs: int = checked(POSITIVE_INT)
+    batch_size: int = checked(POSITIVE_INT)
+    learning_rate: float = checked(POSITIVE_NUMBER)
+    hidden_units: int = checked(POSITIVE_INT)
+    test_size: float = checked(OPEN_FRACTION)
+    split_seed: int = checked(NON_NEGATIVE_INT)
+    # What export-tflite ships: the mean probability of all seed members, or member 0 alone.
+    ship: Literal["ensemble", "seed"]
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    threshold: float = checked(OPEN_FRACTION)
+
+
+@dataclass(frozen=True)
+class ExportTfliteParams:
+    tolerance: float = checked(POSITIVE_NUMBER)
+
+
+@dataclass(frozen=True)
+class MlflowParams:
+    experiment: str
+
+
+SECTIONS: dict[str, type] = {
+    "simulator": SimulatorParams,
+    "crawl": CrawlParams,
+    "label_import": LabelImportParams,
+    "featurize": FeaturizeParams,
+    "train": TrainParams,
+    "evaluate": EvaluateParams,
+    "export_tflite": ExportTfliteParams,
+    "mlflow": MlflowParams,
+}
+
+T = TypeVar("T")
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        item = typing.get_args(tp)[0]
+        return f"a list of {({str: 'string', int: 'integer', float: 'number'}).get(item, str(item))}s"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    def fail(expected: str) -> ParamsError:
+        return ParamsError(f"{where}: expected {expected}, got {value!r}")
+
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise fail(f"a mapping of {', '.join(f.name for f in dataclasses.fields(tp))}")
+        return build(tp, value, where)
+    if origin is Literal:
+        if value not in typing.get_args(tp) or isinstance(value, bool):
+            raise fail(_describe(tp))
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise fail(_describe(tp))
+        (item_tp, _ellipsis) = typing.get_args(tp)
+        return tuple(_convert(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"unsupported params type {tp}")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise fail(_describe(tp))
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail(_describe(tp))
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise fail(_describe(tp))
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str) or not value:
+            raise fail("a non-empty string")
+        return value
+    raise TypeError(f"unsupported params type {tp}")
+
+
+def build(cls: type[T], data: dict[str, Any], where: str) -> T:
+    """Build dataclass ``cls`` from ``data``, checking every key; ``where`` prefixes error messages."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ParamsError(f"{where}.{unknown[0]}: unknown key (known keys: {', '.join(fields)})")
+    values = {}
+    for name, f in fields.items():
+        key = f"{where}.{name}"
+        if name not in data:
+            raise ParamsError(f"{key}: missing; expected {_describe(hints[name])}")
+        check: Check | None = f.metadata.get("check")
+        try:
+            value = _convert(data[name], hints[name], key)
+        except ParamsError:
+            if check is None or hints[name] not in (int, float):
+                raise
+            value = None  # wrong type: report it with the range's wording below
+        if check is not None and (value is None or not check.ok(value)):
+            raise ParamsError(f"{key}: expected {check.describe}, got {data[name]!r}")
+        values[name] = value
+    return cls(**values)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: not found") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def load_section(name: str, path: Path) -> Any:
+    """Load and validate section ``name`` of the params file at ``path``.
+
+    Unknown top-level sections are rejected too, so a typo such as ``trian:`` never passes silently.
+    """
+    data = read_yaml(path)
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ParamsError(f"{path}: {unknown[0]}: unknown section (known: {', '.join(SECTIONS)})")
+    if name not in data:
+        raise ParamsError(f"{path}: {name}: section is missing")
+    try:
+        return _convert(data[name], SECTIONS[name], name)
+    except ParamsError as exc:
+        raise ParamsError(f"{path}: {exc}") from None

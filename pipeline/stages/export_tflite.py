@@ -1,0 +1,54 @@
+"""Stage ``export-tflite``: the shipped Keras model as TFLite, checked against Keras on the test rows.
+
+Reads ``models/model.keras``, ``data/features/features.parquet``, ``data/predictions/predictions.parquet``
+(which rows are test rows) and ``params.yaml`` sections ``export_tflite`` and ``featurize``. Writes
+``models/model.tflite`` and ``reports/export.json``; fails if LiteRT and Keras differ by more than
+``export_tflite.tolerance`` on any test row.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline import atomic, export, features, paths
+from pipeline.errors import InputError
+from pipeline.params import load_section
+from pipeline.stages import run
+
+log = logging.getLogger(__name__)
+
+
+def test_rows() -> np.ndarray:
+    predictions = pq.read_table(paths.PREDICTIONS, columns=["pk", "split"])
+    test_pks = predictions.filter(pc.equal(predictions["split"], "test"))["pk"]
+    table = pq.read_table(paths.FEATURES)
+    table = table.filter(pc.is_in(table["pk"], value_set=test_pks))
+    feature_set = load_section("featurize", paths.PARAMS).feature_set
+    return features.to_matrix(table, feature_set)
+
+
+def main() -> None:
+    def body() -> None:
+        tolerance = load_section("export_tflite", paths.PARAMS).tolerance
+        model = keras.saving.load_model(paths.KERAS_MODEL)
+        flatbuffer = export.to_tflite(model)
+        check = export.agreement(model, flatbuffer, test_rows(), tolerance)
+        atomic.write_json(paths.EXPORT_REPORT, check)
+        if not check["agrees"] or check["any_nan"]:
+            raise InputError(f"{paths.TFLITE_MODEL}: LiteRT differs from Keras by {check['max_abs_diff']:.3g} "
+                             f"(tolerance {tolerance:g}); not exported")
+        with atomic.atomic_path(paths.TFLITE_MODEL) as tmp:
+            tmp.write_bytes(flatbuffer)
+        log.info("exported %d bytes; max |Keras - LiteRT| = %.3g on %d test rows", check["tflite_bytes"],
+                 check["max_abs_diff"], check["rows"])
+
+    run("export-tflite", body)
+
+
+if __name__ == "__main__":
+    main()

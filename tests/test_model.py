@@ -1,0 +1,72 @@
+import keras
+import numpy as np
+import pytest
+
+from pipeline import model as M
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(203, 5)).astype(np.float32)
+    y = (x[:, 0] - x[:, 1] + 0.5 * rng.normal(size=203) > 0).astype(np.float32)
+    return x, y
+
+
+CFG = M.FitConfig(hidden_units=8, epochs=6, batch_size=32, learning_rate=0.01)
+
+
+def test_each_jointly_trained_member_equals_its_own_single_seed_fit(data):
+    x, y = data
+    joint = M.train_members(x, y, [3, 4, 5], CFG)
+    alone = M.train_members(x, y, [4], CFG)
+    p_joint = M.member_probabilities(joint, x)
+    p_alone = M.member_probabilities(alone, x)
+    np.testing.assert_allclose(p_joint[1], p_alone[0], atol=1e-5)
+    assert np.abs(p_joint[0] - p_joint[1]).max() > 1e-3  # different seeds, different members
+
+
+def test_a_member_equals_a_plain_keras_fit_with_the_same_init_and_batches(data):
+    x, y = data
+    seeds = [11, 12]
+    joint = M.train_members(x, y, seeds, CFG)
+    init = M.initial_members(x.shape[1], CFG.hidden_units, seeds).select([1])
+    orders = M.batch_orders(len(x), CFG.epochs, seeds)[:, 1]
+
+    keras.utils.set_random_seed(0)
+    plain = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(CFG.hidden_units, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    plain.layers[0].set_weights([init.w1[0], init.b1[0]])
+    plain.layers[1].set_weights([init.w2[0][:, None], init.b2])
+    plain.compile(optimizer=keras.optimizers.Adam(CFG.learning_rate), loss="binary_crossentropy")
+    for order in orders:
+        plain.fit(x[order], y[order], batch_size=CFG.batch_size, epochs=1, shuffle=False, verbose=0)
+    expected = plain.predict(x, verbose=0)[:, 0]
+    np.testing.assert_allclose(M.member_probabilities(joint, x)[1], expected, atol=1e-5)
+
+
+def test_training_is_reproducible_and_seed_dependent(data):
+    x, y = data
+    a = M.train_members(x, y, [1, 2], CFG)
+    b = M.train_members(x, y, [1, 2], CFG)
+    assert all(np.array_equal(u, v) for u, v in zip((a.w1, a.b1, a.w2, a.b2), (b.w1, b.b1, b.w2, b.b2), strict=True))
+    c = M.train_members(x, y, [1, 3], CFG)
+    assert np.array_equal(a.w1[0], c.w1[0]) and not np.array_equal(a.w1[1], c.w1[1])
+
+
+def test_shipped_model_is_the_mean_of_the_members(data):
+    x, y = data
+    members = M.train_members(x, y, [0, 1, 2, 3], CFG)
+    shipped = M.shipped_model(members)
+    expected = M.member_probabilities(members, x).mean(axis=0)
+    np.testing.assert_allclose(shipped.predict(x, verbose=0)[:, 0], expected, atol=1e-6)
+    single = M.shipped_model(members.select([2]))
+    np.testing.assert_allclose(single.predict(x, verbose=0)[:, 0], M.member_probabilities(members, x)[2],
+                               atol=1e-6)
+
+
+def test_learns_something(data):
+    x, y = data
+    members = M.train_members(x, y, [0], M.FitConfig(8, 30, 32, 0.01))
+    accuracy = ((M.member_probabilities(members, x)[0] >= 0.5) == y).mean()
+    assert accuracy > 0.8
