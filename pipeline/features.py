@@ -52,6 +52,8 @@ class Feature:
     dtype: pa.DataType
     compute: Callable[[Mapping[str, Any]], float]
     doc: str
+    # Heavy-tailed counts (followers run from 0 to tens of millions): the model sees log1p of them.
+    heavy_tailed: bool = False
 
 
 def _ratio(user: Mapping[str, Any]) -> float:
@@ -69,11 +71,13 @@ SEED16: tuple[Feature, ...] = (
     Feature("biography_parts", pa.int16(), lambda u: count_parts(u["biography"]), "parts of biography"),
     Feature("biography_question_marks", pa.int16(), lambda u: count_question_marks(u["biography"]),
             "non-ASCII characters and '?' in biography"),
-    Feature("follower_following_ratio", pa.float64(), _ratio, "follower_count / following_count, 0 if none"),
-    Feature("follower_count", pa.int64(), lambda u: u["follower_count"], "followers"),
-    Feature("following_count", pa.int64(), lambda u: u["following_count"], "accounts followed"),
-    Feature("media_count", pa.int64(), lambda u: u["media_count"], "posts"),
-    Feature("usertags_count", pa.int64(), lambda u: u["usertags_count"], "posts tagging the profile"),
+    Feature("follower_following_ratio", pa.float64(), _ratio, "follower_count / following_count, 0 if none",
+            heavy_tailed=True),
+    Feature("follower_count", pa.int64(), lambda u: u["follower_count"], "followers", heavy_tailed=True),
+    Feature("following_count", pa.int64(), lambda u: u["following_count"], "accounts followed", heavy_tailed=True),
+    Feature("media_count", pa.int64(), lambda u: u["media_count"], "posts", heavy_tailed=True),
+    Feature("usertags_count", pa.int64(), lambda u: u["usertags_count"], "posts tagging the profile",
+            heavy_tailed=True),
     Feature("is_private", pa.int8(), lambda u: int(u["is_private"]), "1 if private"),
     Feature("is_verified", pa.int8(), lambda u: int(u["is_verified"]), "1 if verified"),
     Feature("has_anonymous_profile_picture", pa.int8(), lambda u: int(u["has_anonymous_profile_picture"]),
@@ -100,6 +104,11 @@ def compute(users: Iterable[Mapping[str, Any]], feature_set: str = "seed16") -> 
     )
 
 
+def heavy_tailed_columns(feature_set: str) -> list[int]:
+    """Indices of the set's heavy-tailed count features, which the model log-scales."""
+    return [i for i, f in enumerate(FEATURE_SETS[feature_set]) if f.heavy_tailed]
+
+
 def to_matrix(table: pa.Table, feature_set: str = "seed16") -> np.ndarray:
     """The model's input: the set's columns, in order, as float32."""
     return np.column_stack(
@@ -112,7 +121,8 @@ def spec(feature_set: str = "seed16") -> dict[str, Any]:
     return {
         "feature_set": feature_set,
         "features": [
-            {"index": i, "name": f.name, "dtype": str(f.dtype), "description": f.doc}
+            {"index": i, "name": f.name, "dtype": str(f.dtype), "description": f.doc,
+             "heavy_tailed": f.heavy_tailed}
             for i, f in enumerate(FEATURE_SETS[feature_set])
         ],
         "input_dtype": "float32",

@@ -5,8 +5,14 @@ trained in one TensorFlow graph: member s has its own initialisation and its own
 depends only on its own weights, and Adam updates every weight from that weight's gradient alone, so
 the members are mathematically independent fits that happen to share a loop.
 
-What ships is a plain Keras model of ordinary Dense layers (so it converts to TFLite as is): the
-members side by side in one wide hidden layer, a block-diagonal output layer, and their mean.
+Inputs are preprocessed inside the model, so the shipped model takes raw features: heavy-tailed
+counts through ``log1p`` and every column standardised with the training rows' mean and variance. Raw
+counts in the tens of millions make a float32 network ill-conditioned (Keras itself then differs from a
+float64 evaluation by ~1e-5, and TFLite from Keras by as much) and make training depend on the seed.
+
+What ships is a plain Keras model of ordinary layers (so it converts to TFLite as is): the
+preprocessing, the members side by side in one wide hidden layer, a block-diagonal output layer, and
+their mean.
 """
 
 from __future__ import annotations
@@ -25,6 +31,61 @@ class FitConfig:
     epochs: int
     batch_size: int
     learning_rate: float
+
+
+@keras.saving.register_keras_serializable(package="igfake")
+class Log1pColumns(keras.layers.Layer):
+    """``log(1 + max(x, 0))`` on the given columns, identity on the rest (TFLite builtins only)."""
+
+    def __init__(self, columns: Sequence[int], n_features: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.columns = [int(c) for c in columns]
+        self.n_features = int(n_features)
+        mask = np.zeros(self.n_features, np.float32)
+        mask[self.columns] = 1.0
+        self._mask = mask
+
+    def call(self, x):
+        mask = keras.ops.convert_to_tensor(self._mask)
+        logged = keras.ops.log(1.0 + keras.ops.maximum(x, 0.0))
+        return x * (1.0 - mask) + logged * mask
+
+    def get_config(self) -> dict:
+        return super().get_config() | {"columns": self.columns, "n_features": self.n_features}
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What happens to raw features inside the model, fitted on the training rows only."""
+
+    n_features: int
+    log_columns: tuple[int, ...] = ()
+    mean: np.ndarray | None = None  # None: no standardisation
+    variance: np.ndarray | None = None
+
+    def layers(self) -> list[keras.layers.Layer]:
+        layers: list[keras.layers.Layer] = []
+        if self.log_columns:
+            layers.append(Log1pColumns(self.log_columns, self.n_features, name="log_counts"))
+        if self.mean is not None:
+            layers.append(keras.layers.Normalization(mean=self.mean, variance=self.variance, name="standardise"))
+        return layers
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """The same transformation the shipped model applies, computed by the same layers."""
+        out = tf.constant(np.asarray(x, np.float32))
+        for layer in self.layers():
+            out = layer(out)
+        return np.asarray(out)
+
+
+def fit_preprocessing(x_train: np.ndarray, log_columns: Sequence[int], standardise: bool) -> Preprocessing:
+    """Log-scale ``log_columns``; then, if asked, standardise with the (log-scaled) training rows' moments."""
+    logged = Preprocessing(x_train.shape[1], tuple(log_columns))
+    if not standardise:
+        return logged
+    z = logged.apply(x_train).astype(np.float64)
+    return Preprocessing(x_train.shape[1], tuple(log_columns), z.mean(axis=0), z.var(axis=0))
 
 
 @dataclass(frozen=True)
@@ -116,11 +177,14 @@ def member_probabilities(members: Members, x: np.ndarray) -> np.ndarray:
     return tf.sigmoid(logits).numpy()
 
 
-def shipped_model(members: Members) -> keras.Model:
+def shipped_model(members: Members, preprocessing: Preprocessing | None = None) -> keras.Model:
     """A plain Keras model: raw features [N, F] -> mean P(authentic) of the members [N, 1]."""
     s, f, h = members.w1.shape
     inputs = keras.Input((f,), name="features")
-    hidden = keras.layers.Dense(s * h, activation="relu", name="members_hidden")(inputs)
+    x = inputs
+    for layer in (preprocessing.layers() if preprocessing else []):
+        x = layer(x)
+    hidden = keras.layers.Dense(s * h, activation="relu", name="members_hidden")(x)
     probs = keras.layers.Dense(s, activation="sigmoid", name="members_output")(hidden)
     mean = keras.layers.Dense(1, use_bias=False, name="mean")(probs)
     model = keras.Model(inputs, mean, name=f"igfake_{s}_members")
@@ -139,3 +203,8 @@ def make_deterministic(seed: int) -> None:
     """Same params + same code => same numbers: seed every RNG and ask TF for deterministic ops."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+
+
+def load_model(path) -> keras.Model:
+    """Load a shipped model; importing this module registers its custom layer with Keras."""
+    return keras.saving.load_model(path)

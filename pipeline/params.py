@@ -85,6 +85,10 @@ class TrainParams:
     batch_size: int = checked(POSITIVE_INT)
     learning_rate: float = checked(POSITIVE_NUMBER)
     hidden_units: int = checked(POSITIVE_INT)
+    # Inside the model: log1p of the heavy-tailed counts, then standardisation (training rows' moments).
+    # Both false is the article's recipe: raw features straight into the network.
+    log_counts: bool
+    standardise: bool
     test_size: float = checked(OPEN_FRACTION)
     split_seed: int = checked(NON_NEGATIVE_INT)
     # What export-tflite ships: the mean probability of all seed members, or member 0 alone.

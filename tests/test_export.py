@@ -4,14 +4,15 @@ from pipeline import export
 from pipeline import model as M
 
 
-def test_tflite_agrees_with_keras_on_raw_count_features():
+def test_tflite_agrees_with_keras_on_raw_count_features_preprocessed_in_the_model():
     rng = np.random.default_rng(1)
     # Raw counts of very different scales, as the article's features are.
     x = np.column_stack([rng.integers(0, 4, 300), rng.lognormal(6, 2, 300), rng.integers(0, 7500, 300)]).astype(
         np.float32)
     y = (x[:, 1] > x[:, 2]).astype(np.float32)
-    members = M.train_members(x, y, [0, 1, 2], M.FitConfig(16, 3, 32, 0.001))
-    model = M.shipped_model(members)
+    pre = M.fit_preprocessing(x, log_columns=[1, 2], standardise=True)
+    members = M.train_members(pre.apply(x), y, [0, 1, 2], M.FitConfig(16, 3, 32, 0.001))
+    model = M.shipped_model(members, pre)
     flatbuffer = export.to_tflite(model)
     check = export.agreement(model, flatbuffer, x, tolerance=1e-5)
     assert check["agrees"] and not check["any_nan"] and check["rows"] == 300

@@ -70,3 +70,27 @@ def test_learns_something(data):
     members = M.train_members(x, y, [0], M.FitConfig(8, 30, 32, 0.01))
     accuracy = ((M.member_probabilities(members, x)[0] >= 0.5) == y).mean()
     assert accuracy > 0.8
+
+
+def test_preprocessing_lives_inside_the_shipped_model_and_survives_save_and_load(data, tmp_path):
+    x, y = data
+    raw = np.abs(x) * np.array([1, 1e6, 1, 1, 3e4], np.float32)  # raw, heavy-tailed counts
+    pre = M.fit_preprocessing(raw, log_columns=[1, 4], standardise=True)
+    z = pre.apply(raw)
+    np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(z.std(axis=0), 1, atol=1e-4)
+    np.testing.assert_allclose(z[:, 1], (np.log1p(raw[:, 1]) - np.log1p(raw[:, 1]).mean()) / np.log1p(raw[:, 1]).std(),
+                               atol=1e-4)
+    members = M.train_members(z, y, [0, 1], CFG)
+    model = M.shipped_model(members, pre)
+    expected = M.member_probabilities(members, z).mean(axis=0)
+    np.testing.assert_allclose(model.predict(raw, verbose=0)[:, 0], expected, atol=1e-6)
+    model.save(tmp_path / "m.keras")
+    loaded = M.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(loaded.predict(raw, verbose=0), model.predict(raw, verbose=0))
+
+
+def test_without_preprocessing_the_model_sees_raw_features(data):
+    x, _ = data
+    pre = M.fit_preprocessing(x, log_columns=[], standardise=False)
+    assert pre.layers() == [] and np.array_equal(pre.apply(x), x)

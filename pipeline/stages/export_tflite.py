@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 
-import keras
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import atomic, export, features, paths
+from pipeline import model as model_lib
 from pipeline.errors import InputError
 from pipeline.params import load_section
 from pipeline.stages import run
@@ -35,7 +35,7 @@ def test_rows() -> np.ndarray:
 def main() -> None:
     def body() -> None:
         tolerance = load_section("export_tflite", paths.PARAMS).tolerance
-        model = keras.saving.load_model(paths.KERAS_MODEL)
+        model = model_lib.load_model(paths.KERAS_MODEL)
         flatbuffer = export.to_tflite(model)
         check = export.agreement(model, flatbuffer, test_rows(), tolerance)
         atomic.write_json(paths.EXPORT_REPORT, check)

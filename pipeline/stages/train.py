@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StudyResult:
+    preprocessing: model_lib.Preprocessing
     members: model_lib.Members
     test_mask: np.ndarray  # bool [N]
     member_probs: np.ndarray  # float32 [S, N], every row
@@ -49,15 +50,17 @@ def member_seeds(params: TrainParams) -> list[int]:
     return [params.seed + k for k in range(params.seeds)]
 
 
-def run_study(x: np.ndarray, y: np.ndarray, params: TrainParams) -> StudyResult:
+def run_study(x: np.ndarray, y: np.ndarray, params: TrainParams, log_columns: list[int]) -> StudyResult:
     """Split, fit every seed's member on the training rows, and score every row."""
     model_lib.make_deterministic(params.seed)
     test = holdout_mask(y, params.test_size, params.split_seed)
+    pre = model_lib.fit_preprocessing(x[~test], log_columns if params.log_counts else [], params.standardise)
+    z = pre.apply(x)
     cfg = model_lib.FitConfig(params.hidden_units, params.epochs, params.batch_size, params.learning_rate)
-    members = model_lib.train_members(x[~test], y[~test], member_seeds(params), cfg)
-    probs = model_lib.member_probabilities(members, x)
+    members = model_lib.train_members(z[~test], y[~test], member_seeds(params), cfg)
+    probs = model_lib.member_probabilities(members, z)
     shipped = probs.mean(axis=0) if params.ship == "ensemble" else probs[0]
-    return StudyResult(members=members, test_mask=test, member_probs=probs, shipped_probs=shipped)
+    return StudyResult(preprocessing=pre, members=members, test_mask=test, member_probs=probs, shipped_probs=shipped)
 
 
 def shipped_members(members: model_lib.Members, ship: str) -> model_lib.Members:
@@ -113,12 +116,12 @@ def main() -> None:
         table = pq.read_table(paths.FEATURES)
         x = features.to_matrix(table, feature_set)
         y = table.column("label").to_numpy().astype(np.float32)
-        result = run_study(x, y, params)
+        result = run_study(x, y, params, features.heavy_tailed_columns(feature_set))
 
         with atomic.atomic_path(paths.PREDICTIONS) as tmp:
             pq.write_table(predictions_table(table.column("pk").to_numpy(), y, result), tmp)
         with atomic.atomic_path(paths.KERAS_MODEL, suffix=".keras") as tmp:
-            model_lib.shipped_model(shipped_members(result.members, params.ship)).save(tmp)
+            model_lib.shipped_model(shipped_members(result.members, params.ship), result.preprocessing).save(tmp)
         data_md5 = hashlib.md5(paths.FEATURES.read_bytes()).hexdigest()
         run_id = log_to_mlflow(params, experiment, threshold, result, y, data_md5)
         log.info("trained %d members; MLflow run %s", len(result.members.seeds), run_id)

@@ -1,0 +1,122 @@
+"""The whole pipeline, from a fresh clone, with small training params: what CI's reproduction check is.
+
+One clone per module: ``dvc repro`` once, then every check reads what that run left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import REPO, sh
+
+pytestmark = pytest.mark.slow
+
+SMALL = {"seeds": 3, "epochs": 5}
+DATA_STAGES = ("crawl", "label-import", "featurize")
+
+
+def lock_outs(lock_text: str, stage: str) -> dict[str, str]:
+    lock = yaml.safe_load(lock_text)
+    return {o["path"]: o["md5"] for o in lock["stages"][stage]["outs"]}
+
+
+def set_train_params(clone: Path, **values) -> None:
+    path = clone / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["train"].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory) -> Path:
+    target = tmp_path_factory.mktemp("e2e") / "igfake"
+    sh(["git", "clone", "--quiet", str(REPO), str(target)], cwd=REPO)
+    set_train_params(target, **SMALL)
+    sh(["dvc", "repro"], cwd=target)
+    return target
+
+
+def mlflow_rows(clone: Path, sql: str, *args) -> list[tuple]:
+    with sqlite3.connect(clone / "mlflow.db") as db:
+        return db.execute(sql, args).fetchall()
+
+
+def test_data_outputs_reproduce_the_committed_lock(clone):
+    committed = sh(["git", "show", "HEAD:dvc.lock"], cwd=clone).stdout
+    fresh = (clone / "dvc.lock").read_text()
+    for stage in DATA_STAGES:
+        assert lock_outs(fresh, stage) == lock_outs(committed, stage), stage
+
+
+def test_pipeline_is_up_to_date_and_a_second_repro_runs_nothing(clone):
+    assert "Data and pipelines are up to date" in sh(["dvc", "status"], cwd=clone).stdout
+    again = sh(["dvc", "repro"], cwd=clone)
+    assert "Running stage" not in again.stdout + again.stderr
+    for stage in ("crawl", "label-import", "featurize", "train", "evaluate", "export-tflite"):
+        assert f"Stage '{stage}' didn't change, skipping" in again.stdout
+
+
+def test_metrics_report_the_shipped_model_and_the_seed_distribution(clone):
+    metrics = json.loads((clone / "reports/metrics.json").read_text())
+    for key in ("accuracy", "precision_authentic", "precision_fake", "recall_authentic", "recall_fake", "roc_auc"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert metrics["accuracy"] > 0.7 and metrics["roc_auc"] > 0.7  # it learned something, even in 5 epochs
+    seeds = metrics["seeds"]
+    assert seeds["n"] == SMALL["seeds"]
+    assert seeds["min"] <= seeds["mean"] <= seeds["max"] and seeds["std"] >= 0
+    confusion = (clone / "reports/confusion.txt").read_text()
+    assert f"Accuracy: {metrics['accuracy']!r}" in confusion
+    assert f"{float(metrics['test_rows']):.2f}" in confusion
+
+
+def test_export_agrees_with_keras(clone):
+    export = json.loads((clone / "reports/export.json").read_text())
+    assert export["agrees"] and export["max_abs_diff"] <= 1e-5
+    assert export["rows"] == json.loads((clone / "reports/metrics.json").read_text())["test_rows"]
+    assert (clone / "models/model.tflite").stat().st_size == export["tflite_bytes"]
+
+
+def test_mlflow_holds_a_parent_run_with_one_child_per_seed(clone):
+    parents = mlflow_rows(clone, "SELECT run_uuid FROM runs WHERE name = 'train' AND run_uuid NOT IN "
+                                 "(SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId')")
+    assert len(parents) == 1
+    (parent,) = parents[0]
+    children = mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' AND value = ?", parent)
+    assert len(children) == SMALL["seeds"]
+    accuracies = mlflow_rows(
+        clone,
+        "SELECT value FROM latest_metrics WHERE key = 'accuracy' AND run_uuid IN "
+        "(SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' AND value = ?)",
+        parent,
+    )
+    metrics = json.loads((clone / "reports/metrics.json").read_text())
+    per_seed = [float(line.split(",")[1]) for line in
+                (clone / "reports/plots/seed_accuracy.csv").read_text().splitlines()[1:]]
+    assert sorted(a for (a,) in accuracies) == pytest.approx(sorted(per_seed), abs=1e-6)
+    mean = dict(mlflow_rows(clone, "SELECT key, value FROM latest_metrics WHERE run_uuid = ?", parent))
+    assert mean["seed_accuracy_mean"] == pytest.approx(metrics["seeds"]["mean"])
+    assert mean["accuracy"] == pytest.approx(metrics["accuracy"])
+    head = sh(["git", "rev-parse", "HEAD"], cwd=clone).stdout.strip()
+    tags = dict(mlflow_rows(clone, "SELECT key, value FROM tags WHERE run_uuid = ?", parent))
+    assert tags["mlflow.source.git.commit"] == head
+
+
+def test_dvc_exp_run_sweeps_and_lands_in_the_same_mlflow_db(clone):
+    before = mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0]
+    sh(["dvc", "exp", "run", "--name", "short", "-S", "train.epochs=3", "-S", "train.seeds=2"], cwd=clone)
+    shown = json.loads(sh(["dvc", "exp", "show", "--json"], cwd=clone).stdout)
+    experiments = [e for row in shown for e in (row.get("experiments") or [])]
+    (short,) = [e for e in experiments if e.get("name") == "short"]
+    (rev,) = short["revs"]
+    metrics = rev["data"]["metrics"]["reports/metrics.json"]["data"]
+    assert metrics["seeds"]["n"] == 2
+    params = rev["data"]["params"]["params.yaml"]["data"]["train"]
+    assert params["epochs"] == 3 and params["seeds"] == 2
+    assert mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0] == before + 1 + 2
+    tagged = mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = 'short'")
+    assert len(tagged) == 3
