@@ -28,9 +28,22 @@ import tensorflow as tf
 @dataclass(frozen=True)
 class FitConfig:
     hidden_units: int
-    epochs: int
+    epochs: int  # the most epochs; early stopping may end a member sooner
     batch_size: int
     learning_rate: float
+    # Early stopping on validation loss: stop a member after this many epochs without improvement and
+    # restore its best weights, as keras.callbacks.EarlyStopping(restore_best_weights=True). 0: off.
+    patience: int = 0
+    # "balanced" weighs each class's loss by n / (2 n_class), as Keras' class_weight would; "none" doesn't.
+    class_weight: str = "none"
+
+
+@dataclass(frozen=True)
+class FitHistory:
+    """Per member: the epoch whose weights were kept (1-based) and its validation loss (NaN: none)."""
+
+    best_epoch: np.ndarray  # int [S]
+    best_val_loss: np.ndarray  # float [S]
 
 
 @keras.saving.register_keras_serializable(package="igfake")
@@ -138,9 +151,26 @@ def _logits(x: tf.Tensor, w1: tf.Tensor, b1: tf.Tensor, w2: tf.Tensor, b2: tf.Te
     return tf.einsum("sbh,sh->sb", hidden, w2) + b2[:, None]
 
 
+def sample_weights(y: np.ndarray, class_weight: str) -> np.ndarray:
+    """Per-row loss weights: ones, or n / (2 n_class) so both classes weigh the same in total."""
+    y = np.asarray(y)
+    if class_weight == "none":
+        return np.ones(len(y), np.float32)
+    if class_weight != "balanced":
+        raise ValueError(f"class_weight: expected 'none' or 'balanced', got {class_weight!r}")
+    counts = np.bincount(y.astype(int), minlength=2)
+    return (len(y) / (2.0 * counts[y.astype(int)])).astype(np.float32)
+
+
 def train_members(x: np.ndarray, y: np.ndarray, seeds: Sequence[int], cfg: FitConfig,
-                  orders: np.ndarray | None = None) -> Members:
-    """Fit one member per seed, jointly; ``orders`` overrides the shuffling (tests use it)."""
+                  orders: np.ndarray | None = None, validation: tuple[np.ndarray, np.ndarray] | None = None,
+                  history: list[FitHistory] | None = None) -> Members:
+    """Fit one member per seed, jointly.
+
+    ``orders`` overrides the shuffling (tests use it). With ``validation`` rows and ``cfg.patience``,
+    each member stops on its own validation loss and keeps its best epoch's weights; the loop ends when
+    every member has stopped. ``history``, if given, receives a :class:`FitHistory`.
+    """
     x = np.asarray(x, np.float32)
     y = np.asarray(y, np.float32)
     init = initial_members(x.shape[1], cfg.hidden_units, seeds)
@@ -150,23 +180,67 @@ def train_members(x: np.ndarray, y: np.ndarray, seeds: Sequence[int], cfg: FitCo
     optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
     optimizer.build(weights)
     x_t, y_t = tf.constant(x), tf.constant(y)
+    w_t = tf.constant(sample_weights(y, cfg.class_weight))
 
     @tf.function(reduce_retracing=True)
     def step(rows: tf.Tensor) -> None:
-        xb, yb = tf.gather(x_t, rows), tf.gather(y_t, rows)
+        xb, yb, wb = tf.gather(x_t, rows), tf.gather(y_t, rows), tf.gather(w_t, rows)
         with tf.GradientTape() as tape:
             logits = _logits(xb, *(w.value for w in weights))
-            per_member = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=yb, logits=logits), axis=1)
+            losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=yb, logits=logits) * wb
             # A sum, not a mean, over members: each member's gradient is exactly its own loss's gradient.
-            loss = tf.reduce_sum(per_member)
+            loss = tf.reduce_sum(tf.reduce_mean(losses, axis=1))
         grads = tape.gradient(loss, [w.value for w in weights])
         optimizer.apply_gradients(zip(grads, weights, strict=True))
 
-    for epoch_order in orders:
+    stopper = None
+    if validation is not None and cfg.patience > 0:
+        stopper = _EarlyStopping(validation, cfg.patience, len(seeds))
+    for epoch, epoch_order in enumerate(orders, start=1):
         for start in range(0, len(x), cfg.batch_size):
             step(tf.constant(epoch_order[:, start : start + cfg.batch_size]))
-    w1, b1, w2, b2 = (np.asarray(w.numpy()) for w in weights)
-    return Members(w1, b1, w2, b2, tuple(seeds))
+        if stopper is not None and stopper.update(epoch, [np.asarray(w.numpy()) for w in weights]):
+            break
+    current = [np.asarray(w.numpy()) for w in weights]
+    final = stopper.best_weights(current) if stopper is not None else current
+    if history is not None:
+        history.append(stopper.history() if stopper is not None else
+                       FitHistory(np.full(len(seeds), len(orders)), np.full(len(seeds), np.nan)))
+    return Members(*final, tuple(seeds))
+
+
+class _EarlyStopping:
+    """Per-member early stopping with best-weight restore, for members trained side by side."""
+
+    def __init__(self, validation: tuple[np.ndarray, np.ndarray], patience: int, n_members: int) -> None:
+        x_val, y_val = validation
+        self.x = tf.constant(np.broadcast_to(np.asarray(x_val, np.float32)[None], (n_members, *np.shape(x_val))))
+        self.y = tf.constant(np.broadcast_to(np.asarray(y_val, np.float32)[None], (n_members, len(y_val))))
+        self.patience = patience
+        self.best_loss = np.full(n_members, np.inf)
+        self.best_epoch = np.zeros(n_members, dtype=int)
+        self.best: list[np.ndarray] = []
+        self.stopped = np.zeros(n_members, dtype=bool)
+
+    def update(self, epoch: int, weights: list[np.ndarray]) -> bool:
+        """Record this epoch; True when every member has run out of patience."""
+        logits = _logits(self.x, *(tf.constant(w) for w in weights))
+        loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=self.y, logits=logits), axis=1).numpy()
+        improved = (loss < self.best_loss) & ~self.stopped
+        if not self.best:
+            self.best = [w.copy() for w in weights]
+        for best, now in zip(self.best, weights, strict=True):
+            best[improved] = now[improved]
+        self.best_loss[improved] = loss[improved]
+        self.best_epoch[improved] = epoch
+        self.stopped |= epoch - self.best_epoch >= self.patience
+        return bool(self.stopped.all())
+
+    def best_weights(self, current: list[np.ndarray]) -> list[np.ndarray]:
+        return self.best or current
+
+    def history(self) -> FitHistory:
+        return FitHistory(self.best_epoch.copy(), self.best_loss.copy())
 
 
 def member_probabilities(members: Members, x: np.ndarray) -> np.ndarray:

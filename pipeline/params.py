@@ -77,6 +77,36 @@ class FeaturizeParams:
 
 
 @dataclass(frozen=True)
+class RecipeParams:
+    """How a member learns, beyond its architecture: one named preset of these is in force."""
+
+    # Inside the model: log1p of the heavy-tailed counts, then standardisation (training rows' moments).
+    log_counts: bool
+    standardise: bool
+    # Share of the training rows held out for early stopping (0: none, as the article).
+    validation_size: float = checked(Check("a number from 0 to 0.5", lambda v: 0 <= v <= 0.5))
+    # Epochs without validation-loss improvement before a member stops (0: never stop early).
+    patience: int = checked(NON_NEGATIVE_INT)
+    class_weight: Literal["none", "balanced"]
+
+
+@dataclass(frozen=True)
+class PresetsParams:
+    stable: RecipeParams
+    # The article as written: raw features, all 200 epochs, no validation slice.
+    article: RecipeParams
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    test_size: float = checked(OPEN_FRACTION)
+    seed: int = checked(NON_NEGATIVE_INT)
+    # Repeated stratified k-fold for the variance study (repeats 0: hold-out only).
+    folds: int = checked(Check("an integer from 2 to 20", lambda v: 2 <= v <= 20))
+    repeats: int = checked(NON_NEGATIVE_INT)
+
+
+@dataclass(frozen=True)
 class TrainParams:
     # Member k of the seed study is initialised and shuffled with seed + k.
     seed: int = checked(NON_NEGATIVE_INT)
@@ -85,14 +115,22 @@ class TrainParams:
     batch_size: int = checked(POSITIVE_INT)
     learning_rate: float = checked(POSITIVE_NUMBER)
     hidden_units: int = checked(POSITIVE_INT)
-    # Inside the model: log1p of the heavy-tailed counts, then standardisation (training rows' moments).
-    # Both false is the article's recipe: raw features straight into the network.
-    log_counts: bool
-    standardise: bool
-    test_size: float = checked(OPEN_FRACTION)
-    split_seed: int = checked(NON_NEGATIVE_INT)
+    preset: Literal["stable", "article"]
+    presets: PresetsParams
+    split: SplitParams
     # What export-tflite ships: the mean probability of all seed members, or member 0 alone.
     ship: Literal["ensemble", "seed"]
+
+    @property
+    def recipe(self) -> RecipeParams:
+        return getattr(self.presets, self.preset)
+
+    def __post_init__(self) -> None:
+        for name in ("stable", "article"):
+            recipe = getattr(self.presets, name)
+            if recipe.patience > 0 and recipe.validation_size == 0:
+                raise ParamsError(f"train.presets.{name}.patience: early stopping needs a validation slice, "
+                                  f"but train.presets.{name}.validation_size is 0")
 
 
 @dataclass(frozen=True)

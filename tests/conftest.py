@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import pipeline  # noqa: F401  (first: fixes TF_ENABLE_ONEDNN_OPTS before any test imports TensorFlow)
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 

@@ -94,3 +94,27 @@ def test_without_preprocessing_the_model_sees_raw_features(data):
     x, _ = data
     pre = M.fit_preprocessing(x, log_columns=[], standardise=False)
     assert pre.layers() == [] and np.array_equal(pre.apply(x), x)
+
+
+def test_early_stopping_keeps_members_independent(data):
+    x, y = data
+    val = (x[:60], y[:60])
+    cfg = M.FitConfig(hidden_units=8, epochs=60, batch_size=32, learning_rate=0.05, patience=3)
+    hist_joint, hist_alone = [], []
+    joint = M.train_members(x[60:], y[60:], [5, 6, 7], cfg, validation=val, history=hist_joint)
+    alone = M.train_members(x[60:], y[60:], [6], cfg, validation=val, history=hist_alone)
+    (hj,), (ha,) = hist_joint, hist_alone
+    assert hj.best_epoch[1] == ha.best_epoch[0] and hj.best_epoch.max() < 60  # it stopped, and on its own
+    assert len(set(hj.best_epoch.tolist())) > 1  # members stop at different epochs
+    np.testing.assert_allclose(M.member_probabilities(joint, x)[1], M.member_probabilities(alone, x)[0], atol=1e-5)
+    # the kept weights are the best epoch's: validation loss is the recorded minimum
+    p = np.clip(M.member_probabilities(alone, val[0])[0], 1e-7, 1 - 1e-7)
+    val_loss = -np.mean(val[1] * np.log(p) + (1 - val[1]) * np.log(1 - p))
+    assert val_loss == pytest.approx(ha.best_val_loss[0], rel=1e-4)
+
+
+def test_balanced_class_weights_give_both_classes_equal_total_weight():
+    y = np.array([1, 0, 0, 0])
+    w = M.sample_weights(y, "balanced")
+    assert w[y == 1].sum() == pytest.approx(w[y == 0].sum()) and w.sum() == pytest.approx(len(y))
+    assert np.array_equal(M.sample_weights(y, "none"), np.ones(4))

@@ -17,6 +17,8 @@ from .conftest import REPO, sh
 pytestmark = pytest.mark.slow
 
 SMALL = {"seeds": 3, "epochs": 5}
+SPLIT = {"folds": 2, "repeats": 1}
+SPLITS = SPLIT["folds"] * SPLIT["repeats"]
 DATA_STAGES = ("crawl", "label-import", "featurize")
 
 
@@ -26,10 +28,11 @@ def lock_outs(lock_text: str, stage: str) -> dict[str, str]:
     return {o["path"]: o["md5"] for o in lock["stages"][stage]["outs"] if o["path"].startswith("data/")}
 
 
-def set_train_params(clone: Path, **values) -> None:
+def set_train_params(clone: Path, split: dict | None = None, **values) -> None:
     path = clone / "params.yaml"
     params = yaml.safe_load(path.read_text())
     params["train"].update(values)
+    params["train"]["split"].update(split or {})
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -37,7 +40,7 @@ def set_train_params(clone: Path, **values) -> None:
 def clone(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("e2e") / "igfake"
     sh(["git", "clone", "--quiet", str(REPO), str(target)], cwd=REPO)
-    set_train_params(target, **SMALL)
+    set_train_params(target, split=SPLIT, **SMALL)
     sh(["dvc", "repro"], cwd=target)
     return target
 
@@ -89,20 +92,24 @@ def test_mlflow_holds_a_parent_run_with_one_child_per_seed(clone):
     assert len(parents) == 1
     (parent,) = parents[0]
     children = mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' AND value = ?", parent)
-    assert len(children) == SMALL["seeds"]
+    seed_runs = "SELECT run_uuid FROM tags WHERE key = 'igfake.kind' AND value = 'seed' AND run_uuid IN " \
+                "(SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' AND value = ?)"
+    assert len(mlflow_rows(clone, seed_runs, parent)) == SMALL["seeds"]
+    assert len(children) == SMALL["seeds"] + SPLITS
     accuracies = mlflow_rows(
-        clone,
-        "SELECT value FROM latest_metrics WHERE key = 'accuracy' AND run_uuid IN "
-        "(SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' AND value = ?)",
-        parent,
-    )
+        clone, f"SELECT value FROM latest_metrics WHERE key = 'accuracy' AND run_uuid IN ({seed_runs})", parent)
     metrics = json.loads((clone / "reports/metrics.json").read_text())
     per_seed = [float(line.split(",")[1]) for line in
                 (clone / "reports/plots/seed_accuracy.csv").read_text().splitlines()[1:]]
     assert sorted(a for (a,) in accuracies) == pytest.approx(sorted(per_seed), abs=1e-6)
-    mean = dict(mlflow_rows(clone, "SELECT key, value FROM latest_metrics WHERE run_uuid = ?", parent))
-    assert mean["seed_accuracy_mean"] == pytest.approx(metrics["seeds"]["mean"])
-    assert mean["accuracy"] == pytest.approx(metrics["accuracy"])
+    logged = dict(mlflow_rows(clone, "SELECT key, value FROM latest_metrics WHERE run_uuid = ?", parent))
+    assert logged["seed_accuracy_mean"] == pytest.approx(metrics["seeds"]["mean"])
+    assert logged["accuracy"] == pytest.approx(metrics["accuracy"])
+    variance = json.loads((clone / "reports/variance.json").read_text())
+    assert logged["variance.kfold.split_std"] == pytest.approx(variance["kfold"]["split_std"])
+    assert logged["variance.holdout.init_std"] == pytest.approx(metrics["seeds"]["std"])
+    artifacts = mlflow_rows(clone, "SELECT artifact_uri FROM runs WHERE run_uuid = ?", parent)[0][0]
+    assert artifacts.startswith((clone / "mlruns").resolve().as_uri())
     head = sh(["git", "rev-parse", "HEAD"], cwd=clone).stdout.strip()
     tags = dict(mlflow_rows(clone, "SELECT key, value FROM tags WHERE run_uuid = ?", parent))
     assert tags["mlflow.source.git.commit"] == head
@@ -119,9 +126,9 @@ def test_dvc_exp_run_sweeps_and_lands_in_the_same_mlflow_db(clone):
     assert metrics["seeds"]["n"] == 2
     params = rev["data"]["params"]["params.yaml"]["data"]["train"]
     assert params["epochs"] == 3 and params["seeds"] == 2
-    assert mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0] == before + 1 + 2
+    assert mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0] == before + 1 + 2 + SPLITS
     tagged = mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = 'short'")
-    assert len(tagged) == 3
+    assert len(tagged) == 1 + 2 + SPLITS
 
 
 def test_queued_experiments_log_to_the_parent_repository_store(clone):
@@ -129,7 +136,7 @@ def test_queued_experiments_log_to_the_parent_repository_store(clone):
     sh(["dvc", "exp", "run", "--queue", "--name", "queued", "-S", "train.epochs=2", "-S", "train.seeds=2"], cwd=clone)
     sh(["dvc", "exp", "run", "--run-all"], cwd=clone)
     tagged = mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = 'queued'")
-    assert len(tagged) == 3  # parent + 2 seeds
+    assert len(tagged) == 1 + 2 + SPLITS  # parent, 2 seeds, the k-fold splits
     assert not list((clone / ".dvc").rglob("mlflow.db"))
     (location,) = mlflow_rows(clone, "SELECT artifact_location FROM experiments WHERE name = 'igfake'")[0]
     assert location == (clone / "mlruns").resolve().as_uri()
