@@ -6,6 +6,8 @@ One clone per module: ``dvc repro`` once, then every check reads what that run l
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -140,3 +142,75 @@ def test_queued_experiments_log_to_the_parent_repository_store(clone):
     assert not list((clone / ".dvc").rglob("mlflow.db"))
     (location,) = mlflow_rows(clone, "SELECT artifact_location FROM experiments WHERE name = 'igfake'")[0]
     assert location == (clone / "mlruns").resolve().as_uri()
+
+
+def test_mlflow_ui_and_rest_api_serve_the_runs(clone):
+    """The README's `mlflow ui` recipe, for real: a server on the clone's store answers the REST API."""
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    from .conftest import run_env
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        ["mlflow", "server", "--backend-store-uri", f"sqlite:///{clone / 'mlflow.db'}", "--default-artifact-root",
+         str(clone / "mlruns"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=clone, env=run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.5)
+
+        def api(path: str, body: dict | None = None) -> dict:
+            data = json.dumps(body).encode() if body is not None else None
+            request = urllib.request.Request(f"{base}/api/2.0/mlflow/{path}", data=data,
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=10) as r:
+                return json.loads(r.read())
+
+        experiment = api("experiments/get-by-name?experiment_name=igfake")["experiment"]
+        runs = api("runs/search", {"experiment_ids": [experiment["experiment_id"]],
+                                   "filter": "attributes.run_name = 'train'", "max_results": 50})["runs"]
+        stored = dict(mlflow_rows(clone, "SELECT r.run_uuid, m.value FROM runs r JOIN latest_metrics m "
+                                         "ON m.run_uuid = r.run_uuid WHERE r.name = 'train' AND m.key = 'accuracy'"))
+        served = {r["info"]["run_id"]: {m["key"]: m["value"] for m in r["data"]["metrics"]}["accuracy"] for r in runs}
+        assert served == pytest.approx(stored) and len(served) >= 1
+        with urllib.request.urlopen(f"{base}/", timeout=10) as r:
+            assert r.status == 200 and b"<html" in r.read(2000).lower()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_shipped_model_is_logged_to_mlflow_with_a_signature(clone):
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{clone / 'mlflow.db'}")
+    models = mlflow.search_logged_models(experiment_ids=[mlflow.get_experiment_by_name("igfake").experiment_id],
+                                         output_format="list")
+    assert models
+    info = mlflow.models.get_model_info(models[-1].model_uri)
+    assert info.signature is not None
+    assert list(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 16]
+
+
+def test_forced_repro_gives_identical_data_and_metrics(clone):
+    before = {p: (clone / p).read_bytes() for p in
+              ("data/raw/profiles.jsonl", "data/raw/graph.jsonl", "data/interim/labelled.parquet",
+               "data/features/features.parquet", "data/predictions/predictions.parquet", "reports/metrics.json",
+               "reports/variance.json")}
+    sh(["dvc", "repro", "-f"], cwd=clone)
+    for path, content in before.items():
+        assert (clone / path).read_bytes() == content, path
