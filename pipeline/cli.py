@@ -19,10 +19,12 @@ Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argpar
 def _commands() -> dict[str, Command]:
     from pipeline import predict
     from pipeline.instagram import serve_command
+    from pipeline.labelling import tui
 
     return {
         "simulator": serve_command.COMMAND,
         "predict": predict.COMMAND,
+        "label": tui.COMMAND,
     }
 
 

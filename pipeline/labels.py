@@ -1,17 +1,21 @@
 """Labels joined to crawled profiles: the table every later stage learns from.
 
 Label 1 means authentic, 0 fake or spam. In the simulated world the labels are the simulator's
-annotator's decisions (ground truth through a person-like labeller); issue-by-issue this module grows
-the import of annotators' label files.
+annotator's decisions (ground truth through a person-like labeller); otherwise they come from the
+annotators' label files (:func:`match_label_files`, formats and policy in :mod:`pipeline.labelling`).
 """
 
 from __future__ import annotations
 
+import glob
+import os
 from collections.abc import Mapping, Sequence, Set
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from pipeline.errors import InputError
 from pipeline.instagram.records import REQUIRED_FIELDS
 
 AUTHENTIC, NOT_AUTHENTIC = "authentic", "not_authentic"
@@ -30,10 +34,12 @@ SCHEMA = pa.schema(
 
 
 def join(users: Sequence[Mapping[str, Any]], labels: Mapping[int, str], relationships: Mapping[int, str],
-         source: str, unsure: Set[int] = frozenset()) -> tuple[pa.Table, dict[str, Any]]:
+         source: str, unsure: Set[int] = frozenset(),
+         row_sources: Mapping[int, str] | None = None) -> tuple[pa.Table, dict[str, Any]]:
     """The labelled table (crawl order, i.e. by pk) and a report of what matched and what did not.
 
     ``unsure`` are the pks the annotator could not decide and labelled authentic, as the article did.
+    ``row_sources`` gives a row's ``label_source`` by pk (default: ``source`` for every row).
     """
     rows = []
     for user in users:
@@ -44,7 +50,7 @@ def join(users: Sequence[Mapping[str, Any]], labels: Mapping[int, str], relation
         row["reel_auto_archive"] = user["reel_auto_archive"]
         row["relationship"] = relationships.get(user["pk"], "unknown")
         row["label"] = 1 if label == AUTHENTIC else 0
-        row["label_source"] = source
+        row["label_source"] = source if row_sources is None else row_sources[user["pk"]]
         rows.append(row)
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
     crawled = {u["pk"] for u in users}
@@ -59,3 +65,25 @@ def join(users: Sequence[Mapping[str, Any]], labels: Mapping[int, str], relation
         "labels_not_in_crawl": len(set(labels) - crawled),
     }
     return table, report
+
+
+def match_label_files(patterns: Sequence[str], root: Path, labels_dir: Path) -> list[Path]:
+    """The files the globs match (relative to ``root``), sorted, each once.
+
+    A glob that matches nothing is an error (a typo must not silently import nothing), and so is a
+    file outside ``labels_dir``: dvc.yaml tracks that directory, so a label file elsewhere could change
+    without DVC re-running the stage.
+    """
+    found: set[Path] = set()
+    for pattern in patterns:
+        matched = [root / rel for rel in glob.glob(pattern, root_dir=root, recursive=True)]
+        matched = [p for p in matched if p.is_file()]
+        if not matched:
+            raise InputError(f"label_import.files: {pattern!r} matches no file under {root}")
+        for path in matched:
+            if not path.resolve().is_relative_to(labels_dir.resolve()):
+                raise InputError(f"label_import.files: {os.path.relpath(path, root)}: outside "
+                                 f"{os.path.relpath(labels_dir, root)}/, the directory dvc.yaml tracks for "
+                                 f"label-import; move it there")
+            found.add(path)
+    return sorted(found)

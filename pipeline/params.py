@@ -44,6 +44,32 @@ def checked(check: Check, **kwargs: Any) -> Any:
     return field(metadata={"check": check}, **kwargs)
 
 
+RATE = Check("a number from 0 to 1", lambda v: 0 <= v <= 1)
+
+
+@dataclass(frozen=True)
+class FaultParams:
+    """How hostile the simulated Instagram is. All zero: a well-behaved API (the default)."""
+
+    # Faults are drawn from this seed and each request's URL and attempt number, so they do not
+    # depend on thread scheduling: the same crawl meets the same faults.
+    seed: int = checked(NON_NEGATIVE_INT)
+    # Share of requests answered 500/502/503, dropped with a TCP reset, or given a truncated JSON body.
+    server_error_rate: float = checked(RATE)
+    reset_rate: float = checked(RATE)
+    malformed_rate: float = checked(RATE)
+    # Share of requests answered only after slow_seconds.
+    slow_rate: float = checked(RATE)
+    slow_seconds: float = checked(NON_NEGATIVE_NUMBER)
+    # At most this many requests per window, the rest answered 429 as Instagram does (0: no limit).
+    rate_limit_requests: int = checked(NON_NEGATIVE_INT)
+    rate_limit_window_seconds: float = checked(POSITIVE_NUMBER)
+    # After this many requests every request is refused: 403 login_required / 400 checkpoint_required
+    # (0: never). They test the crawler's abort, not its retries.
+    login_required_after: int = checked(NON_NEGATIVE_INT)
+    checkpoint_required_after: int = checked(NON_NEGATIVE_INT)
+
+
 @dataclass(frozen=True)
 class SimulatorParams:
     """The simulated Instagram served over loopback HTTP (crawl) and its annotator (label-import)."""
@@ -51,24 +77,52 @@ class SimulatorParams:
     seed: int = checked(NON_NEGATIVE_INT)
     # How many distinct accounts follow or are followed by each seed account.
     accounts_per_seed: int = checked(POSITIVE_INT)
-    # Share of the annotator's decisions that are plain mistakes (a flipped label).
+    # Share of the annotator's decisions that are plain mistakes (the truth is the other class).
     annotator_mistake_rate: float = checked(PROBABILITY)
+    faults: FaultParams
 
 
 @dataclass(frozen=True)
 class CrawlParams:
-    source: Literal["simulator"]
+    # simulator: the simulated Instagram, started in the stage; instagram: the real private API at
+    # https://i.instagram.com with the session id from $IG_SESSIONID; files: the dumps in ``files``.
+    source: Literal["simulator", "instagram", "files"]
+    # The private API's base URL for source instagram (another URL: e.g. `igfake simulator serve`).
+    instagram_url: str = checked(Check("an http:// or https:// URL", lambda v: v.startswith(("http://", "https://"))))
+    # JSON Lines of user-info records, or one JSON object keyed by pk (paths relative to the project
+    # root). Read only when source is files.
+    files: tuple[str, ...]
     # Usernames whose follower and following lists are crawled.
     seed_accounts: tuple[str, ...] = checked(NON_EMPTY)
     max_profiles: int = checked(POSITIVE_INT)
     page_size: int = checked(Check("an integer from 1 to 200", lambda v: 1 <= v <= 200))
     concurrency: int = checked(POSITIVE_INT)
     timeout_seconds: float = checked(POSITIVE_NUMBER)
+    # Client-side limit on requests (retries included) per minute; 0: unlimited.
+    requests_per_minute: float = checked(NON_NEGATIVE_NUMBER)
+    # Retries of one request on 429, 5xx, timeouts, resets and malformed bodies, on urllib3's schedule:
+    # the first at once, then after backoff_seconds * 2**k (k = 1, 2, ...) plus up to backoff_seconds
+    # of jitter, at most backoff_max_seconds; a Retry-After header wins.
+    max_retries: int = checked(NON_NEGATIVE_INT)
+    backoff_seconds: float = checked(NON_NEGATIVE_NUMBER)
+    backoff_max_seconds: float = checked(NON_NEGATIVE_NUMBER)
 
 
 @dataclass(frozen=True)
 class LabelImportParams:
-    source: Literal["simulator"]
+    # simulator: the simulated annotator's decisions; files: the annotators' label files below.
+    source: Literal["simulator", "files"]
+    # Globs relative to the project root, read only when source is files. They must match files
+    # under data/labels/ (the directory dvc.yaml tracks): igfake label CSVs and legacy JSON (keyed by
+    # pk, records carrying is_authentic).
+    files: tuple[str, ...]
+    # What an "unsure" decision counts as: an authentic vote (the article's rule) or no vote at all.
+    unsure: Literal["authentic", "drop"]
+    # Annotators disagree: the majority wins; a tie goes to fake, to authentic, or drops the profile.
+    tie: Literal["fake", "authentic", "drop"]
+    # A malformed row, an unknown label or a bad timestamp stops the stage (error) or is set aside in
+    # data/interim/label_quarantine.jsonl with the reason and counted in reports/labels.json.
+    on_bad_row: Literal["error", "quarantine"]
 
 
 @dataclass(frozen=True)

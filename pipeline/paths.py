@@ -35,6 +35,9 @@ INTERIM = DATA / "interim"
 LABELLED = INTERIM / "labelled.parquet"
 LABEL_QUARANTINE = INTERIM / "label_quarantine.jsonl"
 
+# Annotators' label files (igfake label writes <annotator>.csv): user input, tracked by git.
+LABELS_DIR = DATA / "labels"
+
 FEATURES_DIR = DATA / "features"
 FEATURES = FEATURES_DIR / "features.parquet"
 FEATURE_SPEC = FEATURES_DIR / "feature_spec.json"
@@ -59,6 +62,7 @@ ROC_PNG = PLOTS / "roc.png"
 CONFUSION_PNG = PLOTS / "confusion.png"
 SEED_ACCURACY_PLOT = PLOTS / "seed_accuracy.csv"
 SEED_ACCURACY_PNG = PLOTS / "seed_accuracy.png"
+SEED_HISTOGRAM_PLOT = PLOTS / "seed_histogram.csv"
 
 
 def tracking_root() -> Path:

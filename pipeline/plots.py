@@ -45,9 +45,15 @@ def confusion_png(cm: np.ndarray, target: Path) -> None:
     _save(fig, target)
 
 
+def histogram(values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(counts, bin edges) of per-seed accuracies; the PNG and the DVC plot data share these bins."""
+    return np.histogram(np.asarray(values, float), bins=min(15, max(3, len(values) // 2)))
+
+
 def seed_histogram_png(accuracies: Sequence[float], target: Path) -> None:
+    counts, edges = histogram(accuracies)
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.hist(accuracies, bins=min(15, max(3, len(accuracies) // 2)), color="tab:blue", edgecolor="white")
+    ax.stairs(counts, edges, fill=True, color="tab:blue", edgecolor="white")
     ax.axvline(float(np.mean(accuracies)), color="black", linestyle="--", label="mean")
     ax.set(xlabel="test accuracy", ylabel="seeds", title=f"Accuracy over {len(accuracies)} seeds")
     ax.legend()

@@ -112,3 +112,40 @@ def relationships(graph: Iterable[dict[str, Any]]) -> dict[int, str]:
         if pk not in out or rank[kind] > rank[out[pk]]:
             out[pk] = kind
     return out
+
+
+def read_dump(path: Path) -> Iterator[tuple[str, int | None, Any]]:
+    """``(where, pk, record)`` for every user-info record in a dump file, in file order.
+
+    Two formats, told apart by content rather than by name: one JSON object keyed by pk whose values
+    are user-info records (what the article's tools wrote; a record may carry ``is_authentic``, which
+    is kept), or JSON Lines with one record per line. ``where`` is ``file: pk <key>`` or ``file:<line>``;
+    ``pk`` is the key the record was filed under (None for JSON Lines). A record's own ``pk`` may be
+    missing in the keyed format: the key supplies it.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: crawl.files names a file that does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    try:
+        whole = json.loads(text) if text.lstrip().startswith("{") else None
+    except json.JSONDecodeError:
+        whole = None  # several JSON lines are not one JSON document
+    if isinstance(whole, dict):
+        strays = [k for k in whole if not k.isdigit()]
+        if not strays:
+            for key, record in whole.items():
+                if isinstance(record, dict) and "pk" not in record:
+                    record = {"pk": int(key), **record}
+                yield f"{path}: pk {key}", int(key), record
+            return
+        if "pk" not in whole and "username" not in whole:
+            raise InputError(f"{path}: a JSON object whose keys are not pks (e.g. {strays[0]!r}): expected one "
+                             "object keyed by pk, or JSON Lines of user-info records")
+        yield f"{path}", None, whole  # a single record in a file of its own
+        return
+    for lineno, record in read_jsonl(path):
+        yield f"{path}:{lineno}", None, record

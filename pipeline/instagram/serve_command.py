@@ -1,14 +1,22 @@
-"""``igfake simulator serve``: the simulated Instagram, standalone, for a crawler or a person to poke at."""
+"""``igfake simulator serve``: the simulated Instagram, standalone, for a crawler or a person to poke at.
+
+The world and its faults come from ``params.yaml`` (``simulator`` and ``crawl.seed_accounts``); every
+fault can be overridden on the command line, e.g. ``--server-error-rate 0.1 --rate-limit 100/60``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 from pipeline import paths
-from pipeline.instagram.server import serve
+from pipeline.instagram.server import Faults, serve
+from pipeline.instagram.sources import faults_for
 from pipeline.instagram.world import World
-from pipeline.params import load_section
+from pipeline.params import ParamsError, load_section
+
+_RATES = ("server_error_rate", "reset_rate", "malformed_rate", "slow_rate")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +28,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                               help="params.yaml whose simulator and crawl.seed_accounts define the world")
     serve_parser.add_argument("--seed", type=int, help="override simulator.seed")
     serve_parser.add_argument("--accounts-per-seed", type=int, help="override simulator.accounts_per_seed")
+    faults = serve_parser.add_argument_group("faults (override simulator.faults)")
+    faults.add_argument("--fault-seed", type=int, help="seed of the fault draws")
+    for name in _RATES:
+        faults.add_argument(f"--{name.replace('_', '-')}", type=float, metavar="SHARE",
+                            help=f"share of requests answered with this fault ({name})")
+    faults.add_argument("--slow-seconds", type=float, help="how slow a slow answer is")
+    faults.add_argument("--rate-limit", metavar="N/SECONDS",
+                        help="answer 429 beyond N requests per window of SECONDS, e.g. 200/60; 0 turns it off")
+    faults.add_argument("--login-required-after", type=int, metavar="N", help="403 login_required after N requests")
+    faults.add_argument("--checkpoint-required-after", type=int, metavar="N",
+                        help="400 checkpoint_required after N requests")
+    serve_parser.add_argument("--session-id", help="require this sessionid cookie (else 403 login_required)")
+
+
+def faults_from(args: argparse.Namespace, base: Faults) -> Faults:
+    """``base`` (from params.yaml) with the command line's overrides."""
+    changes = {name: getattr(args, name) for name in (*_RATES, "slow_seconds", "login_required_after",
+                                                      "checkpoint_required_after") if getattr(args, name) is not None}
+    if args.fault_seed is not None:
+        changes["seed"] = args.fault_seed
+    if args.rate_limit is not None:
+        count, _, window = args.rate_limit.partition("/")
+        try:
+            changes["rate_limit_requests"] = int(count)
+            if window:
+                changes["rate_limit_window_seconds"] = float(window)
+        except ValueError:
+            raise ParamsError(f"--rate-limit: expected N/SECONDS such as 200/60, got {args.rate_limit!r}") from None
+    for name in _RATES:
+        if not 0 <= changes.get(name, 0) <= 1:
+            raise ParamsError(f"--{name.replace('_', '-')}: expected a share from 0 to 1, got {changes[name]!r}")
+    return dataclasses.replace(base, **changes)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,9 +68,11 @@ def run(args: argparse.Namespace) -> int:
     world = World(seed=sim.seed if args.seed is None else args.seed, seed_usernames=crawl.seed_accounts,
                   accounts_per_seed=args.accounts_per_seed or sim.accounts_per_seed,
                   mistake_rate=sim.annotator_mistake_rate)
-    with serve(world, args.host, args.port) as server:
-        print(f"simulated Instagram on {server.base_url} (seed accounts: {', '.join(crawl.seed_accounts)})",
-              flush=True)
+    faults = faults_from(args, faults_for(sim))
+    with serve(world, args.host, args.port, faults=faults, session_id=args.session_id) as server:
+        hostile = {k: v for k, v in dataclasses.asdict(faults).items() if v and k != "seed"}
+        print(f"simulated Instagram on {server.base_url} (seed accounts: {', '.join(crawl.seed_accounts)}; "
+              f"faults: {hostile or 'none'})", flush=True)
         while True:
             time.sleep(3600)
 

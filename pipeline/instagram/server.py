@@ -7,16 +7,27 @@
 
 It binds to 127.0.0.1 by default, on a free port unless one is given, and counts the requests it
 answers so tests can prove what a crawler fetched.
+
+On request (:class:`Faults`) it fights back as the real API does: a rate limit per time window answered
+with 429 ``Please wait a few minutes``, 5xx errors, connection resets, slow answers, truncated JSON
+bodies, and ``login_required`` / ``checkpoint_required`` refusals. Whether a request meets a fault is
+drawn from the fault seed, the request's URL and how many times that URL was asked before, not from
+arrival order, so a crawl meets the same faults however its threads interleave.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import random
 import re
+import socket
+import struct
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -34,13 +45,48 @@ _ROUTES = (
 )
 
 
+RATE_LIMITED = {"message": "Please wait a few minutes before you try again.", "status": "fail"}
+LOGIN_REQUIRED = {"message": "login_required", "logout_reason": 2, "status": "fail"}
+CHECKPOINT_REQUIRED = {"message": "checkpoint_required", "checkpoint_url": "https://i.instagram.com/challenge/",
+                       "lock": True, "error_type": "checkpoint_challenge_required", "status": "fail"}
+
+
+@dataclass(frozen=True)
+class Faults:
+    """How hostile the server is; all zero is a well-behaved API. Rates are shares of requests."""
+
+    seed: int = 0
+    server_error_rate: float = 0.0
+    reset_rate: float = 0.0
+    malformed_rate: float = 0.0
+    slow_rate: float = 0.0
+    slow_seconds: float = 0.0
+    rate_limit_requests: int = 0  # per window, 0: no limit
+    rate_limit_window_seconds: float = 60.0
+    login_required_after: int = 0  # requests; 0: never
+    checkpoint_required_after: int = 0
+
+
+# What the handler does instead of answering normally.
+RESET, MALFORMED = "reset", "malformed"
+
+
 class SimulatedInstagram(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 64  # a burst of concurrent crawlers must not be refused at the socket
 
-    def __init__(self, world: World, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, world: World, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None,
+                 session_id: str | None = None) -> None:
         super().__init__((host, port), _Handler)
         self.world = world
-        self.requests = Counter()
+        self.faults = faults or Faults()
+        # If set, requests must carry this ``sessionid`` cookie, as the real API wants a logged-in session.
+        self.session_id = session_id
+        self.requests: Counter[str] = Counter()  # every request received, per route, faults included
+        self.faults_served: Counter[str] = Counter()  # what was answered instead: 429, 500, reset, ...
+        self._attempts: Counter[str] = Counter()
+        self._window = (0, 0)  # (window index, requests in it)
+        self._started = time.monotonic()
         self._lock = threading.Lock()
         self._seed_by_pk = {s.user["pk"]: s for s in world.seeds.values()}
 
@@ -49,9 +95,59 @@ class SimulatedInstagram(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
-    def count(self, route: str) -> None:
+    def count(self, route: str) -> int:
+        """Count a request received on ``route``; returns its ordinal among all requests."""
         with self._lock:
             self.requests[route] += 1
+            return sum(self.requests.values())
+
+    @property
+    def total_requests(self) -> int:
+        with self._lock:
+            return sum(self.requests.values())
+
+    def fault(self, target: str, cookies: str, ordinal: int) -> tuple[int, Any] | str | None:
+        """What to answer ``GET target`` (request number ``ordinal``) with instead of the truth; may sleep.
+
+        Returns a (status, body) refusal, :data:`RESET`, :data:`MALFORMED` or None (answer normally).
+        """
+        f = self.faults
+        with self._lock:
+            attempt = self._attempts[target]
+            self._attempts[target] += 1
+            window = int((time.monotonic() - self._started) / f.rate_limit_window_seconds)
+            seen = self._window[1] + 1 if self._window[0] == window else 1
+            self._window = (window, seen)
+        if self.session_id is not None and f"sessionid={self.session_id}" not in cookies.replace(" ", "").split(";"):
+            return self._served("login_required", (HTTPStatus.FORBIDDEN, LOGIN_REQUIRED))
+        if f.login_required_after and ordinal > f.login_required_after:
+            return self._served("login_required", (HTTPStatus.FORBIDDEN, LOGIN_REQUIRED))
+        if f.checkpoint_required_after and ordinal > f.checkpoint_required_after:
+            return self._served("checkpoint_required", (HTTPStatus.BAD_REQUEST, CHECKPOINT_REQUIRED))
+        if f.rate_limit_requests and seen > f.rate_limit_requests:
+            return self._served("429", (HTTPStatus.TOO_MANY_REQUESTS, RATE_LIMITED))
+        # One private stream per (URL, attempt): the same request meets the same fate on every run.
+        rng = random.Random(f"{f.seed}|{target}|{attempt}")
+        slow, draw = rng.random(), rng.random()
+        if slow < f.slow_rate:
+            time.sleep(f.slow_seconds)
+        if draw < f.server_error_rate:
+            status = rng.choice((HTTPStatus.INTERNAL_SERVER_ERROR, HTTPStatus.BAD_GATEWAY,
+                                 HTTPStatus.SERVICE_UNAVAILABLE))
+            return self._served(str(int(status)), (status, {"message": "Oops, an error occurred.",
+                                                            "status": "fail"}))
+        draw -= f.server_error_rate
+        if draw < f.reset_rate:
+            return self._served(RESET, RESET)
+        draw -= f.reset_rate
+        if draw < f.malformed_rate:
+            return self._served(MALFORMED, MALFORMED)
+        return None
+
+    def _served(self, name: str, what: Any) -> Any:
+        with self._lock:
+            self.faults_served[name] += 1
+        return what
 
     def respond(self, route: str, groups: dict[str, str], query: dict[str, list[str]]) -> tuple[int, Any]:
         world = self.world
@@ -94,15 +190,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlparse(self.path)
+        fault = None
         for route, pattern in _ROUTES:
             match = pattern.match(url.path)
             if match:
-                self.server.count(route)
-                status, body = self.server.respond(route, match.groupdict(), parse_qs(url.query))
+                ordinal = self.server.count(route)
+                fault = self.server.fault(self.path, self.headers.get("Cookie", ""), ordinal)
+                if fault == RESET:
+                    # Close with SO_LINGER 0: the kernel sends a RST, the client sees "connection reset".
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    return
+                if isinstance(fault, tuple):
+                    status, body = fault
+                else:
+                    status, body = self.server.respond(route, match.groupdict(), parse_qs(url.query))
                 break
         else:
             status, body = HTTPStatus.NOT_FOUND, {"message": "Page not found", "status": "fail"}
         payload = json.dumps(body).encode()
+        if fault == MALFORMED:
+            payload = payload[: len(payload) // 2]  # a body cut short, as a dropped proxy connection leaves
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -114,9 +222,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve(world: World, host: str = "127.0.0.1", port: int = 0) -> Iterator[SimulatedInstagram]:
+def serve(world: World, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None,
+          session_id: str | None = None) -> Iterator[SimulatedInstagram]:
     """Run the simulated Instagram in a background thread for the duration of the block."""
-    server = SimulatedInstagram(world, host, port)
+    server = SimulatedInstagram(world, host, port, faults, session_id)
     thread = threading.Thread(target=server.serve_forever, name="simulated-instagram", daemon=True)
     thread.start()
     try:

@@ -1,0 +1,119 @@
+"""Where the crawl stage's records come from: the simulated Instagram, the real one, or dump files.
+
+All three end in a :class:`~pipeline.instagram.crawler.CrawlResult` built by the same code
+(:func:`~pipeline.instagram.crawler.collect` validates, dedups and quarantines every record), so what
+``label-import`` reads does not depend on the source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pipeline.instagram.crawler import ApiClient, CrawlError, CrawlResult, CrawlStats, ResponseCache, collect, crawl
+from pipeline.instagram.records import read_dump
+from pipeline.instagram.server import Faults, serve
+from pipeline.instagram.world import World
+from pipeline.params import CrawlParams, SimulatorParams
+
+log = logging.getLogger(__name__)
+
+INSTAGRAM_URL = "https://i.instagram.com"
+SESSION_ENV = "IG_SESSIONID"
+# What the Android app sends; the private API refuses clients without an app id.
+_APP_HEADERS = {
+    "User-Agent": "Instagram 269.0.0.18.75 Android (26/8.0.0; 480dpi; 1080x1920; OnePlus; 6T; devitron; qcom; "
+                  "en_US; 314665256)",
+    "X-IG-App-ID": "567067343352427",
+}
+
+Progress = Callable[[int, int], None]
+
+
+def world_for(sim: SimulatorParams, crawl_params: CrawlParams) -> World:
+    """The simulated world is built around the configured seed accounts."""
+    return World(seed=sim.seed, seed_usernames=crawl_params.seed_accounts,
+                 accounts_per_seed=sim.accounts_per_seed, mistake_rate=sim.annotator_mistake_rate)
+
+
+def faults_for(sim: SimulatorParams) -> Faults:
+    return Faults(**dataclasses.asdict(sim.faults))
+
+
+def cache_dir(root: Path, source: str, identity: object) -> Path:
+    """The resume cache of one crawl: ``root/<source>-<hash of what the answers depend on>``.
+
+    A different world or API gets a different directory, so a resumed crawl never mixes answers.
+    """
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    return root / f"{source}-{digest}"
+
+
+def client_for(params: CrawlParams, base_url: str, cache: ResponseCache | None,
+               headers: dict[str, str] | None = None) -> ApiClient:
+    return ApiClient(base_url, headers=headers, timeout=params.timeout_seconds, retries=params.max_retries,
+                     backoff=params.backoff_seconds, backoff_max=params.backoff_max_seconds,
+                     requests_per_minute=params.requests_per_minute, cache=cache)
+
+
+def _crawl_cached(params: CrawlParams, base_url: str, cache_path: Path | None, headers: dict[str, str] | None,
+                  progress: Progress | None) -> CrawlResult:
+    cache = ResponseCache(cache_path / "responses.jsonl") if cache_path is not None else None
+    if cache is not None and len(cache):
+        log.info("resuming an interrupted crawl: %d answers in %s", len(cache), cache.path)
+    try:
+        client = client_for(params, base_url, cache, headers)
+        result = crawl(client, params.seed_accounts, params.max_profiles, params.page_size, params.concurrency,
+                       progress=progress)
+        result.cache = cache_path
+        return result
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def from_simulator(params: CrawlParams, sim: SimulatorParams, cache_root: Path | None,
+                   progress: Progress | None = None) -> CrawlResult:
+    """Crawl a freshly started simulated Instagram over loopback HTTP."""
+    world = world_for(sim, params)
+    path = cache_dir(cache_root, "simulator", world.fingerprint()) if cache_root is not None else None
+    with serve(world, faults=faults_for(sim)) as server:
+        return _crawl_cached(params, server.base_url, path, None, progress)
+
+
+def session_headers(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The app's headers plus the session cookie from ``$IG_SESSIONID``; a clear error if it is unset."""
+    session = (os.environ if environ is None else environ).get(SESSION_ENV, "").strip()
+    if not session:
+        raise CrawlError(f"crawl.source is 'instagram' but {SESSION_ENV} is not set: set the environment variable "
+                         f"{SESSION_ENV} to the 'sessionid' cookie of a logged-in Instagram session")
+    return {**_APP_HEADERS, "Cookie": f"sessionid={session}"}
+
+
+def from_instagram(params: CrawlParams, cache_root: Path | None, progress: Progress | None = None,
+                   base_url: str = INSTAGRAM_URL) -> CrawlResult:
+    """Crawl Instagram's private API (or anything that speaks it at ``base_url``) as the logged-in session."""
+    headers = session_headers()
+    # Keyed by the API, never by the session: nothing derived from the session id is written anywhere.
+    path = cache_dir(cache_root, "instagram", base_url) if cache_root is not None else None
+    return _crawl_cached(params, base_url, path, headers, progress)
+
+
+def from_files(files: Sequence[str], root: Path) -> CrawlResult:
+    """Read dump files (paths relative to ``root``): no follow graph, so relationships are unknown."""
+    if not files:
+        raise CrawlError("crawl.source is 'files' but crawl.files is empty: list the dump files to read "
+                         "(JSON Lines of user-info records, or one JSON object keyed by pk)")
+    started = time.monotonic()
+    records = itertools.chain.from_iterable(read_dump(root / name) for name in files)
+    profiles, quarantine = collect(records)
+    stats = CrawlStats(profiles=len(profiles), quarantined=len(quarantine),
+                       elapsed_seconds=round(time.monotonic() - started, 3))
+    return CrawlResult(profiles=profiles, graph=[], quarantine=quarantine, stats=stats)

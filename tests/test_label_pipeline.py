@@ -1,0 +1,82 @@
+"""The article's setup end to end: one legacy JSON (user-info records keyed by pk, carrying
+``is_authentic``) is both the crawl (``crawl.source: files``) and the labels (``label_import.files``).
+
+The stages run as DVC runs them (``python -m pipeline.stages.<stage>`` in the project root), in a
+fresh project directory holding only dvc.yaml, params.yaml and the dump.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from pipeline.instagram.world import World
+
+from .conftest import sh
+
+pytestmark = pytest.mark.slow
+
+UNLABELLED_EVERY = 10  # every tenth record carries no is_authentic: crawled but never labelled
+
+
+def write_article_dump(path: Path) -> dict[int, bool | None]:
+    """A legacy dump of a simulated world, labelled by its annotator; returns is_authentic by pk."""
+    world = World(seed=11, seed_usernames=("seed.account",), accounts_per_seed=160, mistake_rate=0.03)
+    decided = world.labels()
+    dump, truth = {}, {}
+    for i, pk in enumerate(sorted(world.profiles)):
+        record = dict(world.profiles[pk].user)
+        truth[pk] = None if i % UNLABELLED_EVERY == 0 else decided[pk] == "authentic"
+        if truth[pk] is not None:
+            record["is_authentic"] = truth[pk]
+        dump[str(pk)] = record
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dump, indent=1))
+    return truth
+
+
+def configure(project: Path, dump: str) -> None:
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["crawl"].update(source="files", files=[dump])
+    params["label_import"].update(source="files", files=[dump])
+    params["train"].update(seeds=2, epochs=3)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def stage(project: Path, name: str) -> None:
+    sh([sys.executable, "-m", f"pipeline.stages.{name}"], cwd=project)
+
+
+def test_legacy_json_runs_the_whole_pipeline(project):
+    truth = write_article_dump(project / "data/labels/article.json")
+    configure(project, "data/labels/article.json")
+    for name in ("crawl", "label_import", "featurize"):
+        stage(project, name)
+
+    labelled = pq.read_table(project / "data/interim/labelled.parquet").to_pylist()
+    expected = {pk: int(v) for pk, v in truth.items() if v is not None}
+    assert {r["pk"]: r["label"] for r in labelled} == expected
+    assert {r["label_source"] for r in labelled} == {"article"}
+    assert {r["relationship"] for r in labelled} == {"unknown"}  # a dump has no follow graph
+    report = json.loads((project / "reports/labels.json").read_text())
+    assert report["labelled"] == len(expected)
+    assert report["authentic"] == sum(expected.values())
+    assert report["crawled_unlabelled"] == len(truth) - len(expected) == 16
+    assert report["labels_not_in_crawl"] == 0
+    assert report["files"] == {"data/labels/article.json": {"format": "legacy-json", "decisions": len(expected),
+                                                            "bad_rows": 0, "unlabelled_records": 16}}
+    assert report["agreement"] == []  # one annotator
+    features = pq.read_table(project / "data/features/features.parquet")
+    assert features.column("pk").to_pylist() == [r["pk"] for r in labelled]
+
+    for name in ("train", "evaluate", "export_tflite"):
+        stage(project, name)
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    assert json.loads((project / "reports/export.json").read_text())["agrees"]
