@@ -44,9 +44,6 @@ def checked(check: Check, **kwargs: Any) -> Any:
     return field(metadata={"check": check}, **kwargs)
 
 
-RATE = Check("a number from 0 to 1", lambda v: 0 <= v <= 1)
-
-
 @dataclass(frozen=True)
 class FaultParams:
     """How hostile the simulated Instagram is. All zero: a well-behaved API (the default)."""
@@ -55,11 +52,11 @@ class FaultParams:
     # depend on thread scheduling: the same crawl meets the same faults.
     seed: int = checked(NON_NEGATIVE_INT)
     # Share of requests answered 500/502/503, dropped with a TCP reset, or given a truncated JSON body.
-    server_error_rate: float = checked(RATE)
-    reset_rate: float = checked(RATE)
-    malformed_rate: float = checked(RATE)
+    server_error_rate: float = checked(PROBABILITY)
+    reset_rate: float = checked(PROBABILITY)
+    malformed_rate: float = checked(PROBABILITY)
     # Share of requests answered only after slow_seconds.
-    slow_rate: float = checked(RATE)
+    slow_rate: float = checked(PROBABILITY)
     slow_seconds: float = checked(NON_NEGATIVE_NUMBER)
     # At most this many requests per window, the rest answered 429 as Instagram does (0: no limit).
     rate_limit_requests: int = checked(NON_NEGATIVE_INT)
