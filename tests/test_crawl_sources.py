@@ -120,7 +120,7 @@ def test_a_wrong_session_aborts_with_what_to_do(project, world):
     ("crawl", "source", "ftp", "crawl.source: expected one of 'simulator', 'instagram', 'files', got 'ftp'"),
     ("crawl", "instagram_url", "i.instagram.com", "crawl.instagram_url: expected an http:// or https:// URL"),
     ("crawl", "requests_per_minute", -1, "crawl.requests_per_minute: expected a non-negative number, got -1"),
-    ("faults", "reset_rate", 2, "simulator.faults.reset_rate: expected a number from 0 to 1, got 2"),
+    ("faults", "reset_rate", 2, "simulator.faults.reset_rate: expected a number between 0 and 1, got 2"),
 ])
 def test_bad_crawl_params_are_named(project, section, key, value, message):
     params = yaml.safe_load((project / "params.yaml").read_text())
