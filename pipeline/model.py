@@ -17,12 +17,18 @@ their mean.
 
 from __future__ import annotations
 
+import json
+import tempfile
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from pipeline import atomic
 
 
 @dataclass(frozen=True)
@@ -277,6 +283,42 @@ def make_deterministic(seed: int) -> None:
     """Same params + same code => same numbers: seed every RNG and ask TF for deterministic ops."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+
+
+def save_model(model: keras.Model, target: Path) -> None:
+    """Save a ``.keras`` archive atomically and byte-for-byte reproducibly.
+
+    Keras stamps the save time into ``metadata.json`` and the weights entry of the zip, and names
+    shared objects in ``config.json`` by their memory address; the same model would then hash
+    differently on every save and DVC would see a new output each run. The archive is rewritten with
+    the stamps fixed and the addresses renumbered in order; nothing Keras reads back changes.
+    """
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        raw = Path(tmp_dir) / "model.keras"
+        model.save(raw)
+        with atomic.atomic_path(target, suffix=".keras") as tmp, zipfile.ZipFile(raw) as src, \
+                zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+            for info in src.infolist():
+                data = src.read(info)
+                if info.filename == "metadata.json":
+                    metadata = json.loads(data)
+                    metadata.pop("date_saved", None)
+                    data = json.dumps(metadata, sort_keys=True).encode()
+                elif info.filename == "config.json":
+                    data = json.dumps(_renumber_shared_objects(json.loads(data))).encode()
+                dst.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), data,
+                             compress_type=zipfile.ZIP_DEFLATED)
+
+
+def _renumber_shared_objects(node, ids: dict | None = None):
+    """Replace each ``shared_object_id`` (an ``id()``) by its order of first appearance, keeping sharing."""
+    ids = {} if ids is None else ids
+    if isinstance(node, dict):
+        return {k: ids.setdefault(v, len(ids)) if k == "shared_object_id" else _renumber_shared_objects(v, ids)
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_renumber_shared_objects(v, ids) for v in node]
+    return node
 
 
 def load_model(path) -> keras.Model:

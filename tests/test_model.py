@@ -118,3 +118,34 @@ def test_balanced_class_weights_give_both_classes_equal_total_weight():
     w = M.sample_weights(y, "balanced")
     assert w[y == 1].sum() == pytest.approx(w[y == 0].sum()) and w.sum() == pytest.approx(len(y))
     assert np.array_equal(M.sample_weights(y, "none"), np.ones(4))
+
+
+def test_saved_model_is_byte_identical_across_saves_and_loads_back(data, tmp_path):
+    import time
+
+    x, y = data
+    members = M.train_members(x, y, [0, 1], M.FitConfig(4, 2, 32, 0.01))
+    model = M.shipped_model(members, M.fit_preprocessing(x, [0], True))
+    M.save_model(model, tmp_path / "a.keras")
+    time.sleep(1.1)  # Keras stamps the time to the second
+    M.save_model(model, tmp_path / "b.keras")
+    assert (tmp_path / "a.keras").read_bytes() == (tmp_path / "b.keras").read_bytes()
+    loaded = M.load_model(tmp_path / "a.keras")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_saved_model_bytes_do_not_depend_on_the_process(data, tmp_path):
+    """Keras names shared objects by memory address; two processes must still write the same bytes."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np\n"
+        "from pipeline import model as M\n"
+        "x = np.arange(30, dtype=np.float32).reshape(10, 3)\n"
+        "m = M.shipped_model(M.initial_members(3, 4, [0, 1]), M.fit_preprocessing(x, [1], True))\n"
+        "import sys; M.save_model(m, sys.argv[1])\n"
+    )
+    for name in ("a.keras", "b.keras"):
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / name)], check=True, capture_output=True)
+    assert (tmp_path / "a.keras").read_bytes() == (tmp_path / "b.keras").read_bytes()

@@ -209,7 +209,8 @@ def test_shipped_model_is_logged_to_mlflow_with_a_signature(clone):
 def test_forced_repro_gives_identical_data_and_metrics(clone):
     before = {p: (clone / p).read_bytes() for p in
               ("data/raw/profiles.jsonl", "data/raw/graph.jsonl", "data/interim/labelled.parquet",
-               "data/features/features.parquet", "data/predictions/predictions.parquet", "reports/metrics.json",
+               "data/features/features.parquet", "data/predictions/predictions.parquet", "models/model.keras",
+               "reports/metrics.json",
                "reports/variance.json")}
     sh(["dvc", "repro", "-f"], cwd=clone)
     for path, content in before.items():

@@ -181,8 +181,7 @@ def main() -> None:
         shipped = model_lib.shipped_model(shipped_members(result.members, params.ship), result.holdout.preprocessing)
         with atomic.atomic_path(paths.PREDICTIONS) as tmp:
             pq.write_table(predictions_table(table.column("pk").to_numpy(), y, result), tmp)
-        with atomic.atomic_path(paths.KERAS_MODEL, suffix=".keras") as tmp:
-            shipped.save(tmp)
+        model_lib.save_model(shipped, paths.KERAS_MODEL)
         atomic.write_json(paths.VARIANCE, result.variance)
         data_md5 = hashlib.md5(paths.FEATURES.read_bytes()).hexdigest()
         run_id = log_to_mlflow(params, experiment, threshold, result, y, data_md5, shipped)
