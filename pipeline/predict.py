@@ -26,7 +26,7 @@ def predict(users: list[dict], flatbuffer: bytes, feature_set: str = "seed16") -
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("records", type=Path, help="JSON Lines of user-info records ('-' for stdin)")
+    parser.add_argument("records", type=Path, help="JSON Lines of user-info records")
     parser.add_argument("--model", type=Path, default=paths.TFLITE_MODEL)
     parser.add_argument("--threshold", type=float, default=0.5)
 
