@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +98,51 @@ def write_jsonl(target: Path, records: Iterable[Any]) -> int:
             fh.write(jsonl_line(record))
             n += 1
     return n
+
+
+def cut_torn_tail(path: Path, whole: Callable[[bytes], bool] | None = None, durable: bool = False) -> bytes:
+    """Truncate an append-only file after its last whole line; return what was cut (b"" if nothing).
+
+    A line is whole when it ends in a newline and ``whole`` (if given) accepts it; reading stops at the
+    first line that is not, since a writer killed mid-line leaves exactly one such torn line at the end.
+    ``durable`` fsyncs the truncation.
+    """
+    path = Path(path)
+    if not path.exists():
+        return b""
+    data = path.read_bytes()
+    keep = 0
+    for line in data.splitlines(keepends=True):
+        if not line.endswith(b"\n") or (whole is not None and not whole(line)):
+            break
+        keep += len(line)
+    if keep < len(data):
+        with open(path, "rb+") as fh:
+            fh.truncate(keep)
+            if durable:
+                os.fsync(fh.fileno())
+    return data[keep:]
+
+
+class AppendOnly:
+    """A file opened for appending lines that a killed writer cannot interleave or half-overwrite.
+
+    Every :meth:`write` goes out on an ``O_APPEND`` descriptor before it returns; with ``durable`` it is
+    also fsynced, so a power cut (not only a killed process) loses at most the line being written.
+    """
+
+    def __init__(self, path: Path, durable: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.durable = durable
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        if self.durable:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        os.close(self._fd)

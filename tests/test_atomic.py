@@ -62,3 +62,19 @@ def test_files_get_umask_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_cut_torn_tail_keeps_whole_lines_and_returns_the_rest(tmp_path):
+    path = tmp_path / "log"
+    assert atomic.cut_torn_tail(path) == b""  # no file yet
+    path.write_bytes(b"a\nb\nhal")
+    assert atomic.cut_torn_tail(path, durable=True) == b"hal"
+    assert path.read_bytes() == b"a\nb\n"
+    assert atomic.cut_torn_tail(path) == b""
+    path.write_bytes(b"1\nx\n2\n")
+    assert atomic.cut_torn_tail(path, whole=lambda line: line.strip().isdigit()) == b"x\n2\n"
+    assert path.read_bytes() == b"1\n"
+    log = atomic.AppendOnly(path, durable=True)
+    log.write(b"3\n")
+    log.close()
+    assert path.read_bytes() == b"1\n3\n"

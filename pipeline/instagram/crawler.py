@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -36,6 +35,7 @@ import requests
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
+from pipeline import atomic
 from pipeline.instagram.records import RecordError, normalize_user
 
 log = logging.getLogger(__name__)
@@ -132,25 +132,18 @@ class ResponseCache:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._entries: dict[str, Any] = {}
-        good = 0
-        if self.path.exists():
-            data = self.path.read_bytes()
-            for line in data.splitlines(keepends=True):
-                try:
-                    entry = json.loads(line)
-                    key, body = entry["key"], entry["body"]
-                except (ValueError, KeyError, TypeError):
-                    break  # the torn tail of a killed write: everything after it is suspect
-                if not line.endswith(b"\n"):
-                    break
-                self._entries[key] = body
-                good += len(line)
-            if good < len(data):
-                os.truncate(self.path, good)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        atomic.cut_torn_tail(self.path, self._load)
+        self._file = atomic.AppendOnly(self.path)
         self._lock = threading.Lock()
+
+    def _load(self, line: bytes) -> bool:
+        try:
+            entry = json.loads(line)
+            self._entries[entry["key"]] = entry["body"]
+        except (ValueError, KeyError, TypeError):
+            return False  # the torn tail of a killed write: everything after it is suspect
+        return True
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -163,13 +156,11 @@ class ResponseCache:
         with self._lock:
             if key in self._entries:
                 return
-            view = memoryview(line)
-            while view:
-                view = view[os.write(self._fd, view):]
+            self._file.write(line)
             self._entries[key] = body
 
     def close(self) -> None:
-        os.close(self._fd)
+        self._file.close()
 
 
 class ApiClient:

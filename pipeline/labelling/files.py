@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline import atomic
 from pipeline.errors import InputError
 
 COLUMNS = ("pk", "username", "label", "annotator", "labelled_at")
@@ -257,37 +258,21 @@ class DecisionLog:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.torn = self._cut_torn_tail()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.torn = atomic.cut_torn_tail(self.path, durable=True)
         created = not self.path.exists() or self.path.stat().st_size == 0
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        self._file = atomic.AppendOnly(self.path, durable=True)
         if created:
             self._write(csv_line(COLUMNS))
             _fsync_dir(self.path.parent)  # the new file's directory entry must survive a crash too
 
-    def _cut_torn_tail(self) -> bytes:
-        if not self.path.exists():
-            return b""
-        data = self.path.read_bytes()
-        if not data or data.endswith(b"\n"):
-            return b""
-        keep = data.rfind(b"\n") + 1
-        with open(self.path, "rb+") as fh:
-            fh.truncate(keep)
-            os.fsync(fh.fileno())
-        return data[keep:]
-
     def _write(self, text: str) -> None:
-        data = text.encode("utf-8")
-        while data:
-            data = data[os.write(self._fd, data):]
-        os.fsync(self._fd)
+        self._file.write(text.encode("utf-8"))
 
     def append(self, decision: Decision) -> None:
         self._write(csv_line(decision.row()))
 
     def close(self) -> None:
-        os.close(self._fd)
+        self._file.close()
 
     def __enter__(self) -> DecisionLog:
         return self
