@@ -323,6 +323,11 @@ def _without_label(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != LABEL_FIELD}
 
 
+def _labels_conflict(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Both records carry a label, and not the same one (a label on one side only is no conflict)."""
+    return LABEL_FIELD in a and LABEL_FIELD in b and a[LABEL_FIELD] != b[LABEL_FIELD]
+
+
 def quarantine_order(entry: dict[str, Any]) -> tuple[int, str]:
     """By pk (a pk that is not a number first), then by where the record came from."""
     pk = entry["pk"]
@@ -356,8 +361,7 @@ def collect(records: Iterable[tuple[str, Any, Any]]) -> tuple[list[dict[str, Any
         if seen is not None:
             kept = profiles[user["pk"]]
             # The same profile in a labelled dump and in a plain one is no news: the label joins the record.
-            if _without_label(user) != _without_label(kept) or user.get(LABEL_FIELD, kept.get(LABEL_FIELD)) \
-                    != kept.get(LABEL_FIELD, user.get(LABEL_FIELD)):
+            if _without_label(user) != _without_label(kept) or _labels_conflict(user, kept):
                 reject(user["pk"], where, "pk", f"duplicate pk, differs from the record at {seen}", record)
             elif LABEL_FIELD in user:
                 kept.setdefault(LABEL_FIELD, user[LABEL_FIELD])
