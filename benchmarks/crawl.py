@@ -14,26 +14,35 @@ over 1.10. Not part of pytest: it takes about half a minute by design.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
 
 from pipeline import atomic, paths
-from pipeline.instagram.crawler import ApiClient, crawl
-from pipeline.instagram.server import Faults, serve
+from pipeline.instagram.crawler import crawl
+from pipeline.instagram.server import serve
+from pipeline.instagram.sources import client_for
 from pipeline.instagram.world import World
+from pipeline.params import load_section
 
 MAX_RATIO = 1.10
 WINDOW_SECONDS = 10.0
 SEEDS = ("insights.owner", "maya.lindqvist", "jonas_becker")
 
 
+def crawl_params(**overrides):
+    """The crawl's params as params.yaml sets them, with some overridden."""
+    return dataclasses.replace(load_section("crawl", paths.PARAMS), **overrides)
+
+
 def throttled(rpm: int, concurrency: int) -> dict:
     world = World(seed=2019, seed_usernames=SEEDS[:2], accounts_per_seed=100, mistake_rate=0.03)
-    faults = Faults(rate_limit_requests=max(1, round(rpm * WINDOW_SECONDS / 60)),
-                    rate_limit_window_seconds=WINDOW_SECONDS)
+    faults = dataclasses.replace(load_section("simulator", paths.PARAMS).faults,
+                                 rate_limit_requests=max(1, round(rpm * WINDOW_SECONDS / 60)),
+                                 rate_limit_window_seconds=WINDOW_SECONDS)
     with serve(world, faults=faults) as server:
-        client = ApiClient(server.base_url, requests_per_minute=rpm)
+        client = client_for(crawl_params(requests_per_minute=rpm), server.base_url)
         started = time.monotonic()
         result = crawl(client, SEEDS[:2], max_profiles=10_000, concurrency=concurrency)
         elapsed = time.monotonic() - started
@@ -47,7 +56,7 @@ def throttled(rpm: int, concurrency: int) -> dict:
 def unthrottled(concurrency: int) -> dict:
     world = World(seed=2019, seed_usernames=SEEDS, accounts_per_seed=420, mistake_rate=0.03)
     with serve(world) as server:
-        client = ApiClient(server.base_url)
+        client = client_for(crawl_params(requests_per_minute=0), server.base_url)
         started = time.monotonic()
         result = crawl(client, SEEDS, max_profiles=10_000, concurrency=concurrency)
         elapsed = time.monotonic() - started

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import tensorflow as tf
+
+from pipeline import features, litert
 
 
 def to_tflite(model: keras.Model) -> bytes:
@@ -12,24 +16,16 @@ def to_tflite(model: keras.Model) -> bytes:
     return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
-def run_tflite(flatbuffer: bytes, x: np.ndarray) -> np.ndarray:
-    """P(authentic) for each row of ``x``, computed by the LiteRT interpreter, as on a device."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=flatbuffer)
-    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
-    x = np.asarray(x, dtype=np.float32)
-    interpreter.resize_tensor_input(inp["index"], list(x.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(inp["index"], x)
-    interpreter.invoke()
-    return np.asarray(interpreter.get_tensor(out["index"]))[:, 0]
+def held_out_rows(feature_table: pa.Table, predictions: pa.Table, feature_set: str) -> np.ndarray:
+    """The model input of the rows train held out for testing (``split == "test"`` in the predictions)."""
+    test_pks = predictions.filter(pc.equal(predictions["split"], "test"))["pk"]
+    return features.to_matrix(feature_table.filter(pc.is_in(feature_table["pk"], value_set=test_pks)), feature_set)
 
 
 def agreement(model: keras.Model, flatbuffer: bytes, x: np.ndarray, tolerance: float) -> dict[str, float | int | bool]:
     """Keras and LiteRT on the same rows: the largest absolute difference, and whether it is within tolerance."""
     keras_probs = np.asarray(model(np.asarray(x, np.float32), training=False))[:, 0]
-    lite_probs = run_tflite(flatbuffer, x)
+    lite_probs = litert.run(flatbuffer, x)
     diff = float(np.max(np.abs(keras_probs - lite_probs))) if len(x) else 0.0
     return {
         "rows": len(x),

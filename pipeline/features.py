@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.instagram.records import REEL_AUTO_ARCHIVE
+from pipeline.vocabulary import LABEL_VALUE
 
 _SPLIT = re.compile(r"[_.\s]+")
 # Tried in order, anchored at the start of the lower-cased username, as the article's regexes were.
@@ -104,6 +105,14 @@ def compute(users: Iterable[Mapping[str, Any]], feature_set: str = "seed16") -> 
     )
 
 
+def featurize(labelled: pa.Table, feature_set: str) -> pa.Table:
+    """``pk`` and ``label`` of the labelled table beside the computed features, row for row."""
+    computed = compute(labelled.to_pylist(), feature_set)
+    columns = [labelled.column("pk"), labelled.column("label"), *computed.columns]
+    schema = pa.schema([labelled.schema.field("pk"), labelled.schema.field("label"), *computed.schema])
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
 def heavy_tailed_columns(feature_set: str) -> list[int]:
     """Indices of the set's heavy-tailed count features, which the model log-scales."""
     return [i for i, f in enumerate(FEATURE_SETS[feature_set]) if f.heavy_tailed]
@@ -126,5 +135,5 @@ def spec(feature_set: str = "seed16") -> dict[str, Any]:
             for i, f in enumerate(FEATURE_SETS[feature_set])
         ],
         "input_dtype": "float32",
-        "label": {"name": "label", "authentic": 1, "not_authentic": 0},
+        "label": {"name": "label", **LABEL_VALUE},
     }

@@ -39,9 +39,9 @@ class FitConfig:
     learning_rate: float
     # Early stopping on validation loss: stop a member after this many epochs without improvement and
     # restore its best weights, as keras.callbacks.EarlyStopping(restore_best_weights=True). 0: off.
-    patience: int = 0
+    patience: int
     # "balanced" weighs each class's loss by n / (2 n_class), as Keras' class_weight would; "none" doesn't.
-    class_weight: str = "none"
+    class_weight: str
 
 
 @dataclass(frozen=True)

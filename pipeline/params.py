@@ -18,9 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
-
-class ParamsError(ValueError):
-    """A params.yaml value is missing, unknown or invalid."""
+from pipeline.errors import ParamsError
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,11 @@ def checked(check: Check, **kwargs: Any) -> Any:
 
 @dataclass(frozen=True)
 class FaultParams:
-    """How hostile the simulated Instagram is. All zero: a well-behaved API (the default)."""
+    """How hostile the simulated Instagram is. All zero: a well-behaved API (the default).
+
+    The simulator's server takes this class as is (:mod:`pipeline.instagram.server`): there is no second
+    copy of these fields, or of their defaults, to keep in step.
+    """
 
     # Faults are drawn from this seed and each request's URL and attempt number, so they do not
     # depend on thread scheduling: the same crawl meets the same faults.

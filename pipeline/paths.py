@@ -30,6 +30,9 @@ RAW = DATA / "raw"
 RAW_PROFILES = RAW / "profiles.jsonl"
 RAW_GRAPH = RAW / "graph.jsonl"
 RAW_QUARANTINE = RAW / "quarantine.jsonl"
+# The crawl's resume cache: answers of an unfinished crawl, kept until its outputs are written (git- and
+# dvc-ignored: it is neither input nor output, and DVC must not cache a half-finished crawl).
+CRAWL_CACHE = DATA / "cache" / "crawl"
 
 INTERIM = DATA / "interim"
 LABELLED = INTERIM / "labelled.parquet"
@@ -61,8 +64,8 @@ CONFUSION_PLOT = PLOTS / "confusion.csv"
 ROC_PNG = PLOTS / "roc.png"
 CONFUSION_PNG = PLOTS / "confusion.png"
 SEED_ACCURACY_PLOT = PLOTS / "seed_accuracy.csv"
-SEED_ACCURACY_PNG = PLOTS / "seed_accuracy.png"
 SEED_HISTOGRAM_PLOT = PLOTS / "seed_histogram.csv"
+SEED_HISTOGRAM_PNG = PLOTS / "seed_histogram.png"
 
 
 def tracking_root() -> Path:

@@ -13,7 +13,7 @@ Nothing is chosen on test rows: early stopping watches a validation slice carved
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
 from pipeline import model as model_lib
+from pipeline.params import TrainParams
 
 
 @dataclass(frozen=True)
@@ -33,23 +34,16 @@ class Split:
     test: np.ndarray
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """Everything about how one member is fitted, as plain data."""
+def fit_config(params: TrainParams) -> model_lib.FitConfig:
+    """How each member is fitted, from ``train`` params and the preset in force (built here only)."""
+    return model_lib.FitConfig(hidden_units=params.hidden_units, epochs=params.epochs, batch_size=params.batch_size,
+                               learning_rate=params.learning_rate, patience=params.recipe.patience,
+                               class_weight=params.recipe.class_weight)
 
-    hidden_units: int
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    log_counts: bool
-    standardise: bool
-    validation_size: float
-    patience: int
-    class_weight: str
 
-    def fit_config(self) -> model_lib.FitConfig:
-        return model_lib.FitConfig(self.hidden_units, self.epochs, self.batch_size, self.learning_rate,
-                                   patience=self.patience, class_weight=self.class_weight)
+def member_seeds(params: TrainParams) -> list[int]:
+    """Member k of the study is initialised and shuffled with ``train.seed + k``."""
+    return [params.seed + k for k in range(params.seeds)]
 
 
 @dataclass(frozen=True)
@@ -88,14 +82,15 @@ def repeated_kfold(y: np.ndarray, folds: int, repeats: int, validation_size: flo
     return splits
 
 
-def fit_split(x: np.ndarray, y: np.ndarray, split: Split, seeds: Sequence[int], recipe: Recipe,
+def fit_split(x: np.ndarray, y: np.ndarray, split: Split, seeds: Sequence[int], params: TrainParams,
               log_columns: Sequence[int]) -> SplitFit:
-    """Fit every seed's member on one split's training rows; score every row."""
+    """Fit every seed's member on one split's training rows, with the preset in force; score every row."""
+    recipe = params.recipe
     pre = model_lib.fit_preprocessing(x[split.train], log_columns if recipe.log_counts else [], recipe.standardise)
     z = pre.apply(x)
     validation = (z[split.valid], y[split.valid]) if len(split.valid) else None
     history: list[model_lib.FitHistory] = []
-    members = model_lib.train_members(z[split.train], y[split.train], seeds, recipe.fit_config(),
+    members = model_lib.train_members(z[split.train], y[split.train], seeds, fit_config(params),
                                       validation=validation, history=history)
     return SplitFit(split, pre, members, model_lib.member_probabilities(members, z), history[0])
 
@@ -148,3 +143,52 @@ def decompose(holdout_acc: np.ndarray, kfold_acc: np.ndarray | None, n_test: int
         "share_in_band": float(np.mean((kfold_acc >= band[0]) & (kfold_acc <= band[1]))),
     }
     return out
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    holdout: SplitFit  # the fixed split: what ships, what evaluate reports
+    kfold: list[SplitFit]  # the repeated k-fold study (empty without repeats)
+    kfold_accuracy: np.ndarray  # [splits, seeds]
+    shipped_probs: np.ndarray  # float32 [N]: what the shipped model outputs
+    variance: dict[str, Any]
+
+    @property
+    def members(self) -> model_lib.Members:
+        return self.holdout.members
+
+    @property
+    def kfold_splits(self) -> list[str]:
+        return [f.split.name for f in self.kfold]
+
+
+def run(x: np.ndarray, y: np.ndarray, params: TrainParams, log_columns: Sequence[int], threshold: float,
+        progress: Callable[[int, int], None] | None = None) -> StudyResult:
+    """The fixed hold-out for every seed, then the repeated k-fold study, then the decomposition.
+
+    ``progress`` is called with (splits done, splits in all) after each split's fit.
+    """
+    model_lib.make_deterministic(params.seed)
+    seeds, split = member_seeds(params), params.split
+    validation_size = params.recipe.validation_size
+    folds = repeated_kfold(y, split.folds, split.repeats, validation_size, split.seed)
+    total = 1 + len(folds)
+    fixed = fit_split(x, y, holdout(y, split.test_size, validation_size, split.seed), seeds, params, log_columns)
+    if progress is not None:
+        progress(1, total)
+    holdout_acc = accuracies(y, fixed.probs, fixed.split.test, threshold)
+    kfold: list[SplitFit] = []
+    for fold in folds:
+        kfold.append(fit_split(x, y, fold, seeds, params, log_columns))
+        if progress is not None:
+            progress(1 + len(kfold), total)
+    kfold_acc = np.array([accuracies(y, f.probs, f.split.test, threshold) for f in kfold])
+    variance = decompose(holdout_acc, kfold_acc if kfold else None, n_test=len(fixed.split.test),
+                         n_train=len(fixed.split.train) + len(fixed.split.valid))
+    shipped = fixed.probs.mean(axis=0) if params.ship == "ensemble" else fixed.probs[0]
+    return StudyResult(fixed, kfold, kfold_acc, shipped, variance)
+
+
+def shipped_members(members: model_lib.Members, ship: str) -> model_lib.Members:
+    """What ships (``train.ship``): every member, averaged, or member 0 alone."""
+    return members if ship == "ensemble" else members.select([0])

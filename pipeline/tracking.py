@@ -8,13 +8,18 @@ with the temporary workspace. ``MLFLOW_TRACKING_URI`` overrides the store.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import keras
 import mlflow
+import numpy as np
 
-from pipeline import paths
+from pipeline import metrics, paths, study
+from pipeline.params import TrainParams
 
 
 def tracking_uri(root: Path | None = None) -> str:
@@ -63,3 +68,80 @@ def run_tags(stage: str) -> dict[str, str]:
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
     return tags
+
+
+def flat_params(params: TrainParams) -> dict[str, object]:
+    """The params that shaped this run, flat: the active recipe, not the presets that were not used."""
+    out: dict[str, object] = {k: getattr(params, k) for k in
+                              ("seed", "seeds", "epochs", "batch_size", "learning_rate", "hidden_units", "preset",
+                               "ship")}
+    out |= {f"recipe.{k}": v for k, v in dataclasses.asdict(params.recipe).items()}
+    out |= {f"split.{k}": v for k, v in dataclasses.asdict(params.split).items()}
+    return out
+
+
+def flat_metrics(prefix: str, tree: dict) -> dict[str, float]:
+    """Nested numbers as MLflow metrics: {"a": {"b": 1}} -> {"prefix.a.b": 1.0}; lists get _0, _1 ..."""
+    out: dict[str, float] = {}
+    for key, value in tree.items():
+        name = f"{prefix}.{key}"
+        if isinstance(value, dict):
+            out |= flat_metrics(name, value)
+        elif isinstance(value, list):
+            out |= {f"{name}_{i}": float(v) for i, v in enumerate(value)}
+        else:
+            out[name] = float(value)
+    return out
+
+
+def _fit_metrics(history, member: int) -> dict[str, float]:
+    """Where member ``member`` stopped: its kept epoch and, with a validation slice, that epoch's loss."""
+    out = {"best_epoch": float(history.best_epoch[member])}
+    if np.isfinite(history.best_val_loss[member]):
+        out["best_val_loss"] = float(history.best_val_loss[member])
+    return out
+
+
+def log_study(params: TrainParams, experiment: str, threshold: float, result: study.StudyResult, y: np.ndarray,
+              data_md5: str, shipped_model: keras.Model) -> str:
+    """One parent run (aggregates, decomposition, the shipped model's metrics, the model itself) and one
+    nested run per seed of the fixed split and per k-fold split; returns the parent's run id."""
+    from mlflow.models import infer_signature
+
+    setup(experiment)
+    tags = run_tags("train") | {"igfake.data_md5": data_md5}
+    test = result.holdout.split.test
+    base = flat_params(params) | {"threshold": threshold}
+    with mlflow.start_run(run_name="train", tags=tags) as parent:
+        mlflow.log_params(base | {"test_rows": len(test), "kfold_splits": len(result.kfold)})
+        accuracies = []
+        for i, (seed, probs) in enumerate(zip(result.members.seeds, result.holdout.probs, strict=True)):
+            seed_metrics = metrics.classification_metrics(y[test], probs[test], threshold)
+            accuracies.append(seed_metrics["accuracy"])
+            with mlflow.start_run(run_name=f"seed-{seed}", nested=True, tags=tags | {"igfake.kind": "seed"}):
+                mlflow.log_params(base | {"member_seed": seed, "split_name": "holdout"})
+                mlflow.log_metrics(seed_metrics | _fit_metrics(result.holdout.history, i))
+        for fold, fold_acc in zip(result.kfold, result.kfold_accuracy, strict=True):
+            with mlflow.start_run(run_name=f"split-{fold.split.name}", nested=True,
+                                  tags=tags | {"igfake.kind": "split"}):
+                mlflow.log_params(base | {"split_name": fold.split.name})
+                mlflow.log_metrics({f"accuracy_{k}": float(v) for k, v in metrics.summarize(fold_acc).items()}
+                                   | {"best_epoch_mean": float(np.mean(fold.history.best_epoch))})
+        mlflow.log_metrics({f"seed_accuracy_{k}": float(v) for k, v in metrics.summarize(accuracies).items()})
+        mlflow.log_metrics(metrics.classification_metrics(y[test], result.shipped_probs[test], threshold))
+        mlflow.log_metrics(flat_metrics("variance", result.variance))
+        x_example = np.zeros((1, shipped_model.input_shape[-1]), np.float32)
+        mlflow.keras.log_model(
+            shipped_model, name="model",
+            signature=infer_signature(x_example, np.zeros((1, 1), np.float32)),
+            # Explicit requirements: inferring them imports and inspects the whole environment (~20x slower).
+            pip_requirements=[f"tensorflow=={_version('tensorflow')}", f"keras=={_version('keras')}"],
+        )
+        return parent.info.run_id
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:  # tensorflow-cpu provides the tensorflow module
+        return version(f"{package}-cpu")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -35,3 +36,22 @@ def project(tmp_path: Path) -> Path:
     for name in ("params.yaml", "dvc.yaml"):
         (tmp_path / name).write_text((REPO / name).read_text())
     return tmp_path
+
+
+def repo_section(name: str):
+    """A section of the repository's params.yaml: the defaults a test starts from and overrides."""
+    from pipeline.params import load_section
+
+    return load_section(name, REPO / "params.yaml")
+
+
+def api_client(base_url: str, cache=None, **crawl_overrides):
+    """The crawl's API client as the pipeline builds it, with ``crawl`` params overridden by name."""
+    from pipeline.instagram.sources import client_for
+
+    return client_for(dataclasses.replace(repo_section("crawl"), **crawl_overrides), base_url, cache)
+
+
+def faults(**overrides):
+    """The simulator's faults as params.yaml sets them (none), with some turned on."""
+    return dataclasses.replace(repo_section("simulator").faults, **overrides)

@@ -19,17 +19,6 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
 
 
-def test_failed_directory_write_keeps_the_old_directory(tmp_path):
-    target = tmp_path / "model"
-    with atomic.atomic_dir(target) as tmp:
-        (tmp / "a").write_text("old")
-    with pytest.raises(RuntimeError), atomic.atomic_dir(target) as tmp:
-        (tmp / "a").write_text("new")
-        raise RuntimeError
-    assert (target / "a").read_text() == "old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
-
-
 def test_sigkill_mid_write_never_exposes_a_partial_file(tmp_path):
     target = tmp_path / "big.jsonl"
     script = (

@@ -2,10 +2,13 @@ import json
 
 import pytest
 
-from pipeline.instagram.crawler import ApiClient, CrawlError, crawl, select_profiles
-from pipeline.instagram.records import RecordError, normalize_user, relationships
+from pipeline.errors import CrawlError, FieldError
+from pipeline.instagram.crawler import crawl, select_profiles
+from pipeline.instagram.records import normalize_user, relationships
 from pipeline.instagram.server import SimulatedInstagram, serve
 from pipeline.instagram.world import World
+
+from .conftest import api_client
 
 SEEDS = ("owner.one", "owner_two")
 
@@ -31,7 +34,7 @@ def test_every_simulated_record_is_a_valid_user_info_record(world):
 
 def test_crawl_over_http_gets_every_profile_once_sorted_and_counts_requests(world):
     with serve(world) as server:
-        client = ApiClient(server.base_url)
+        client = api_client(server.base_url)
         result = crawl(client, SEEDS, max_profiles=10_000, page_size=50, concurrency=4)
         served = sum(server.requests.values())
     assert [p["pk"] for p in result.profiles] == sorted(world.profiles)
@@ -46,8 +49,8 @@ def test_crawl_over_http_gets_every_profile_once_sorted_and_counts_requests(worl
 
 def test_crawl_output_does_not_depend_on_concurrency_or_page_size(world):
     with serve(world) as server:
-        a = crawl(ApiClient(server.base_url), SEEDS, max_profiles=120, page_size=200, concurrency=1)
-        b = crawl(ApiClient(server.base_url), SEEDS, max_profiles=120, page_size=7, concurrency=8)
+        a = crawl(api_client(server.base_url), SEEDS, max_profiles=120, page_size=200, concurrency=1)
+        b = crawl(api_client(server.base_url), SEEDS, max_profiles=120, page_size=7, concurrency=8)
     assert a.profiles == b.profiles and a.graph == b.graph
     assert len(a.profiles) == 120
 
@@ -60,7 +63,7 @@ def test_max_profiles_takes_seeds_in_turn():
 
 def test_graph_gives_the_calibration_relationships(world):
     with serve(world) as server:
-        result = crawl(ApiClient(server.base_url), SEEDS, max_profiles=10_000)
+        result = crawl(api_client(server.base_url), SEEDS, max_profiles=10_000)
     rel = relationships(result.graph)
     seed = world.seeds[SEEDS[0]]
     mutual = set(seed.followers) & set(seed.following)
@@ -90,7 +93,7 @@ def test_malformed_record_is_quarantined_with_reason_not_dropped(world):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        result = crawl(ApiClient(server.base_url), SEEDS, max_profiles=10_000)
+        result = crawl(api_client(server.base_url), SEEDS, max_profiles=10_000)
     finally:
         server.shutdown()
         server.server_close()
@@ -103,7 +106,7 @@ def test_malformed_record_is_quarantined_with_reason_not_dropped(world):
 
 def test_unknown_seed_account_is_a_clear_error(world):
     with serve(world) as server, pytest.raises(CrawlError, match="seed account 'nobody'"):
-        crawl(ApiClient(server.base_url), ["nobody"], max_profiles=10)
+        crawl(api_client(server.base_url), ["nobody"], max_profiles=10)
 
 
 @pytest.mark.parametrize(
@@ -111,6 +114,6 @@ def test_unknown_seed_account_is_a_clear_error(world):
     [({"pk": 1}, "username"), ({"pk": "x"}, "pk"), (["not", "a", "dict"], "<record>")],
 )
 def test_normalize_user_names_the_bad_field(record, field):
-    with pytest.raises(RecordError) as err:
+    with pytest.raises(FieldError) as err:
         normalize_user(record)
     assert err.value.field == field

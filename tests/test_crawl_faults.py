@@ -5,12 +5,15 @@ import time
 import pytest
 
 from pipeline.atomic import jsonl_line
-from pipeline.instagram.crawler import AccountBlocked, ApiClient, CrawlError, ResponseCache, crawl
-from pipeline.instagram.server import RATE_LIMITED, Faults, serve
+from pipeline.errors import AccountBlocked, CrawlError
+from pipeline.instagram.crawler import ApiClient, ResponseCache, crawl
+from pipeline.instagram.server import RATE_LIMITED, serve
 from pipeline.instagram.world import World
 
+from .conftest import api_client, faults
+
 SEEDS = ("owner.one", "owner_two")
-HOSTILE = Faults(seed=3, server_error_rate=0.10, reset_rate=0.05, malformed_rate=0.02,
+HOSTILE = faults(seed=3, server_error_rate=0.10, reset_rate=0.05, malformed_rate=0.02,
                  rate_limit_requests=60, rate_limit_window_seconds=0.5)
 
 
@@ -19,9 +22,9 @@ def world():
     return World(seed=5, seed_usernames=SEEDS, accounts_per_seed=150, mistake_rate=0.03)
 
 
-def client(server, **kwargs) -> ApiClient:
-    kwargs = {"retries": 10, "backoff": 0.05, "backoff_max": 1.0, **kwargs}
-    return ApiClient(server.base_url, **kwargs)
+def client(server, cache=None, **overrides) -> ApiClient:
+    overrides = {"max_retries": 10, "backoff_seconds": 0.05, "backoff_max_seconds": 1.0, **overrides}
+    return api_client(server.base_url, cache, **overrides)
 
 
 def as_bytes(result) -> dict[str, bytes]:
@@ -52,19 +55,20 @@ def test_faulty_crawl_is_byte_identical_to_a_calm_one(world, calm):
 
 
 def test_faults_do_not_depend_on_thread_scheduling(world):
-    faults = Faults(seed=9, server_error_rate=0.1, reset_rate=0.05, malformed_rate=0.02)
+    chosen = faults(seed=9, server_error_rate=0.1, reset_rate=0.05, malformed_rate=0.02)
     seen = []
     for concurrency in (2, 8):
-        with serve(world, faults=faults) as server:
-            crawl(client(server, backoff=0.01), SEEDS, max_profiles=10_000, page_size=50, concurrency=concurrency)
+        with serve(world, faults=chosen) as server:
+            crawl(client(server, backoff_seconds=0.01), SEEDS, max_profiles=10_000, page_size=50,
+                  concurrency=concurrency)
             seen.append(dict(server.faults_served))
     assert seen[0] == seen[1]
 
 
 def test_slow_answers_beyond_the_timeout_are_retried(world, calm):
-    faults = Faults(seed=1, slow_rate=0.05, slow_seconds=0.5)
-    with serve(world, faults=faults) as server:
-        result = crawl(client(server, timeout=0.2), SEEDS, max_profiles=10_000, page_size=50, concurrency=8)
+    chosen = faults(seed=1, slow_rate=0.05, slow_seconds=0.5)
+    with serve(world, faults=chosen) as server:
+        result = crawl(client(server, timeout_seconds=0.2), SEEDS, max_profiles=10_000, page_size=50, concurrency=8)
     assert as_bytes(result) == as_bytes(calm)
     assert result.stats.errors > 0 and result.stats.http_429 == 0
 
@@ -72,7 +76,7 @@ def test_slow_answers_beyond_the_timeout_are_retried(world, calm):
 def test_429_body_is_instagrams(world):
     import requests
 
-    with serve(world, faults=Faults(rate_limit_requests=1, rate_limit_window_seconds=60)) as server:
+    with serve(world, faults=faults(rate_limit_requests=1, rate_limit_window_seconds=60)) as server:
         requests.get(f"{server.base_url}/api/v1/users/owner.one/usernameinfo/", timeout=5)
         answer = requests.get(f"{server.base_url}/api/v1/users/owner.one/usernameinfo/", timeout=5)
     assert answer.status_code == 429 and answer.json() == RATE_LIMITED
@@ -80,7 +84,7 @@ def test_429_body_is_instagrams(world):
 
 def test_client_rate_limit_spaces_requests_and_avoids_the_servers_429s(world):
     per_minute = 1200  # one request every 50 ms; the server allows 25 per second
-    with serve(world, faults=Faults(rate_limit_requests=25, rate_limit_window_seconds=1.0)) as server:
+    with serve(world, faults=faults(rate_limit_requests=25, rate_limit_window_seconds=1.0)) as server:
         started = time.monotonic()
         result = crawl(client(server, requests_per_minute=per_minute), SEEDS, max_profiles=30, page_size=200,
                        concurrency=4)
@@ -90,19 +94,19 @@ def test_client_rate_limit_spaces_requests_and_avoids_the_servers_429s(world):
 
 
 def test_persistent_failure_stops_with_what_to_do(world):
-    with serve(world, faults=Faults(server_error_rate=1.0)) as server:
+    with serve(world, faults=faults(server_error_rate=1.0)) as server:
         with pytest.raises(CrawlError, match=r"still failing after 2 retries.*crawl.requests_per_minute"):
-            crawl(client(server, retries=2), SEEDS, max_profiles=10)
+            crawl(client(server, max_retries=2), SEEDS, max_profiles=10)
         assert server.total_requests == 3
 
 
-@pytest.mark.parametrize(("faults", "message"), [
-    (Faults(login_required_after=40), r"login_required.*IG_SESSIONID"),
-    (Faults(checkpoint_required_after=40), r"checkpoint_required.*complete the check"),
+@pytest.mark.parametrize(("refusal", "message"), [
+    (faults(login_required_after=40), r"login_required.*IG_SESSIONID"),
+    (faults(checkpoint_required_after=40), r"checkpoint_required.*complete the check"),
 ])
-def test_refusals_abort_with_advice_and_the_crawl_resumes_after(world, calm, tmp_path, faults, message):
+def test_refusals_abort_with_advice_and_the_crawl_resumes_after(world, calm, tmp_path, refusal, message):
     cache = ResponseCache(tmp_path / "responses.jsonl")
-    with serve(world, faults=faults) as server:
+    with serve(world, faults=refusal) as server:
         with pytest.raises(AccountBlocked, match=message):
             crawl(client(server, cache=cache), SEEDS, max_profiles=10_000, page_size=50, concurrency=4)
         refused = server.total_requests

@@ -1,6 +1,6 @@
 import numpy as np
 
-from pipeline import export
+from pipeline import export, litert
 from pipeline import model as M
 
 
@@ -11,12 +11,12 @@ def test_tflite_agrees_with_keras_on_raw_count_features_preprocessed_in_the_mode
         np.float32)
     y = (x[:, 1] > x[:, 2]).astype(np.float32)
     pre = M.fit_preprocessing(x, log_columns=[1, 2], standardise=True)
-    members = M.train_members(pre.apply(x), y, [0, 1, 2], M.FitConfig(16, 3, 32, 0.001))
+    members = M.train_members(pre.apply(x), y, [0, 1, 2], M.FitConfig(16, 3, 32, 0.001, 0, "none"))
     model = M.shipped_model(members, pre)
     flatbuffer = export.to_tflite(model)
     check = export.agreement(model, flatbuffer, x, tolerance=1e-5)
     assert check["agrees"] and not check["any_nan"] and check["rows"] == 300
-    lite = export.run_tflite(flatbuffer, x[:7])
+    lite = litert.run(flatbuffer, x[:7])
     assert lite.shape == (7,) and np.all((lite >= 0) & (lite <= 1))
 
 

@@ -6,7 +6,6 @@ import pytest
 
 from pipeline import features
 from pipeline.features import count_parts, count_question_marks, username_type
-from pipeline.stages.featurize import featurize
 
 
 @pytest.mark.parametrize(
@@ -70,11 +69,11 @@ def test_matrix_and_spec_agree_on_order_and_count():
 
 
 def test_featurize_keeps_pk_and_label_beside_the_features_row_for_row():
-    from pipeline.labels import SCHEMA
+    from pipeline.labelling.table import SCHEMA
 
     rows = [USER | {"pk": 1, "relationship": "fans", "label": 1, "label_source": "t"},
             USER | {"pk": 2, "username": "_x", "relationship": "fans", "label": 0, "label_source": "t"}]
-    table = featurize(pa.Table.from_pylist(rows, schema=SCHEMA), "seed16")
+    table = features.featurize(pa.Table.from_pylist(rows, schema=SCHEMA), "seed16")
     assert table.column_names[:2] == ["pk", "label"]
     assert table.column("pk").to_pylist() == [1, 2]
     assert table.column("username_type").to_pylist() == [1, 0]

@@ -26,12 +26,13 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipeline import labels
-from pipeline.errors import InputError
+from pipeline.errors import InputError, ParamsError
 from pipeline.instagram.world import World
-from pipeline.labelling import policy
-from pipeline.labelling.files import read_label_file
-from pipeline.params import ParamsError, load_section
+from pipeline.labelling import policy, sources
+from pipeline.labelling.formats import read_label_file
+from pipeline.labelling.table import SCHEMA
+from pipeline.params import load_section
+from pipeline.vocabulary import AUTHENTIC
 
 from .conftest import sh
 
@@ -108,7 +109,7 @@ def run_stage(project: Path, check: bool = True):
 
 def outputs(project: Path) -> tuple[dict[int, tuple[int, str]], dict]:
     table = pq.read_table(project / "data/interim/labelled.parquet")
-    assert table.schema.equals(labels.SCHEMA)
+    assert table.schema.equals(SCHEMA)
     rows = {r["pk"]: (r["label"], r["label_source"]) for r in table.to_pylist()}
     return rows, json.loads((project / "reports/labels.json").read_text())
 
@@ -139,7 +140,7 @@ def test_unsure_as_authentic_and_ties_to_fake(labelled_project):
         0: (1, "alice+bob+carol"), 1: (0, "alice+carol"), 2: (0, "bob"), 3: (0, "alice+bob"), 4: (0, "alice"),
         6: (1, "carol"), 7: (1, "alice"),
     })
-    assert (report["labelled"], report["authentic"], report["not_authentic"]) == (7, 3, 4)
+    assert (report["labelled"], report["authentic"], report["fake"]) == (7, 3, 4)
     assert (report["crawled_unlabelled"], report["labels_not_in_crawl"]) == (1, 1)  # p5; 999
     assert report["unsure"] == {"policy": "authentic", "decisions": 2, "profiles_labelled_authentic": 1,
                                 "profiles_dropped": 0}
@@ -185,7 +186,7 @@ def test_ties_to_authentic_mark_unsure_rows(labelled_project):
     standing = policy.standing_decisions(files)
     resolution = policy.resolve(standing, policy.Policy(unsure="authentic", tie="authentic"))
     pk = [u["pk"] for u in users]
-    assert resolution.labels[pk[2]] == resolution.labels[pk[4]] == labels.AUTHENTIC
+    assert resolution.labels[pk[2]] == resolution.labels[pk[4]] == AUTHENTIC
     assert (resolution.sources[pk[2]], resolution.sources[pk[4]]) == ("alice", "bob")
     assert resolution.unsure_authentic == {pk[2], pk[7]}
 
@@ -260,12 +261,12 @@ def test_globs_must_match_and_stay_in_the_tracked_directory(tmp_path):
     labels_dir.mkdir(parents=True)
     (labels_dir / "a.csv").write_text("")
     (tmp_path / "elsewhere.json").write_text("{}")
-    assert labels.match_label_files(["data/labels/*.csv", "data/labels/a.csv"], tmp_path, labels_dir) == [
+    assert sources.find_label_files(["data/labels/*.csv", "data/labels/a.csv"], tmp_path, labels_dir) == [
         labels_dir / "a.csv"]
     with pytest.raises(InputError, match=re.escape("'data/labels/typo.csv' matches no file")):
-        labels.match_label_files(["data/labels/typo.csv"], tmp_path, labels_dir)
+        sources.find_label_files(["data/labels/typo.csv"], tmp_path, labels_dir)
     with pytest.raises(InputError, match=re.escape("elsewhere.json: outside data/labels/")):
-        labels.match_label_files(["*.json"], tmp_path, labels_dir)
+        sources.find_label_files(["*.json"], tmp_path, labels_dir)
 
 
 def test_simulator_source_refuses_label_files_it_would_ignore(project):

@@ -8,6 +8,7 @@ fresh project directory holding only dvc.yaml, params.yaml and the dump.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -78,5 +79,12 @@ def test_legacy_json_runs_the_whole_pipeline(project):
     for name in ("train", "evaluate", "export_tflite"):
         stage(project, name)
     metrics = json.loads((project / "reports/metrics.json").read_text())
-    assert 0.0 <= metrics["accuracy"] <= 1.0
-    assert json.loads((project / "reports/export.json").read_text())["agrees"]
+    predictions = pq.read_table(project / "data/predictions/predictions.parquet").to_pandas()
+    # Every labelled profile was scored, with its own label, and a stratified fifth held out for testing.
+    assert dict(zip(predictions["pk"], predictions["label"], strict=True)) == expected
+    test = predictions[predictions["split"] == "test"]
+    assert len(test) == metrics["test_rows"] == math.ceil(0.2 * len(expected))  # train_test_split rounds up
+    assert metrics["accuracy"] == pytest.approx(((test["prob"] >= 0.5) == (test["label"] == 1)).mean(), abs=1e-12)
+    assert metrics["seeds"]["n"] == 2
+    export = json.loads((project / "reports/export.json").read_text())
+    assert export["agrees"] and export["rows"] == len(test)

@@ -17,7 +17,7 @@ import pexpect
 import pytest
 
 from pipeline.errors import InputError
-from pipeline.labelling.files import Decision, DecisionLog, last_wins, read_csv, read_own_log
+from pipeline.labelling.formats import Decision, DecisionLog, last_wins, read_csv, read_own_log
 
 from .conftest import run_env
 from .test_label_import import write_crawl

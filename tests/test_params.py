@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.params import SECTIONS, ParamsError, TrainParams, load_section
+from pipeline.errors import ParamsError
+from pipeline.params import SECTIONS, TrainParams, load_section
 
 from .conftest import REPO, sh
 

@@ -104,6 +104,13 @@ def test_mlflow_holds_a_parent_run_with_one_child_per_seed(clone):
     per_seed = [float(line.split(",")[1]) for line in
                 (clone / "reports/plots/seed_accuracy.csv").read_text().splitlines()[1:]]
     assert sorted(a for (a,) in accuracies) == pytest.approx(sorted(per_seed), abs=1e-6)
+    # Where each member stopped: the epoch whose weights it kept, and that epoch's validation loss.
+    stopped = mlflow_rows(clone, f"SELECT key, value FROM latest_metrics WHERE key IN ('best_epoch', 'best_val_loss') "
+                                 f"AND run_uuid IN ({seed_runs})", parent)
+    epochs = [v for k, v in stopped if k == "best_epoch"]
+    losses = [v for k, v in stopped if k == "best_val_loss"]
+    assert len(epochs) == len(losses) == SMALL["seeds"]
+    assert all(1 <= e <= SMALL["epochs"] for e in epochs) and all(0 < v < 1 for v in losses)
     logged = dict(mlflow_rows(clone, "SELECT key, value FROM latest_metrics WHERE run_uuid = ?", parent))
     assert logged["seed_accuracy_mean"] == pytest.approx(metrics["seeds"]["mean"])
     assert logged["accuracy"] == pytest.approx(metrics["accuracy"])

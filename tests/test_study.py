@@ -3,14 +3,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from pipeline import features, labels, study
-from pipeline.instagram.crawler import ApiClient, crawl
+from pipeline import features, study
+from pipeline.instagram.crawler import crawl
 from pipeline.instagram.records import relationships
 from pipeline.instagram.server import serve
+from pipeline.instagram.sources import client_for, world_for
+from pipeline.labelling import table as labelled_table
 from pipeline.params import load_section
-from pipeline.stages.crawl import world_for
-from pipeline.stages.featurize import featurize
-from pipeline.stages.train import run_study
 
 from .conftest import REPO
 
@@ -59,11 +58,12 @@ def default_data():
     """The default pipeline's data, built in-process: crawl the simulated world, join labels, featurize."""
     sim = load_section("simulator", REPO / "params.yaml")
     crawl_params = load_section("crawl", REPO / "params.yaml")
-    world = world_for(sim, crawl_params)
+    world = world_for(sim, crawl_params.seed_accounts)
     with serve(world) as server:
-        result = crawl(ApiClient(server.base_url), crawl_params.seed_accounts, crawl_params.max_profiles)
-    table, _ = labels.join(result.profiles, world.labels(), relationships(result.graph), source="simulator")
-    table = featurize(table, "seed16")
+        result = crawl(client_for(crawl_params, server.base_url), crawl_params.seed_accounts,
+                       crawl_params.max_profiles)
+    table, _ = labelled_table.join(result.profiles, world.labels(), relationships(result.graph), source="simulator")
+    table = features.featurize(table, "seed16")
     x = features.to_matrix(table)
     y = table.column("label").to_numpy().astype(np.float32)
     return x, y
@@ -74,19 +74,23 @@ def _train(preset: str):
     return dataclasses.replace(params, preset=preset, seeds=30, split=dataclasses.replace(params.split, repeats=0))
 
 
-def test_default_recipe_halves_the_seed_spread_of_the_article_recipe(default_data):
+def test_default_recipe_is_more_accurate_and_steadier_than_the_article_recipe(default_data):
+    """Only what holds on every machine of this kind: the raw-feature article recipe is ill-conditioned, so
+    how far it swings depends on the CPU's float paths (seed std 0.035 on one machine, 0.014 on another),
+    while the stable recipe reproduces 0.950 +- 0.012 on both."""
     x, y = default_data
     columns = features.heavy_tailed_columns("seed16")
-    article = run_study(x, y, _train("article"), columns).variance["holdout"]
-    stable = run_study(x, y, _train("stable"), columns).variance["holdout"]
+    article = study.run(x, y, _train("article"), columns, 0.5).variance["holdout"]
+    stable = study.run(x, y, _train("stable"), columns, 0.5).variance["holdout"]
     assert article["n_seeds"] == stable["n_seeds"] == 30
-    assert stable["init_std"] <= article["init_std"] / 2, (stable, article)
-    assert stable["mean"] >= article["mean"] - 0.01
+    assert stable["init_std"] <= article["init_std"], (stable, article)
+    assert stable["mean"] >= article["mean"] + 0.01, (stable, article)
+    assert stable["min"] >= article["min"], (stable, article)
 
 
 def test_study_is_reproducible(default_data):
     x, y = default_data
     params = dataclasses.replace(_train("stable"), seeds=3, epochs=20)
-    a = run_study(x, y, params, features.heavy_tailed_columns("seed16"))
-    b = run_study(x, y, params, features.heavy_tailed_columns("seed16"))
+    a = study.run(x, y, params, features.heavy_tailed_columns("seed16"), 0.5)
+    b = study.run(x, y, params, features.heavy_tailed_columns("seed16"), 0.5)
     assert np.array_equal(a.holdout.probs, b.holdout.probs) and a.variance == b.variance

@@ -36,7 +36,8 @@ from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
 from pipeline import atomic
-from pipeline.instagram.records import RecordError, normalize_user
+from pipeline.errors import AccountBlocked, CrawlError, FieldError, RequestFailed
+from pipeline.instagram.records import normalize_user
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +45,6 @@ log = logging.getLogger(__name__)
 _TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
               requests.exceptions.ContentDecodingError)
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-class CrawlError(RuntimeError):
-    """The crawl cannot go on (bad seed account, login required, API refuses)."""
-
-
-class AccountBlocked(CrawlError):
-    """Instagram wants a person (log in again, pass a checkpoint) before it answers again."""
-
-
-class RequestFailed(CrawlError):
-    """A definitive answer about one request (e.g. 404 user not found), not worth retrying."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 _ADVICE = {
@@ -170,9 +155,9 @@ class ApiClient:
     error message.
     """
 
-    def __init__(self, base_url: str, headers: dict[str, str] | None = None, timeout: float = 10.0,
-                 retries: int = 5, backoff: float = 0.2, backoff_max: float = 120.0,
-                 requests_per_minute: float = 0, cache: ResponseCache | None = None) -> None:
+    def __init__(self, base_url: str, *, timeout: float, retries: int, backoff: float, backoff_max: float,
+                 requests_per_minute: float, headers: dict[str, str] | None = None,
+                 cache: ResponseCache | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = dict(headers or {})
         self.timeout = timeout
@@ -186,10 +171,6 @@ class ApiClient:
         self._lock = threading.Lock()
         self.stop = threading.Event()  # set when one request aborts the crawl: the others give up
         self._abort: CrawlError | None = None
-
-    @property
-    def requests(self) -> int:
-        return self.stats.requests
 
     def __repr__(self) -> str:
         return f"ApiClient({self.base_url!r})"  # never the headers: they may hold the session id
@@ -351,7 +332,7 @@ def collect(records: Iterable[tuple[str, Any, Any]]) -> tuple[list[dict[str, Any
     for where, pk, record in records:
         try:
             user = normalize_user(record)
-        except RecordError as exc:
+        except FieldError as exc:
             reject(pk, where, exc.field, exc.reason, record)
             continue
         if pk is not None and user["pk"] != pk:

@@ -1,7 +1,7 @@
 """The user-info record: what one ``GET /api/v1/users/{pk}/info/`` returns under ``"user"``.
 
 Validation is strict because everything downstream trusts these fields. A record that fails is not
-dropped: callers quarantine it together with the :class:`RecordError` reason and count it.
+dropped: callers quarantine it together with the :class:`FieldError` reason and count it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import InputError
+from pipeline.errors import FieldError, InputError
 
 REEL_AUTO_ARCHIVE = ("unset", "on", "off")
 
@@ -31,15 +31,6 @@ REQUIRED_FIELDS: dict[str, type] = {
 }
 
 
-class RecordError(ValueError):
-    """A record that cannot be used, and why; ``field`` names the offending field."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
 def normalize_user(record: Any) -> dict[str, Any]:
     """Check a user-info record and return it with ``pk`` as an int and ``reel_auto_archive`` filled in.
 
@@ -47,28 +38,28 @@ def normalize_user(record: Any) -> dict[str, Any]:
     omits ``reel_auto_archive`` when it was never set; both are normalised here, once.
     """
     if not isinstance(record, dict):
-        raise RecordError("<record>", f"expected a JSON object, got {type(record).__name__}")
+        raise FieldError("<record>", f"expected a JSON object, got {type(record).__name__}")
     out = dict(record)
     pk = out.get("pk")
     if isinstance(pk, str) and pk.isdigit():
         out["pk"] = int(pk)
     for name, tp in REQUIRED_FIELDS.items():
         if name not in out:
-            raise RecordError(name, "missing")
+            raise FieldError(name, "missing")
         value = out[name]
         if value is None and tp is str:
             out[name] = value = ""
         if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise RecordError(name, f"expected an integer, got {value!r}")
+            raise FieldError(name, f"expected an integer, got {value!r}")
         if not isinstance(value, tp):
-            raise RecordError(name, f"expected {tp.__name__}, got {value!r}")
+            raise FieldError(name, f"expected {tp.__name__}, got {value!r}")
         if tp is int and value < 0:
-            raise RecordError(name, f"expected a non-negative integer, got {value!r}")
+            raise FieldError(name, f"expected a non-negative integer, got {value!r}")
     if not out["username"]:
-        raise RecordError("username", "empty")
+        raise FieldError("username", "empty")
     archive = out.get("reel_auto_archive") or "unset"
     if archive not in REEL_AUTO_ARCHIVE:
-        raise RecordError("reel_auto_archive", f"expected one of {REEL_AUTO_ARCHIVE}, got {archive!r}")
+        raise FieldError("reel_auto_archive", f"expected one of {REEL_AUTO_ARCHIVE}, got {archive!r}")
     out["reel_auto_archive"] = archive
     return out
 
@@ -91,7 +82,7 @@ def read_profiles(path: Path) -> list[dict[str, Any]]:
     for lineno, record in read_jsonl(path):
         try:
             users.append(normalize_user(record))
-        except RecordError as exc:
+        except FieldError as exc:
             pk = record.get("pk") if isinstance(record, dict) else None
             raise InputError(f"{path}:{lineno}: record pk={pk}: {exc}") from None
     return users

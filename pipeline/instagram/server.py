@@ -8,8 +8,8 @@
 It binds to 127.0.0.1 by default, on a free port unless one is given, and counts the requests it
 answers so tests can prove what a crawler fetched.
 
-On request (:class:`Faults`) it fights back as the real API does: a rate limit per time window answered
-with 429 ``Please wait a few minutes``, 5xx errors, connection resets, slow answers, truncated JSON
+On request (:class:`~pipeline.params.FaultParams`) it fights back as the real API does: a rate limit per
+time window answered with 429 ``Please wait a few minutes``, 5xx errors, connection resets, slow answers, truncated JSON
 bodies, and ``login_required`` / ``checkpoint_required`` refusals. Whether a request meets a fault is
 drawn from the fault seed, the request's URL and how many times that URL was asked before, not from
 arrival order, so a crawl meets the same faults however its threads interleave.
@@ -27,13 +27,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from pipeline.instagram.world import World
+from pipeline.params import FaultParams
 
 MAX_PAGE = 200
 
@@ -51,22 +51,6 @@ CHECKPOINT_REQUIRED = {"message": "checkpoint_required", "checkpoint_url": "http
                        "lock": True, "error_type": "checkpoint_challenge_required", "status": "fail"}
 
 
-@dataclass(frozen=True)
-class Faults:
-    """How hostile the server is; all zero is a well-behaved API. Rates are shares of requests."""
-
-    seed: int = 0
-    server_error_rate: float = 0.0
-    reset_rate: float = 0.0
-    malformed_rate: float = 0.0
-    slow_rate: float = 0.0
-    slow_seconds: float = 0.0
-    rate_limit_requests: int = 0  # per window, 0: no limit
-    rate_limit_window_seconds: float = 60.0
-    login_required_after: int = 0  # requests; 0: never
-    checkpoint_required_after: int = 0
-
-
 # What the handler does instead of answering normally.
 RESET, MALFORMED = "reset", "malformed"
 
@@ -75,11 +59,11 @@ class SimulatedInstagram(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64  # a burst of concurrent crawlers must not be refused at the socket
 
-    def __init__(self, world: World, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None,
+    def __init__(self, world: World, host: str = "127.0.0.1", port: int = 0, faults: FaultParams | None = None,
                  session_id: str | None = None) -> None:
         super().__init__((host, port), _Handler)
         self.world = world
-        self.faults = faults or Faults()
+        self.faults = faults  # None: a well-behaved API
         # If set, requests must carry this ``sessionid`` cookie, as the real API wants a logged-in session.
         self.session_id = session_id
         self.requests: Counter[str] = Counter()  # every request received, per route, faults included
@@ -111,15 +95,17 @@ class SimulatedInstagram(ThreadingHTTPServer):
 
         Returns a (status, body) refusal, :data:`RESET`, :data:`MALFORMED` or None (answer normally).
         """
+        if self.session_id is not None and f"sessionid={self.session_id}" not in cookies.replace(" ", "").split(";"):
+            return self._served("login_required", (HTTPStatus.FORBIDDEN, LOGIN_REQUIRED))
         f = self.faults
+        if f is None:
+            return None
         with self._lock:
             attempt = self._attempts[target]
             self._attempts[target] += 1
             window = int((time.monotonic() - self._started) / f.rate_limit_window_seconds)
             seen = self._window[1] + 1 if self._window[0] == window else 1
             self._window = (window, seen)
-        if self.session_id is not None and f"sessionid={self.session_id}" not in cookies.replace(" ", "").split(";"):
-            return self._served("login_required", (HTTPStatus.FORBIDDEN, LOGIN_REQUIRED))
         if f.login_required_after and ordinal > f.login_required_after:
             return self._served("login_required", (HTTPStatus.FORBIDDEN, LOGIN_REQUIRED))
         if f.checkpoint_required_after and ordinal > f.checkpoint_required_after:
@@ -222,7 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve(world: World, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None,
+def serve(world: World, host: str = "127.0.0.1", port: int = 0, faults: FaultParams | None = None,
           session_id: str | None = None) -> Iterator[SimulatedInstagram]:
     """Run the simulated Instagram in a background thread for the duration of the block."""
     server = SimulatedInstagram(world, host, port, faults, session_id)

@@ -1,5 +1,9 @@
 """Where the crawl stage's records come from: the simulated Instagram, the real one, or dump files.
 
+This is also where the instagram package's objects are built from ``params.yaml``, by keyword and in one
+place: :func:`world_for` (the simulated world) and :func:`client_for` (the API client). Nothing else holds
+a default for what params.yaml sets.
+
 All three end in a :class:`~pipeline.instagram.crawler.CrawlResult` built by the same code
 (:func:`~pipeline.instagram.crawler.collect` validates, dedups and quarantines every record), so what
 ``label-import`` reads does not depend on the source.
@@ -7,7 +11,6 @@ All three end in a :class:`~pipeline.instagram.crawler.CrawlResult` built by the
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import json
@@ -17,15 +20,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipeline.instagram.crawler import ApiClient, CrawlError, CrawlResult, CrawlStats, ResponseCache, collect, crawl
+from pipeline.errors import CrawlError
+from pipeline.instagram.crawler import ApiClient, CrawlResult, CrawlStats, ResponseCache, collect, crawl
 from pipeline.instagram.records import read_dump
-from pipeline.instagram.server import Faults, serve
+from pipeline.instagram.server import serve
 from pipeline.instagram.world import World
 from pipeline.params import CrawlParams, SimulatorParams
 
 log = logging.getLogger(__name__)
 
-INSTAGRAM_URL = "https://i.instagram.com"
 SESSION_ENV = "IG_SESSIONID"
 # What the Android app sends; the private API refuses clients without an app id.
 _APP_HEADERS = {
@@ -34,17 +37,13 @@ _APP_HEADERS = {
     "X-IG-App-ID": "567067343352427",
 }
 
-Progress = Callable[[int, int], None]
+ProgressCallback = Callable[[int, int], None]  # (done, total)
 
 
-def world_for(sim: SimulatorParams, crawl_params: CrawlParams) -> World:
-    """The simulated world is built around the configured seed accounts."""
-    return World(seed=sim.seed, seed_usernames=crawl_params.seed_accounts,
-                 accounts_per_seed=sim.accounts_per_seed, mistake_rate=sim.annotator_mistake_rate)
-
-
-def faults_for(sim: SimulatorParams) -> Faults:
-    return Faults(**dataclasses.asdict(sim.faults))
+def world_for(sim: SimulatorParams, seed_accounts: Sequence[str]) -> World:
+    """The simulated world of ``simulator`` params, built around the crawl's seed accounts."""
+    return World(seed=sim.seed, seed_usernames=tuple(seed_accounts), accounts_per_seed=sim.accounts_per_seed,
+                 mistake_rate=sim.annotator_mistake_rate)
 
 
 def cache_dir(root: Path, source: str, identity: object) -> Path:
@@ -56,15 +55,16 @@ def cache_dir(root: Path, source: str, identity: object) -> Path:
     return root / f"{source}-{digest}"
 
 
-def client_for(params: CrawlParams, base_url: str, cache: ResponseCache | None,
+def client_for(params: CrawlParams, base_url: str, cache: ResponseCache | None = None,
                headers: dict[str, str] | None = None) -> ApiClient:
+    """An API client with the crawl's timeout, retries, backoff and rate limit."""
     return ApiClient(base_url, headers=headers, timeout=params.timeout_seconds, retries=params.max_retries,
                      backoff=params.backoff_seconds, backoff_max=params.backoff_max_seconds,
                      requests_per_minute=params.requests_per_minute, cache=cache)
 
 
 def _crawl_cached(params: CrawlParams, base_url: str, cache_path: Path | None, headers: dict[str, str] | None,
-                  progress: Progress | None) -> CrawlResult:
+                  progress: ProgressCallback | None) -> CrawlResult:
     cache = ResponseCache(cache_path / "responses.jsonl") if cache_path is not None else None
     if cache is not None and len(cache):
         log.info("resuming an interrupted crawl: %d answers in %s", len(cache), cache.path)
@@ -80,11 +80,11 @@ def _crawl_cached(params: CrawlParams, base_url: str, cache_path: Path | None, h
 
 
 def from_simulator(params: CrawlParams, sim: SimulatorParams, cache_root: Path | None,
-                   progress: Progress | None = None) -> CrawlResult:
+                   progress: ProgressCallback | None = None) -> CrawlResult:
     """Crawl a freshly started simulated Instagram over loopback HTTP."""
-    world = world_for(sim, params)
+    world = world_for(sim, params.seed_accounts)
     path = cache_dir(cache_root, "simulator", world.fingerprint()) if cache_root is not None else None
-    with serve(world, faults=faults_for(sim)) as server:
+    with serve(world, faults=sim.faults) as server:
         return _crawl_cached(params, server.base_url, path, None, progress)
 
 
@@ -97,13 +97,13 @@ def session_headers(environ: dict[str, str] | None = None) -> dict[str, str]:
     return {**_APP_HEADERS, "Cookie": f"sessionid={session}"}
 
 
-def from_instagram(params: CrawlParams, cache_root: Path | None, progress: Progress | None = None,
-                   base_url: str = INSTAGRAM_URL) -> CrawlResult:
-    """Crawl Instagram's private API (or anything that speaks it at ``base_url``) as the logged-in session."""
+def from_instagram(params: CrawlParams, cache_root: Path | None,
+                   progress: ProgressCallback | None = None) -> CrawlResult:
+    """Crawl Instagram's private API at ``crawl.instagram_url`` (or anything that speaks it) as the session."""
     headers = session_headers()
     # Keyed by the API, never by the session: nothing derived from the session id is written anywhere.
-    path = cache_dir(cache_root, "instagram", base_url) if cache_root is not None else None
-    return _crawl_cached(params, base_url, path, headers, progress)
+    path = cache_dir(cache_root, "instagram", params.instagram_url) if cache_root is not None else None
+    return _crawl_cached(params, params.instagram_url, path, headers, progress)
 
 
 def from_files(files: Sequence[str], root: Path) -> CrawlResult:
@@ -117,3 +117,21 @@ def from_files(files: Sequence[str], root: Path) -> CrawlResult:
     stats = CrawlStats(profiles=len(profiles), quarantined=len(quarantine),
                        elapsed_seconds=round(time.monotonic() - started, 3))
     return CrawlResult(profiles=profiles, graph=[], quarantine=quarantine, stats=stats)
+
+
+def fetch(params: CrawlParams, sim: SimulatorParams, root: Path, cache_root: Path | None,
+          progress: ProgressCallback | None = None) -> CrawlResult:
+    """The crawl's records from ``crawl.source``, through the one shared validation path.
+
+    ``root`` resolves ``crawl.files``; ``cache_root`` holds the resume caches of network crawls.
+    """
+    if params.source == "files":
+        return from_files(params.files, root)
+    if params.source == "instagram":
+        return from_instagram(params, cache_root, progress)
+    return from_simulator(params, sim, cache_root, progress)
+
+
+def report(params: CrawlParams, result: CrawlResult) -> dict[str, object]:
+    """``reports/crawl.json``: where the records came from and what it took to get them."""
+    return {"source": params.source, **result.stats.as_dict()}

@@ -25,22 +25,20 @@ import string
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
-AUTHENTIC = "authentic"
-NOT_AUTHENTIC = "not_authentic"
-CLASSES = (AUTHENTIC, NOT_AUTHENTIC)
+from pipeline.vocabulary import AUTHENTIC, CLASSES, FAKE
 
-_NORMAL = NormalDist()
+# The calibration file's word for the class this project calls FAKE.
+_CALIBRATION_CLASS = {AUTHENTIC: "authentic", FAKE: "not_authentic"}
 # Fewer posts than this, and a person labelling the profile has little to go on.
 UNSURE_MEDIA = 30
 # Copula loadings of follower and following counts on "activity" and on "reciprocity", per class.
-FOLLOWER_ACTIVITY = {"authentic": 0.6, "not_authentic": 0.6}
-FOLLOWING_ACTIVITY = {"authentic": 0.3, "not_authentic": 0.6}
-FOLLOW_TIE = {"authentic": (0.5, 0.7), "not_authentic": (0.5, 0.5)}
+FOLLOWER_ACTIVITY = {AUTHENTIC: 0.6, FAKE: 0.6}
+FOLLOWING_ACTIVITY = {AUTHENTIC: 0.3, FAKE: 0.6}
+FOLLOW_TIE = {AUTHENTIC: (0.5, 0.7), FAKE: (0.5, 0.5)}
 _VOWELS = "aeiouy"
 _CONSONANTS = "bcdfghjklmnprstvwz"
 _EMOJI = "✨🔥💯📸🌍❤️💰🚀👑🎁"
@@ -59,9 +57,9 @@ class Profile:
     """One simulated account: its API record, its ground truth and the annotator's decision."""
 
     user: dict[str, Any]
-    truth: str  # AUTHENTIC or NOT_AUTHENTIC
+    truth: str  # AUTHENTIC or FAKE
     kind: str  # person, creator, business (authentic); farm, spam or polished (fake)
-    label: str  # what the annotator decided: AUTHENTIC or NOT_AUTHENTIC
+    label: str  # what the annotator decided: AUTHENTIC or FAKE
     unsure: bool  # the annotator could not tell and, like the article, said authentic
 
     @property
@@ -85,9 +83,10 @@ class Seed:
 
 
 def load_calibration() -> dict[str, Any]:
-    """The per-class aggregates the world is drawn from (fractions and quantiles, no records)."""
+    """The per-class aggregates the world is drawn from (fractions and quantiles, no records), by class."""
     text = resources.files("pipeline.instagram").joinpath("calibration.json").read_text(encoding="utf-8")
-    return json.loads(text)["classes"]
+    classes = json.loads(text)["classes"]
+    return {cls: classes[_CALIBRATION_CLASS[cls]] for cls in CLASSES}
 
 
 def quantile_function(stats: dict[str, float], zero_frac: float | None = None):
@@ -166,10 +165,10 @@ class World:
         pks = 10**9 + rng.choice(9 * 10**9, size=n + n_seeds, replace=False)
         seed_pks, pks = pks[:n_seeds], pks[n_seeds:]
         cal = self.calibration
-        p_auth = cal[AUTHENTIC]["n"] / (cal[AUTHENTIC]["n"] + cal[NOT_AUTHENTIC]["n"])
+        p_auth = cal[AUTHENTIC]["n"] / (cal[AUTHENTIC]["n"] + cal[FAKE]["n"])
         # The calibration describes the person's labels, not the truth: draw each profile's look from
         # its label's class, then ask what the truth behind such a label was (see _truth_behind).
-        label = np.where(rng.random(n) < p_auth, AUTHENTIC, NOT_AUTHENTIC)
+        label = np.where(rng.random(n) < p_auth, AUTHENTIC, FAKE)
 
         profiles: dict[int, Profile] = {}
         relationships: list[str] = [""] * n
@@ -300,12 +299,12 @@ class World:
         of and, like the article, called authentic.
         """
         if rng.random() < self.mistake_rate:
-            return (NOT_AUTHENTIC if label == AUTHENTIC else AUTHENTIC), False
+            return (FAKE if label == AUTHENTIC else AUTHENTIC), False
         if label == AUTHENTIC:
             hard_to_judge = (v["media_count"] < UNSURE_MEDIA and not v["has_highlight_reels"]
                              and v["follower_count"] < v["following_count"])
             if hard_to_judge and rng.random() < 0.5:
-                return NOT_AUTHENTIC, True
+                return FAKE, True
         return label, False
 
     def _seed_record(self, pk: int, username: str, followers: int, following: int) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """From annotators' decisions to one label per profile, and how far the annotators agree.
 
-1. Within one annotator the last row for a pk wins (:func:`pipeline.labelling.files.last_wins`);
+1. Within one annotator the last row for a pk wins (:func:`pipeline.labelling.formats.last_wins`);
    files are read in sorted path order, so an annotator split over two files is still well defined.
 2. ``unsure`` counts as an authentic vote (the article's rule) or is dropped (an abstention; a profile
    with only unsure votes is left unlabelled).
@@ -22,8 +22,8 @@ from typing import Any
 
 from sklearn.metrics import cohen_kappa_score
 
-from pipeline import labels
-from pipeline.labelling.files import AUTHENTIC, DECISIONS, FAKE, UNDO, UNSURE, Decision, LabelFile, last_wins
+from pipeline.labelling.formats import UNDO, Decision, LabelFile, last_wins
+from pipeline.vocabulary import AUTHENTIC, DECISIONS, FAKE, UNSURE
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Policy:
 
 @dataclass
 class Resolution:
-    """The resolved labels (``labels.AUTHENTIC``/``NOT_AUTHENTIC`` by pk) and how they came about."""
+    """The resolved labels (:data:`~pipeline.vocabulary.CLASSES` by pk) and how they came about."""
 
     labels: dict[int, str] = field(default_factory=dict)
     # pk -> the annotators whose vote the label follows, joined by '+' (the table's label_source)
@@ -82,7 +82,7 @@ def resolve(standing: Mapping[str, Mapping[int, Decision]], policy: Policy) -> R
             winner = policy.tie
         else:
             winner = AUTHENTIC if tally[AUTHENTIC] > tally[FAKE] else FAKE
-        out.labels[pk] = labels.AUTHENTIC if winner == AUTHENTIC else labels.NOT_AUTHENTIC
+        out.labels[pk] = winner
         out.sources[pk] = "+".join(sorted(a for a, v in counted.items() if v == winner))
         if winner == AUTHENTIC and any(votes[pk][a] == UNSURE for a in counted):
             out.unsure_authentic.add(pk)

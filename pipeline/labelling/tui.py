@@ -1,4 +1,4 @@
-"""``igfake label``: label the crawled profiles in the terminal, one key per decision.
+"""The labelling terminal (``igfake label``): label the crawled profiles in the terminal, one key per decision.
 
 Shows the crawled profiles (``data/raw/profiles.jsonl``, in crawl order) that the annotator has not
 decided yet, one at a time, with their relation to the seed accounts (``data/raw/graph.jsonl``). Every
@@ -10,7 +10,6 @@ editing the file: the log stays an append-only record of what was decided when.
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import os
 import sys
@@ -21,20 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import paths
-from pipeline.errors import InputError
+from pipeline.errors import FieldError, InputError
 from pipeline.instagram.records import read_jsonl, read_profiles, relationships
-from pipeline.labelling.files import (
-    AUTHENTIC,
-    FAKE,
-    UNDO,
-    UNSURE,
-    Decision,
-    DecisionLog,
-    RowError,
-    check_annotator,
-    last_wins,
-    read_own_log,
-)
+from pipeline.labelling.formats import UNDO, Decision, DecisionLog, check_annotator, last_wins, read_own_log
+from pipeline.vocabulary import AUTHENTIC, FAKE, UNSURE
 
 SKIP, QUIT = "skip", "quit"
 # Swipe right: authentic, left: fake; letters for the same, so any keyboard works.
@@ -120,8 +109,8 @@ class Session:
 
     def progress(self) -> str:
         mine = [d.label for pk, d in self.decided.items() if pk in self.users]
-        return (f"{len(mine)}/{len(self.order)} labelled · {mine.count(FAKE)} fake · "
-                f"{mine.count(UNSURE)} unsure")
+        return (f"{len(mine)}/{len(self.order)} labelled · {mine.count(FAKE)} {FAKE} · "
+                f"{mine.count(UNSURE)} {UNSURE}")
 
 
 def profile_lines(term: Any, user: Mapping[str, Any], relation: str, width: int) -> list[str]:
@@ -198,17 +187,13 @@ def load_crawl() -> tuple[list[dict[str, Any]], dict[int, str]]:
     return users, relationships(row for _, row in graph)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--annotator", help="your name; decisions go to data/labels/NAME.csv "
-                                            "(default: your login name)")
-
-
-def run(args: argparse.Namespace) -> int:
-    import blessed  # only this command needs a terminal library
+def label(annotator: str | None) -> str:
+    """Label the crawled profiles as ``annotator`` (default: the login name) until q; the closing line."""
+    import blessed  # only labelling needs a terminal library
 
     try:
-        annotator = check_annotator(args.annotator or default_annotator())
-    except RowError as exc:
+        annotator = check_annotator(annotator or default_annotator())
+    except FieldError as exc:
         raise InputError(f"--annotator: {exc.reason}") from None
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise InputError("needs a terminal (stdin and stdout must be a TTY)")
@@ -219,8 +204,4 @@ def run(args: argparse.Namespace) -> int:
         message = f"discarded an unfinished last line of {name} (cut off by a crash)" if log.torn else ""
         session = Session(users, relations, annotator, log, last_wins(read_own_log(Path(path), annotator, name)))
         label_loop(blessed.Terminal(), session, message)
-    print(f"{annotator}: {session.progress()} → {name}")
-    return 0
-
-
-COMMAND = ("label the crawled profiles in the terminal, one key per decision", add_arguments, run)
+    return f"{annotator}: {session.progress()} → {name}"

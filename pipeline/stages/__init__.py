@@ -1,8 +1,9 @@
 """One module per DVC stage, mirroring dvc.yaml: a thin ``main()`` over domain code.
 
 Every stage's ``main`` goes through :func:`run`, which turns the errors a user can fix (a bad
-params.yaml value, a malformed input file, an unreachable API) into one line on stderr and exit
-status 2 instead of a traceback.
+params.yaml value, a malformed input file, an unreachable API: every :class:`~pipeline.errors.IgfakeError`)
+into one line on stderr and exit status 2 instead of a traceback. Nothing outside this package imports
+it: the stages are entry points, and what they do lives in the domain modules they call.
 """
 
 from __future__ import annotations
@@ -11,17 +12,13 @@ import logging
 import sys
 from collections.abc import Callable
 
-from pipeline.errors import InputError
-from pipeline.instagram.crawler import CrawlError
-from pipeline.params import ParamsError
-
-USER_ERRORS = (ParamsError, InputError, CrawlError)
+from pipeline.errors import IgfakeError
 
 
 def run(stage: str, body: Callable[[], None]) -> None:
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {stage}: %(message)s", datefmt="%H:%M:%S")
     try:
         body()
-    except USER_ERRORS as exc:
+    except IgfakeError as exc:
         print(f"igfake {stage}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

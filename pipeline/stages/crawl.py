@@ -16,78 +16,29 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
-import time
-from typing import Any
-
-from tqdm import tqdm
 
 from pipeline import atomic, paths
 from pipeline.instagram import sources
-from pipeline.instagram.crawler import CrawlResult
-from pipeline.instagram.sources import world_for
-from pipeline.params import CrawlParams, SimulatorParams, load_section
+from pipeline.params import load_section
+from pipeline.progress import ProgressReporter
 from pipeline.stages import run
 
-__all__ = ["CACHE", "main", "world_for"]  # world_for: label-import rebuilds the simulated annotator with it
-
 log = logging.getLogger(__name__)
-
-CACHE = paths.DATA / "cache" / "crawl"
-LOG_EVERY_SECONDS = 10.0
-
-
-class Progress:
-    """A progress bar on a terminal; a plain log line every few seconds otherwise (CI, dvc repro logs)."""
-
-    def __init__(self) -> None:
-        self.bar: tqdm | None = None
-        self.terminal = sys.stderr.isatty()
-        self.last_log = time.monotonic()
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.terminal:
-            if self.bar is None:
-                self.bar = tqdm(total=total, unit="profile", desc="crawl", file=sys.stderr)
-            self.bar.update(done - self.bar.n)
-        elif done == total or time.monotonic() - self.last_log >= LOG_EVERY_SECONDS:
-            self.last_log = time.monotonic()
-            log.info("profiles %d/%d", done, total)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def fetch(params: CrawlParams, sim: SimulatorParams) -> CrawlResult:
-    """The crawl's records from the configured source, through the one shared validation path."""
-    if params.source == "files":
-        return sources.from_files(params.files, paths.ROOT)
-    progress = Progress()
-    try:
-        if params.source == "instagram":
-            return sources.from_instagram(params, CACHE, progress, base_url=params.instagram_url)
-        return sources.from_simulator(params, sim, CACHE, progress)
-    finally:
-        progress.close()
-
-
-def report(params: CrawlParams, result: CrawlResult) -> dict[str, Any]:
-    return {"source": params.source, **result.stats.as_dict()}
-
-
-def write(result: CrawlResult, params: CrawlParams) -> None:
-    atomic.write_jsonl(paths.RAW_PROFILES, result.profiles)
-    atomic.write_jsonl(paths.RAW_GRAPH, result.graph)
-    atomic.write_jsonl(paths.RAW_QUARANTINE, result.quarantine)
-    atomic.write_json(paths.CRAWL_REPORT, report(params, result))
 
 
 def main() -> None:
     def body() -> None:
         params = load_section("crawl", paths.PARAMS)
         sim = load_section("simulator", paths.PARAMS)
-        result = fetch(params, sim)
-        write(result, params)
+        progress = ProgressReporter("crawl", "profiles", log)
+        try:
+            result = sources.fetch(params, sim, paths.ROOT, paths.CRAWL_CACHE, progress)
+        finally:
+            progress.close()
+        atomic.write_jsonl(paths.RAW_PROFILES, result.profiles)
+        atomic.write_jsonl(paths.RAW_GRAPH, result.graph)
+        atomic.write_jsonl(paths.RAW_QUARANTINE, result.quarantine)
+        atomic.write_json(paths.CRAWL_REPORT, sources.report(params, result))
         # The outputs are written: the answers they came from are no longer needed to resume.
         if result.cache is not None:
             shutil.rmtree(result.cache, ignore_errors=True)

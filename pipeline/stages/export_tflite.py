@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import atomic, export, features, paths
+from pipeline import atomic, export, paths
 from pipeline import model as model_lib
 from pipeline.errors import InputError
 from pipeline.params import load_section
@@ -23,21 +21,15 @@ from pipeline.stages import run
 log = logging.getLogger(__name__)
 
 
-def test_rows() -> np.ndarray:
-    predictions = pq.read_table(paths.PREDICTIONS, columns=["pk", "split"])
-    test_pks = predictions.filter(pc.equal(predictions["split"], "test"))["pk"]
-    table = pq.read_table(paths.FEATURES)
-    table = table.filter(pc.is_in(table["pk"], value_set=test_pks))
-    feature_set = load_section("featurize", paths.PARAMS).feature_set
-    return features.to_matrix(table, feature_set)
-
-
 def main() -> None:
     def body() -> None:
         tolerance = load_section("export_tflite", paths.PARAMS).tolerance
+        feature_set = load_section("featurize", paths.PARAMS).feature_set
         model = model_lib.load_model(paths.KERAS_MODEL)
         flatbuffer = export.to_tflite(model)
-        check = export.agreement(model, flatbuffer, test_rows(), tolerance)
+        predictions = pq.read_table(paths.PREDICTIONS, columns=["pk", "split"])
+        rows = export.held_out_rows(pq.read_table(paths.FEATURES), predictions, feature_set)
+        check = export.agreement(model, flatbuffer, rows, tolerance)
         atomic.write_json(paths.EXPORT_REPORT, check)
         if not check["agrees"] or check["any_nan"]:
             raise InputError(f"{paths.TFLITE_MODEL}: LiteRT differs from Keras by {check['max_abs_diff']:.3g} "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import atomic, features, paths
@@ -19,18 +18,10 @@ from pipeline.stages import run
 log = logging.getLogger(__name__)
 
 
-def featurize(labelled: pa.Table, feature_set: str) -> pa.Table:
-    """``pk`` and ``label`` from the labelled table beside the computed features, row for row."""
-    computed = features.compute(labelled.to_pylist(), feature_set)
-    columns = [labelled.column("pk"), labelled.column("label"), *computed.columns]
-    schema = pa.schema([labelled.schema.field("pk"), labelled.schema.field("label"), *computed.schema])
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
 def main() -> None:
     def body() -> None:
         params = load_section("featurize", paths.PARAMS)
-        table = featurize(pq.read_table(paths.LABELLED), params.feature_set)
+        table = features.featurize(pq.read_table(paths.LABELLED), params.feature_set)
         with atomic.atomic_path(paths.FEATURES) as tmp:
             pq.write_table(table, tmp)
         atomic.write_json(paths.FEATURE_SPEC, features.spec(params.feature_set))

@@ -11,10 +11,10 @@ import dataclasses
 import time
 
 from pipeline import paths
-from pipeline.instagram.server import Faults, serve
-from pipeline.instagram.sources import faults_for
-from pipeline.instagram.world import World
-from pipeline.params import ParamsError, load_section
+from pipeline.errors import ParamsError
+from pipeline.instagram.server import serve
+from pipeline.instagram.sources import world_for
+from pipeline.params import FaultParams, load_section
 
 _RATES = ("server_error_rate", "reset_rate", "malformed_rate", "slow_rate")
 
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     serve_parser.add_argument("--session-id", help="require this sessionid cookie (else 403 login_required)")
 
 
-def faults_from(args: argparse.Namespace, base: Faults) -> Faults:
+def faults_from(args: argparse.Namespace, base: FaultParams) -> FaultParams:
     """``base`` (from params.yaml) with the command line's overrides."""
     changes = {name: getattr(args, name) for name in (*_RATES, "slow_seconds", "login_required_after",
                                                       "checkpoint_required_after") if getattr(args, name) is not None}
@@ -65,10 +65,10 @@ def faults_from(args: argparse.Namespace, base: Faults) -> Faults:
 def run(args: argparse.Namespace) -> int:
     sim = load_section("simulator", args.params)
     crawl = load_section("crawl", args.params)
-    world = World(seed=sim.seed if args.seed is None else args.seed, seed_usernames=crawl.seed_accounts,
-                  accounts_per_seed=args.accounts_per_seed or sim.accounts_per_seed,
-                  mistake_rate=sim.annotator_mistake_rate)
-    faults = faults_from(args, faults_for(sim))
+    overrides = {name: value for name, value in (("seed", args.seed), ("accounts_per_seed", args.accounts_per_seed))
+                 if value is not None}
+    world = world_for(dataclasses.replace(sim, **overrides), crawl.seed_accounts)
+    faults = faults_from(args, sim.faults)
     with serve(world, args.host, args.port, faults=faults, session_id=args.session_id) as server:
         hostile = {k: v for k, v in dataclasses.asdict(faults).items() if v and k != "seed"}
         print(f"simulated Instagram on {server.base_url} (seed accounts: {', '.join(crawl.seed_accounts)}; "

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import atomic
-from pipeline.errors import InputError
+from pipeline.errors import FieldError, InputError
+from pipeline.vocabulary import AUTHENTIC, DECISIONS, FAKE
 
 COLUMNS = ("pk", "username", "label", "annotator", "labelled_at")
-AUTHENTIC, FAKE, UNSURE, UNDO = "authentic", "fake", "unsure", "undo"
-DECISIONS = (AUTHENTIC, FAKE, UNSURE)
+# Not a decision: a row that retracts the annotator's standing decision on that pk.
+UNDO = "undo"
 LABELS = (*DECISIONS, UNDO)
 # Annotator names become file names, so they are kept to a portable, unambiguous alphabet.
 ANNOTATOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -80,16 +81,9 @@ class LabelFile:
     unlabelled: int = 0
 
 
-class RowError(ValueError):
-    def __init__(self, field_name: str, reason: str) -> None:
-        super().__init__(f"{field_name}: {reason}")
-        self.field = field_name
-        self.reason = reason
-
-
 def check_annotator(name: str) -> str:
     if not ANNOTATOR.fullmatch(name):
-        raise RowError("annotator", f"expected letters, digits, '.', '_' or '-' (at most 64), got {name!r}")
+        raise FieldError("annotator", f"expected letters, digits, '.', '_' or '-' (at most 64), got {name!r}")
     return name
 
 
@@ -99,9 +93,9 @@ def check_timestamp(text: str) -> str:
         # Python < 3.11 does not read the 'Z' suffix; it means +00:00.
         parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError:
-        raise RowError("labelled_at", f"expected an ISO-8601 time, got {text!r}") from None
+        raise FieldError("labelled_at", f"expected an ISO-8601 time, got {text!r}") from None
     if parsed.tzinfo is None:
-        raise RowError("labelled_at", f"expected a time with a UTC offset, got {text!r}")
+        raise FieldError("labelled_at", f"expected a time with a UTC offset, got {text!r}")
     return text
 
 
@@ -110,17 +104,17 @@ def check_pk(value: Any) -> int:
         return value
     if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) > 0:
         return int(value)
-    raise RowError("pk", f"expected a positive integer, got {value!r}")
+    raise FieldError("pk", f"expected a positive integer, got {value!r}")
 
 
 def parse_row(row: dict[str | None, Any]) -> Decision:
     """Check one CSV row (a :class:`csv.DictReader` dict) and return its decision."""
     if None in row or any(row[c] is None for c in COLUMNS):
         n = len(COLUMNS) + len(row.get(None) or []) - sum(row[c] is None for c in COLUMNS)
-        raise RowError("<row>", f"expected {len(COLUMNS)} fields, got {n}")
+        raise FieldError("<row>", f"expected {len(COLUMNS)} fields, got {n}")
     label = row["label"]
     if label not in LABELS:
-        raise RowError("label", f"expected one of {', '.join(LABELS)}, got {label!r}")
+        raise FieldError("label", f"expected one of {', '.join(LABELS)}, got {label!r}")
     return Decision(pk=check_pk(row["pk"]), username=row["username"], label=label,
                     annotator=check_annotator(row["annotator"]), labelled_at=check_timestamp(row["labelled_at"]))
 
@@ -148,7 +142,7 @@ def read_csv(path: Path, name: str) -> LabelFile:
                     continue
                 try:
                     out.decisions.append(parse_row(row))
-                except RowError as exc:
+                except FieldError as exc:
                     raw = {k if k is not None else "<extra>": v for k, v in row.items()}
                     out.bad.append(BadRow(name, reader.line_num, None, exc.field, exc.reason, raw))
     except UnicodeDecodeError as exc:
@@ -181,12 +175,12 @@ def read_legacy(path: Path, name: str) -> LabelFile:
         raise InputError(f"{name}: expected a JSON object keyed by pk, got {type(top).__name__}")
     try:
         annotator = check_annotator(Path(path).stem)
-    except RowError as exc:
+    except FieldError as exc:
         raise InputError(f"{name}: the file name is the annotator's: {exc.reason}") from None
     for key, record in top:
         try:
             decision = _legacy_decision(key, record, annotator)
-        except RowError as exc:
+        except FieldError as exc:
             out.bad.append(BadRow(name, None, key, exc.field, exc.reason, _plain(record)))
             continue
         if decision is None:
@@ -199,20 +193,20 @@ def read_legacy(path: Path, name: str) -> LabelFile:
 def _legacy_decision(key: str, record: Any, annotator: str) -> Decision | None:
     pk = check_pk(key)
     if not isinstance(record, _Pairs):
-        raise RowError("<record>", f"expected a JSON object, got {json.dumps(record)}")
+        raise FieldError("<record>", f"expected a JSON object, got {json.dumps(record)}")
     fields = dict(record)
     if "pk" in fields:
         try:
             inner = check_pk(fields["pk"])
-        except RowError:
+        except FieldError:
             inner = None
         if inner != pk:
-            raise RowError("pk", f"the record's pk {fields['pk']!r} differs from its key")
+            raise FieldError("pk", f"the record's pk {fields['pk']!r} differs from its key")
     authentic = fields.get("is_authentic")
     if authentic is None:
         return None
     if not isinstance(authentic, bool):
-        raise RowError("is_authentic", f"expected true, false or null, got {authentic!r}")
+        raise FieldError("is_authentic", f"expected true, false or null, got {authentic!r}")
     username = fields.get("username")
     return Decision(pk=pk, username=username if isinstance(username, str) else "",
                     label=AUTHENTIC if authentic else FAKE, annotator=annotator, labelled_at="")

@@ -10,21 +10,20 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from pipeline.stages import USER_ERRORS
+from pipeline.errors import IgfakeError
 
 # name -> (help, add_arguments(parser), run(args) -> exit status)
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 
 
 def _commands() -> dict[str, Command]:
-    from pipeline import predict
-    from pipeline.instagram import serve_command
-    from pipeline.labelling import tui
+    # Imported when used: each command loads only what it needs (predict must stay free of TensorFlow).
+    from pipeline.cli import label, predict, simulator
 
     return {
-        "simulator": serve_command.COMMAND,
+        "simulator": simulator.COMMAND,
         "predict": predict.COMMAND,
-        "label": tui.COMMAND,
+        "label": label.COMMAND,
     }
 
 
@@ -42,12 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(_commands()).parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except USER_ERRORS as exc:
+    except IgfakeError as exc:
         print(f"igfake {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """``igfake predict``: P(authentic) for user-info records, with the shipped TFLite model.
 
-The features come from :mod:`pipeline.features`, the same code training used, so prediction cannot
-skew from training.
+It runs the model with LiteRT (:mod:`pipeline.litert`), as a phone would, on features computed by the
+code training used.
 """
 
 from __future__ import annotations
@@ -13,16 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import features, paths
+from pipeline import litert, paths
 from pipeline.errors import InputError
-from pipeline.instagram.records import RecordError, normalize_user, read_jsonl
-
-
-def predict(users: list[dict], flatbuffer: bytes, feature_set: str = "seed16") -> np.ndarray:
-    """P(authentic) per user-info record, as the phone computes it."""
-    from pipeline.export import run_tflite
-
-    return run_tflite(flatbuffer, features.to_matrix(features.compute(users, feature_set), feature_set))
+from pipeline.instagram.records import read_profiles
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,13 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.model.is_file():
         raise InputError(f"{args.model}: no model; run `dvc repro` first")
-    users = []
-    for lineno, record in read_jsonl(args.records):
-        try:
-            users.append(normalize_user(record))
-        except RecordError as exc:
-            raise InputError(f"{args.records}:{lineno}: {exc}") from None
-    probs = predict(users, args.model.read_bytes()) if users else np.zeros(0)
+    users = read_profiles(args.records)
+    probs = litert.predict(users, args.model.read_bytes(), "seed16") if users else np.zeros(0)
     for user, p in zip(users, probs, strict=True):
         print(json.dumps({"pk": user["pk"], "username": user["username"], "p_authentic": round(float(p), 6),
                           "authentic": bool(p >= args.threshold)}, ensure_ascii=False))

@@ -1,0 +1,63 @@
+"""Labels joined to crawled profiles: the labelled table every later stage learns from.
+
+The ``label`` column is :data:`~pipeline.vocabulary.LABEL_VALUE` of the profile's class: 1 authentic,
+0 fake. In the simulated world the labels are the simulator's annotator's decisions; otherwise they come
+from the annotators' label files (:mod:`pipeline.labelling.sources`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence, Set
+from typing import Any
+
+import pyarrow as pa
+
+from pipeline.instagram.records import REQUIRED_FIELDS
+from pipeline.vocabulary import AUTHENTIC, FAKE, LABEL_VALUE
+
+_ARROW = {int: pa.int64(), str: pa.string(), bool: pa.bool_()}
+
+SCHEMA = pa.schema(
+    [pa.field(name, _ARROW[tp], nullable=False) for name, tp in REQUIRED_FIELDS.items()]
+    + [
+        pa.field("reel_auto_archive", pa.string(), nullable=False),
+        pa.field("relationship", pa.string(), nullable=False),
+        pa.field("label", pa.int8(), nullable=False),
+        pa.field("label_source", pa.string(), nullable=False),
+    ]
+)
+
+
+def join(users: Sequence[Mapping[str, Any]], labels: Mapping[int, str], relationships: Mapping[int, str],
+         source: str, unsure: Set[int] = frozenset(),
+         row_sources: Mapping[int, str] | None = None) -> tuple[pa.Table, dict[str, Any]]:
+    """The labelled table (crawl order, i.e. by pk) and a report of what matched and what did not.
+
+    ``labels`` maps pk to a class (:data:`~pipeline.vocabulary.CLASSES`). ``unsure`` are the pks the
+    annotator could not decide and labelled authentic, as the article did. ``row_sources`` gives a row's
+    ``label_source`` by pk (default: ``source`` for every row).
+    """
+    rows = []
+    for user in users:
+        label = labels.get(user["pk"])
+        if label is None:
+            continue
+        row = {name: user[name] for name in REQUIRED_FIELDS}
+        row["reel_auto_archive"] = user["reel_auto_archive"]
+        row["relationship"] = relationships.get(user["pk"], "unknown")
+        row["label"] = LABEL_VALUE[label]
+        row["label_source"] = source if row_sources is None else row_sources[user["pk"]]
+        rows.append(row)
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    crawled = {u["pk"] for u in users}
+    n_authentic = sum(r["label"] == LABEL_VALUE[AUTHENTIC] for r in rows)
+    report = {
+        "source": source,
+        "labelled": len(rows),
+        AUTHENTIC: n_authentic,
+        FAKE: len(rows) - n_authentic,
+        "unsure_labelled_authentic": len(crawled & set(unsure) & set(labels)),
+        "crawled_unlabelled": len(crawled - set(labels)),
+        "labels_not_in_crawl": len(set(labels) - crawled),
+    }
+    return table, report

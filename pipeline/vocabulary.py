@@ -1,0 +1,20 @@
+"""The label vocabulary, defined once: what a profile is, and what an annotator may say about it.
+
+Every module speaks these words: the simulator's annotator, the label files, the voting policy, the
+labelled table, the metrics and the reports. The formats users write are mapped at the edge: a legacy
+dump's ``is_authentic`` true/false (:mod:`pipeline.labelling.formats`), the calibration file's
+``not_authentic`` (:mod:`pipeline.instagram.world`).
+"""
+
+from __future__ import annotations
+
+AUTHENTIC = "authentic"
+FAKE = "fake"  # fake, spam, bought or bot: anything that is not a person's own account
+UNSURE = "unsure"  # an annotator's abstention; label-import's ``unsure`` policy decides what it counts as
+
+CLASSES = (AUTHENTIC, FAKE)
+DECISIONS = (*CLASSES, UNSURE)
+
+# The ``label`` column of the labelled table and of the features: 1 authentic, 0 fake, as in the article.
+LABEL_VALUE = {AUTHENTIC: 1, FAKE: 0}
+LABEL_NAME = {value: name for name, value in LABEL_VALUE.items()}
