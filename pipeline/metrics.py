@@ -29,6 +29,19 @@ def classification_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: floa
     }
 
 
+def split_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float) -> dict[str, float]:
+    """The metrics compared across runs, split by split: accuracy, ROC AUC and log loss."""
+    y_true = np.asarray(y_true).astype(int)
+    prob = np.asarray(prob, dtype=np.float64)
+    both = len(set(y_true)) == 2
+    return {
+        "accuracy": float(np.mean((prob >= threshold) == (y_true == 1))),
+        "roc_auc": float(skm.roc_auc_score(y_true, prob)) if both else float("nan"),
+        # Clipped as Keras clips, so a confident member costs a large but finite loss.
+        "log_loss": float(skm.log_loss(y_true, np.clip(prob, 1e-7, 1 - 1e-7), labels=[0, 1])),
+    }
+
+
 def confusion(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """2x2 counts, rows actual (authentic, fake), columns predicted (authentic, fake)."""
     y_pred = (np.asarray(prob) >= threshold).astype(int)

@@ -46,6 +46,8 @@ FEATURES = FEATURES_DIR / "features.parquet"
 FEATURE_SPEC = FEATURES_DIR / "feature_spec.json"
 
 PREDICTIONS = DATA / "predictions" / "predictions.parquet"
+# Every (model, split, member seed) of the study with its test metrics: what comparisons pair up.
+SPLIT_RESULTS = DATA / "predictions" / "splits.parquet"
 
 MODELS = ROOT / "models"
 KERAS_MODEL = MODELS / "model.keras"

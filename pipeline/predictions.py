@@ -1,13 +1,16 @@
-"""The predictions table train writes (``data/predictions/predictions.parquet``) and later stages read.
+"""The tables train writes for later stages: every row's predictions, and every split's results.
 
-One row per labelled profile: ``pk``, ``label``, its ``split`` on the fixed hold-out (train, valid or
-test), ``prob`` (what the shipped model outputs) and one ``prob_seed_<seed>`` column per seed member.
-Kept apart from the study so that reading it needs no TensorFlow.
+``data/predictions/predictions.parquet`` has one row per labelled profile: ``pk``, ``label``, its
+``split`` on the fixed hold-out (train, valid or test), ``prob`` (what the shipped model outputs) and one
+``prob_seed_<seed>`` column per seed member.
+``data/predictions/splits.parquet`` has one row per (model, split, member seed) of the study with that
+member's test metrics on that split. Kept apart from the study so that reading them needs no TensorFlow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -35,3 +38,29 @@ def table(pks: np.ndarray, y: np.ndarray, valid: np.ndarray, test: np.ndarray, s
 def seed_columns(column_names: Sequence[str]) -> dict[int, str]:
     """The per-member probability columns, by member seed."""
     return {int(c.removeprefix(SEED_COLUMN_PREFIX)): c for c in column_names if c.startswith(SEED_COLUMN_PREFIX)}
+
+
+SPLIT_METRICS = ("accuracy", "roc_auc", "log_loss")
+
+
+def split_digest(pks: np.ndarray) -> str:
+    """Which rows a split tests on, as a short hash: two runs pair up split by split only where these agree."""
+    return hashlib.sha256(np.sort(np.asarray(pks, np.int64)).tobytes()).hexdigest()[:16]
+
+
+def split_results(rows: Sequence[Mapping[str, object]], metadata: Mapping[str, str]) -> pa.Table:
+    """One row per (model, split, member seed): the split's name and digest, its sizes and test metrics.
+
+    ``metadata`` (e.g. the features' md5 and the split protocol) goes into the Parquet schema, so a
+    comparison can tell whether two runs saw the same data under the same protocol.
+    """
+    schema = pa.schema([
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("split_digest", pa.string(), nullable=False),
+        pa.field("member_seed", pa.int64(), nullable=False),
+        pa.field("train_rows", pa.int64(), nullable=False),
+        pa.field("test_rows", pa.int64(), nullable=False),
+        *(pa.field(name, pa.float64(), nullable=False) for name in SPLIT_METRICS),
+    ], metadata={k: str(v) for k, v in metadata.items()})
+    return pa.Table.from_pylist(list(rows), schema=schema)

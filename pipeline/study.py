@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
+from pipeline import metrics, predictions
 from pipeline import model as model_lib
 from pipeline.params import TrainParams
 
@@ -192,3 +193,17 @@ def run(x: np.ndarray, y: np.ndarray, params: TrainParams, log_columns: Sequence
 def shipped_members(members: model_lib.Members, ship: str) -> model_lib.Members:
     """What ships (``train.ship``): every member, averaged, or member 0 alone."""
     return members if ship == "ensemble" else members.select([0])
+
+
+def split_rows(result: StudyResult, y: np.ndarray, pks: np.ndarray, threshold: float,
+               model: str = "mlp") -> list[dict[str, Any]]:
+    """Every member's test metrics on every split, hold-out first: rows for the split results table."""
+    rows = []
+    for fit in (result.holdout, *result.kfold):
+        split = fit.split
+        digest = predictions.split_digest(pks[split.test])
+        for seed, probs in zip(fit.members.seeds, fit.probs, strict=True):
+            rows.append({"model": model, "split": split.name, "split_digest": digest, "member_seed": seed,
+                         "train_rows": len(split.train) + len(split.valid), "test_rows": len(split.test),
+                         **metrics.split_metrics(y[split.test], probs[split.test], threshold)})
+    return rows

@@ -5,12 +5,14 @@ Reads ``data/features/features.parquet`` and ``params.yaml`` sections ``train``,
 hold-out; fits ``train.seeds`` members (member k seeded ``train.seed + k``), then the repeated k-fold
 study (:mod:`pipeline.study`); logs one MLflow parent run with nested runs per seed and per split
 (:mod:`pipeline.tracking`). Writes ``models/model.keras`` (raw features in, P(authentic) out),
-``data/predictions/predictions.parquet`` (every row's split, label and per-member probability) and
+``data/predictions/predictions.parquet`` (every row's split, label and per-member probability),
+``data/predictions/splits.parquet`` (every member's test metrics on every split, for comparisons) and
 ``reports/variance.json``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 
@@ -35,6 +37,7 @@ def main() -> None:
         table = pq.read_table(paths.FEATURES)
         x = features.to_matrix(table, feature_set)
         y = table.column("label").to_numpy().astype(np.float32)
+        pks = table.column("pk").to_numpy()
         progress = ProgressReporter("train", "splits", log, log_every_seconds=0)
         try:
             result = study.run(x, y, params, features.heavy_tailed_columns(feature_set), threshold, progress)
@@ -45,11 +48,15 @@ def main() -> None:
                                           result.holdout.preprocessing)
         with atomic.atomic_path(paths.PREDICTIONS) as tmp:
             split = result.holdout.split
-            pq.write_table(predictions.table(table.column("pk").to_numpy(), y, split.valid, split.test,
+            pq.write_table(predictions.table(pks, y, split.valid, split.test,
                                              result.shipped_probs, result.members.seeds, result.holdout.probs), tmp)
+        data_md5 = hashlib.md5(paths.FEATURES.read_bytes()).hexdigest()
+        protocol = {"features_md5": data_md5, "threshold": threshold, **{f"split.{k}": v for k, v in
+                                                                        dataclasses.asdict(params.split).items()}}
+        with atomic.atomic_path(paths.SPLIT_RESULTS) as tmp:
+            pq.write_table(predictions.split_results(study.split_rows(result, y, pks, threshold), protocol), tmp)
         model_lib.save_model(shipped, paths.KERAS_MODEL)
         atomic.write_json(paths.VARIANCE, result.variance)
-        data_md5 = hashlib.md5(paths.FEATURES.read_bytes()).hexdigest()
         run_id = tracking.log_study(params, experiment, threshold, result, y, data_md5, shipped)
         h = result.variance["holdout"]
         log.info("%d members on the hold-out: %.4f ± %.4f; %d k-fold splits; MLflow run %s", h["n_seeds"],
