@@ -56,13 +56,14 @@ def write_text(target: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def dumps_json(obj: Any) -> str:
-    """Canonical JSON: sorted keys, so equal data gives equal bytes."""
-    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+def dumps_json(obj: Any, sort_keys: bool = True) -> str:
+    """Canonical JSON: sorted keys (or, where the order is meant to be read, the order given), so equal
+    data gives equal bytes."""
+    return json.dumps(obj, indent=2, sort_keys=sort_keys, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def write_json(target: Path, obj: Any) -> None:
-    write_text(target, dumps_json(obj))
+def write_json(target: Path, obj: Any, sort_keys: bool = True) -> None:
+    write_text(target, dumps_json(obj, sort_keys))
 
 
 def jsonl_line(record: Any) -> str:

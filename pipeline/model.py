@@ -46,10 +46,12 @@ class FitConfig:
 
 @dataclass(frozen=True)
 class FitHistory:
-    """Per member: the epoch whose weights were kept (1-based) and its validation loss (NaN: none)."""
+    """How each member's fit went: its loss curves and the epoch whose weights it kept."""
 
-    best_epoch: np.ndarray  # int [S]
-    best_val_loss: np.ndarray  # float [S]
+    best_epoch: np.ndarray  # int [S], 1-based
+    best_val_loss: np.ndarray  # float [S]; NaN without a validation slice
+    loss: np.ndarray  # float [epochs run, S]: mean training loss over each epoch's batches
+    val_loss: np.ndarray  # float [epochs run, S]: validation loss after each epoch; NaN without validation
 
 
 @keras.saving.register_keras_serializable(package="igfake")
@@ -187,6 +189,9 @@ def train_members(x: np.ndarray, y: np.ndarray, seeds: Sequence[int], cfg: FitCo
     optimizer.build(weights)
     x_t, y_t = tf.constant(x), tf.constant(y)
     w_t = tf.constant(sample_weights(y, cfg.class_weight))
+    # Each member's summed training loss over the epoch, kept on the device: reading it back after every
+    # batch would stall the loop.
+    epoch_loss = tf.Variable(tf.zeros(len(seeds)))
 
     @tf.function(reduce_retracing=True)
     def step(rows: tf.Tensor) -> None:
@@ -194,24 +199,34 @@ def train_members(x: np.ndarray, y: np.ndarray, seeds: Sequence[int], cfg: FitCo
         with tf.GradientTape() as tape:
             logits = _logits(xb, *(w.value for w in weights))
             losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=yb, logits=logits) * wb
+            member_loss = tf.reduce_mean(losses, axis=1)
             # A sum, not a mean, over members: each member's gradient is exactly its own loss's gradient.
-            loss = tf.reduce_sum(tf.reduce_mean(losses, axis=1))
+            loss = tf.reduce_sum(member_loss)
         grads = tape.gradient(loss, [w.value for w in weights])
         optimizer.apply_gradients(zip(grads, weights, strict=True))
+        epoch_loss.assign_add(member_loss * tf.cast(tf.shape(rows)[1], tf.float32))
 
     stopper = None
     if validation is not None and cfg.patience > 0:
         stopper = _EarlyStopping(validation, cfg.patience, len(seeds))
+    curve = []
     for epoch, epoch_order in enumerate(orders, start=1):
+        epoch_loss.assign(tf.zeros(len(seeds)))
         for start in range(0, len(x), cfg.batch_size):
             step(tf.constant(epoch_order[:, start : start + cfg.batch_size]))
+        curve.append(epoch_loss.numpy() / len(x))
         if stopper is not None and stopper.update(epoch, [np.asarray(w.numpy()) for w in weights]):
             break
     current = [np.asarray(w.numpy()) for w in weights]
     final = stopper.best_weights(current) if stopper is not None else current
     if history is not None:
-        history.append(stopper.history() if stopper is not None else
-                       FitHistory(np.full(len(seeds), len(orders)), np.full(len(seeds), np.nan)))
+        loss = np.asarray(curve, np.float64)
+        if stopper is not None:
+            history.append(FitHistory(stopper.best_epoch.copy(), stopper.best_loss.copy(), loss,
+                                      np.asarray(stopper.curve, np.float64)))
+        else:
+            history.append(FitHistory(np.full(len(seeds), len(curve)), np.full(len(seeds), np.nan), loss,
+                                      np.full_like(loss, np.nan)))
     return Members(*final, tuple(seeds))
 
 
@@ -227,11 +242,13 @@ class _EarlyStopping:
         self.best_epoch = np.zeros(n_members, dtype=int)
         self.best: list[np.ndarray] = []
         self.stopped = np.zeros(n_members, dtype=bool)
+        self.curve: list[np.ndarray] = []  # every epoch's validation loss, per member
 
     def update(self, epoch: int, weights: list[np.ndarray]) -> bool:
         """Record this epoch; True when every member has run out of patience."""
         logits = _logits(self.x, *(tf.constant(w) for w in weights))
         loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=self.y, logits=logits), axis=1).numpy()
+        self.curve.append(loss.astype(np.float64))
         improved = (loss < self.best_loss) & ~self.stopped
         if not self.best:
             self.best = [w.copy() for w in weights]
@@ -244,9 +261,6 @@ class _EarlyStopping:
 
     def best_weights(self, current: list[np.ndarray]) -> list[np.ndarray]:
         return self.best or current
-
-    def history(self) -> FitHistory:
-        return FitHistory(self.best_epoch.copy(), self.best_loss.copy())
 
 
 def member_probabilities(members: Members, x: np.ndarray) -> np.ndarray:

@@ -48,6 +48,8 @@ FEATURE_SPEC = FEATURES_DIR / "feature_spec.json"
 PREDICTIONS = DATA / "predictions" / "predictions.parquet"
 # Every (model, split, member seed) of the study with its test metrics: what comparisons pair up.
 SPLIT_RESULTS = DATA / "predictions" / "splits.parquet"
+# Every member's loss curves on every split.
+HISTORY = DATA / "predictions" / "history.parquet"
 
 MODELS = ROOT / "models"
 KERAS_MODEL = MODELS / "model.keras"
@@ -57,6 +59,10 @@ REPORTS = ROOT / "reports"
 CRAWL_REPORT = REPORTS / "crawl.json"
 LABELS_REPORT = REPORTS / "labels.json"
 VARIANCE = REPORTS / "variance.json"
+# When each split's fit started and how long it took: differs run to run, so no DVC metric.
+TRAIN_TIMING = REPORTS / "train_timing.json"
+# Which MLflow run the track stage logged this pipeline run as.
+MLFLOW_RUN = DATA / "tracking" / "mlflow_run.json"
 METRICS = REPORTS / "metrics.json"
 CONFUSION = REPORTS / "confusion.txt"
 EXPORT_REPORT = REPORTS / "export.json"

@@ -4,7 +4,8 @@
 ``split`` on the fixed hold-out (train, valid or test), ``prob`` (what the shipped model outputs) and one
 ``prob_seed_<seed>`` column per seed member.
 ``data/predictions/splits.parquet`` has one row per (model, split, member seed) of the study with that
-member's test metrics on that split. Kept apart from the study so that reading them needs no TensorFlow.
+member's test metrics on that split; ``data/predictions/history.parquet`` one row per epoch of each of
+them, with the training and validation loss. Kept apart from the study so that reading them needs no TensorFlow.
 """
 
 from __future__ import annotations
@@ -63,4 +64,18 @@ def split_results(rows: Sequence[Mapping[str, object]], metadata: Mapping[str, s
         pa.field("test_rows", pa.int64(), nullable=False),
         *(pa.field(name, pa.float64(), nullable=False) for name in SPLIT_METRICS),
     ], metadata={k: str(v) for k, v in metadata.items()})
+    return pa.Table.from_pylist(list(rows), schema=schema)
+
+
+def history(rows: Sequence[Mapping[str, object]]) -> pa.Table:
+    """One row per (model, split, member seed, epoch): the loss curves, and the epoch the member kept."""
+    schema = pa.schema([
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("member_seed", pa.int64(), nullable=False),
+        pa.field("epoch", pa.int32(), nullable=False),
+        pa.field("loss", pa.float64(), nullable=False),
+        pa.field("val_loss", pa.float64(), nullable=False),  # NaN without a validation slice
+        pa.field("best_epoch", pa.int32(), nullable=False),
+    ])
     return pa.Table.from_pylist(list(rows), schema=schema)

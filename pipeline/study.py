@@ -13,6 +13,7 @@ Nothing is chosen on test rows: early stopping watches a validation slice carved
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,8 @@ class SplitFit:
     members: model_lib.Members
     probs: np.ndarray  # float32 [S, N]: every member's P(authentic) for every row
     history: model_lib.FitHistory
+    started: float  # when the fit started (Unix time) and how long it took: for tracking, never for results
+    seconds: float
 
 
 def _carve_validation(y: np.ndarray, rows: np.ndarray, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,6 +89,7 @@ def repeated_kfold(y: np.ndarray, folds: int, repeats: int, validation_size: flo
 def fit_split(x: np.ndarray, y: np.ndarray, split: Split, seeds: Sequence[int], params: TrainParams,
               log_columns: Sequence[int]) -> SplitFit:
     """Fit every seed's member on one split's training rows, with the preset in force; score every row."""
+    started, clock = time.time(), time.perf_counter()
     recipe = params.recipe
     pre = model_lib.fit_preprocessing(x[split.train], log_columns if recipe.log_counts else [], recipe.standardise)
     z = pre.apply(x)
@@ -93,7 +97,8 @@ def fit_split(x: np.ndarray, y: np.ndarray, split: Split, seeds: Sequence[int], 
     history: list[model_lib.FitHistory] = []
     members = model_lib.train_members(z[split.train], y[split.train], seeds, fit_config(params),
                                       validation=validation, history=history)
-    return SplitFit(split, pre, members, model_lib.member_probabilities(members, z), history[0])
+    probs = model_lib.member_probabilities(members, z)
+    return SplitFit(split, pre, members, probs, history[0], started, time.perf_counter() - clock)
 
 
 def accuracies(y: np.ndarray, probs: np.ndarray, rows: np.ndarray, threshold: float) -> np.ndarray:
@@ -207,3 +212,21 @@ def split_rows(result: StudyResult, y: np.ndarray, pks: np.ndarray, threshold: f
                          "train_rows": len(split.train) + len(split.valid), "test_rows": len(split.test),
                          **metrics.split_metrics(y[split.test], probs[split.test], threshold)})
     return rows
+
+
+def history_rows(result: StudyResult, model: str = "mlp") -> list[dict[str, Any]]:
+    """Every member's loss curves on every split, epoch by epoch: rows for the history table."""
+    rows = []
+    for fit in (result.holdout, *result.kfold):
+        h = fit.history
+        for m, seed in enumerate(fit.members.seeds):
+            rows += [{"model": model, "split": fit.split.name, "member_seed": seed, "epoch": epoch + 1,
+                      "loss": float(h.loss[epoch, m]), "val_loss": float(h.val_loss[epoch, m]),
+                      "best_epoch": int(h.best_epoch[m])} for epoch in range(len(h.loss))]
+    return rows
+
+
+def timing(result: StudyResult) -> dict[str, dict[str, float]]:
+    """When each split's fit started (Unix time) and how long it took, by split."""
+    return {fit.split.name: {"started": round(fit.started, 3), "seconds": round(fit.seconds, 3)}
+            for fit in (result.holdout, *result.kfold)}

@@ -11,15 +11,27 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
+import time
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
-import keras
 import mlflow
 import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
+from mlflow.models import ModelSignature
+from mlflow.pyfunc import PythonModel
+from mlflow.types import ColSpec, Schema, TensorSpec
 
-from pipeline import metrics, paths, study
+from pipeline import litert, metrics, paths
+from pipeline import model as model_lib
 from pipeline.params import TrainParams
+
+# MLflow 3's UI opens an experiment without this tag on its GenAI overview; this one is model training.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
 def tracking_uri(root: Path | None = None) -> str:
@@ -44,24 +56,32 @@ def setup(experiment: str, root: Path | None = None) -> str:
         except mlflow.exceptions.MlflowException:  # a parallel queued run created it first
             experiment_id = mlflow.get_experiment_by_name(experiment).experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
+    mlflow.set_experiment_tag(*EXPERIMENT_KIND)
     return experiment_id
 
 
-def git_commit(cwd: Path | None = None) -> str | None:
-    """The commit the run's code comes from: DVC's baseline under ``dvc exp run``, else HEAD."""
-    if os.environ.get("DVC_EXP_BASELINE_REV"):
-        return os.environ["DVC_EXP_BASELINE_REV"]
+def _git(args: list[str], cwd: Path | None = None) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or paths.ROOT, capture_output=True,
-                             text=True, check=True)
+        out = subprocess.run(["git", *args], cwd=cwd or paths.ROOT, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         return None
     return out.stdout.strip() or None
 
 
+def git_commit(cwd: Path | None = None) -> str | None:
+    """The commit the run's code comes from: DVC's baseline under ``dvc exp run``, else HEAD.
+
+    An experiment's own commit exists only once DVC has finished it; :func:`sync_experiment_commits`
+    (``igfake mlflow sync``) adds it afterwards.
+    """
+    return os.environ.get("DVC_EXP_BASELINE_REV") or _git(["rev-parse", "HEAD"], cwd)
+
+
 def run_tags(stage: str) -> dict[str, str]:
     """Tags every run carries: where its code came from and, under ``dvc exp run``, which experiment."""
-    tags = {"igfake.stage": stage}
+    tags = {"igfake.stage": stage,
+            # The pipeline, not the temporary copy ``dvc exp run --queue`` runs it in.
+            "mlflow.source.name": str(paths.tracking_root() / "dvc.yaml"), "mlflow.source.type": "PROJECT"}
     commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
@@ -94,50 +114,188 @@ def flat_metrics(prefix: str, tree: dict) -> dict[str, float]:
     return out
 
 
-def _fit_metrics(history, member: int) -> dict[str, float]:
-    """Where member ``member`` stopped: its kept epoch and, with a validation slice, that epoch's loss."""
-    out = {"best_epoch": float(history.best_epoch[member])}
-    if np.isfinite(history.best_val_loss[member]):
-        out["best_val_loss"] = float(history.best_val_loss[member])
+SEED_METRICS = ("accuracy", "roc_auc", "log_loss")
+
+
+class TFLiteModel(PythonModel):
+    """The shipped TFLite model as an MLflow pyfunc: named feature columns in, P(authentic) out, by LiteRT."""
+
+    def load_context(self, context) -> None:
+        self.flatbuffer = Path(context.artifacts["tflite"]).read_bytes()
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        x = np.asarray(model_input, dtype=np.float32)
+        return pd.DataFrame({"p_authentic": litert.run(self.flatbuffer, x)})
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """One pipeline run as its outputs record it: what the track stage logs to MLflow."""
+
+    params: TrainParams
+    threshold: float
+    metrics: dict[str, Any]  # reports/metrics.json
+    variance: dict[str, Any]  # reports/variance.json
+    splits: pd.DataFrame  # data/predictions/splits.parquet
+    history: pd.DataFrame  # data/predictions/history.parquet
+    timing: dict[str, dict[str, float]]  # reports/train_timing.json
+    features: pd.DataFrame  # data/features/features.parquet: pk, label, then the features
+    feature_names: list[str]
+    features_md5: str
+    keras_model: Path
+    tflite_model: Path
+    artifacts: dict[str, list[Path]]  # artifact folder -> files
+
+
+def _ms(unix_seconds: float) -> int:
+    return round(unix_seconds * 1000)
+
+
+def _split_times(run: PipelineRun, split: str) -> tuple[int | None, int | None]:
+    t = run.timing.get(split)
+    return (None, None) if t is None else (_ms(t["started"]), _ms(t["started"] + t["seconds"]))
+
+
+def _nested(client: MlflowClient, experiment_id: str, parent_id: str, name: str, tags: dict[str, str],
+            params: dict[str, object], metrics: list[Metric], times: tuple[int | None, int | None]) -> str:
+    """A finished child run of ``parent_id`` whose start and end are the fit's own, not the logging's."""
+    start, end = times
+    child = client.create_run(experiment_id, start_time=start, run_name=name,
+                              tags=tags | {"mlflow.parentRunId": parent_id})
+    run_id = child.info.run_id
+    client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    for i in range(0, len(metrics), 1000):  # MLflow takes at most 1,000 metrics a batch
+        client.log_batch(run_id, metrics=metrics[i : i + 1000])
+    client.set_terminated(run_id, "FINISHED", end_time=end)
+    return run_id
+
+
+def _seed_metrics(row: pd.Series, curves: pd.DataFrame, timestamp: int) -> list[Metric]:
+    """A member's test metrics on the hold-out, where it stopped, and its loss curves epoch by epoch."""
+    out = [Metric(name, float(row[name]), timestamp, 0) for name in SEED_METRICS]
+    if len(curves):
+        best = int(curves["best_epoch"].iloc[0])
+        out.append(Metric("best_epoch", float(best), timestamp, 0))
+        kept = curves[curves["epoch"] == best]
+        if len(kept) and np.isfinite(kept["val_loss"].iloc[0]):
+            out.append(Metric("best_val_loss", float(kept["val_loss"].iloc[0]), timestamp, 0))
+        for epoch, loss, val_loss in curves[["epoch", "loss", "val_loss"]].itertuples(index=False):
+            out.append(Metric("loss", float(loss), timestamp, int(epoch)))
+            if np.isfinite(val_loss):
+                out.append(Metric("val_loss", float(val_loss), timestamp, int(epoch)))
     return out
 
 
-def log_study(params: TrainParams, experiment: str, threshold: float, result: study.StudyResult, y: np.ndarray,
-              data_md5: str, shipped_model: keras.Model) -> str:
-    """One parent run (aggregates, decomposition, the shipped model's metrics, the model itself) and one
-    nested run per seed of the fixed split and per k-fold split; returns the parent's run id."""
-    from mlflow.models import infer_signature
+def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> dict[str, str]:
+    """Log one pipeline run: a parent run named after the experiment (params, the shipped model's metrics,
+    the variance decomposition, the features as its dataset, the Keras model with a signature, and the
+    reports, plots, TFLite model, params.yaml and dvc.lock as artifacts), one nested run per seed member
+    of the hold-out (with its loss curves) and one per k-fold split, each with the fit's real duration."""
+    experiment_id = setup(experiment)
+    client = MlflowClient()
+    tags = run_tags("track") | {"igfake.data_md5": run.features_md5}
+    base = flat_params(run.params) | {"threshold": run.threshold}
+    starts = [t["started"] for t in run.timing.values()]
+    name = run_name()
+    parent = client.create_run(experiment_id, start_time=_ms(min(starts)) if starts else None, run_name=name,
+                               tags=tags | {"igfake.kind": "study"})
+    parent_id = parent.info.run_id
+    now = _ms(time.time())
+    splits = run.splits[run.splits["model"] == model]
+    history = run.history[run.history["model"] == model] if len(run.history) else run.history
+    holdout = splits[splits["split"] == "holdout"]
+    kfold = splits[splits["split"] != "holdout"]
+    for _, row in holdout.iterrows():
+        seed = int(row["member_seed"])
+        curves = history[(history["split"] == "holdout") & (history["member_seed"] == seed)].sort_values("epoch")
+        _nested(client, experiment_id, parent_id, f"seed-{seed}", tags | {"igfake.kind": "seed"},
+                base | {"member_seed": seed, "split_name": "holdout"}, _seed_metrics(row, curves, now),
+                _split_times(run, "holdout"))
+    for split_name, rows in kfold.groupby("split", sort=False):
+        summary = {f"{m}_{k}": float(v) for m in SEED_METRICS for k, v in metrics.summarize(rows[m]).items()
+                   if k != "n" or m == "accuracy"}
+        epochs = history[(history["split"] == split_name)].groupby("member_seed")["best_epoch"].first()
+        if len(epochs):
+            summary["best_epoch_mean"] = float(epochs.mean())
+        _nested(client, experiment_id, parent_id, f"split-{split_name}", tags | {"igfake.kind": "split"},
+                base | {"split_name": split_name}, [Metric(k, v, now, 0) for k, v in summary.items()],
+                _split_times(run, str(split_name)))
 
-    setup(experiment)
-    tags = run_tags("train") | {"igfake.data_md5": data_md5}
-    test = result.holdout.split.test
-    base = flat_params(params) | {"threshold": threshold}
-    with mlflow.start_run(run_name="train", tags=tags) as parent:
-        mlflow.log_params(base | {"test_rows": len(test), "kfold_splits": len(result.kfold)})
-        accuracies = []
-        for i, (seed, probs) in enumerate(zip(result.members.seeds, result.holdout.probs, strict=True)):
-            seed_metrics = metrics.classification_metrics(y[test], probs[test], threshold)
-            accuracies.append(seed_metrics["accuracy"])
-            with mlflow.start_run(run_name=f"seed-{seed}", nested=True, tags=tags | {"igfake.kind": "seed"}):
-                mlflow.log_params(base | {"member_seed": seed, "split_name": "holdout"})
-                mlflow.log_metrics(seed_metrics | _fit_metrics(result.holdout.history, i))
-        for fold, fold_acc in zip(result.kfold, result.kfold_accuracy, strict=True):
-            with mlflow.start_run(run_name=f"split-{fold.split.name}", nested=True,
-                                  tags=tags | {"igfake.kind": "split"}):
-                mlflow.log_params(base | {"split_name": fold.split.name})
-                mlflow.log_metrics({f"accuracy_{k}": float(v) for k, v in metrics.summarize(fold_acc).items()}
-                                   | {"best_epoch_mean": float(np.mean(fold.history.best_epoch))})
-        mlflow.log_metrics({f"seed_accuracy_{k}": float(v) for k, v in metrics.summarize(accuracies).items()})
-        mlflow.log_metrics(metrics.classification_metrics(y[test], result.shipped_probs[test], threshold))
-        mlflow.log_metrics(flat_metrics("variance", result.variance))
-        x_example = np.zeros((1, shipped_model.input_shape[-1]), np.float32)
+    with mlflow.start_run(run_id=parent_id):
+        test_rows = int(holdout["test_rows"].iloc[0]) if len(holdout) else 0
+        mlflow.log_params(base | {"test_rows": test_rows, "kfold_splits": kfold["split"].nunique()})
+        headline = {k: float(v) for k, v in run.metrics.items() if isinstance(v, int | float)}
+        seeds = run.metrics.get("seeds", {})
+        mlflow.log_metrics(headline | {f"seed_accuracy_{k}": float(v) for k, v in seeds.items()}
+                           | flat_metrics("variance", run.variance))
+        source = (paths.tracking_root() / os.path.relpath(paths.FEATURES, paths.ROOT)).as_uri()
+        dataset = mlflow.data.from_pandas(run.features, source=source, targets="label", name="features",
+                                          digest=run.features_md5)
+        mlflow.log_input(dataset, context="training")
+        example = run.features[run.feature_names].head(3).astype(np.float32).reset_index(drop=True)
+        # What the phone runs: the TFLite model through LiteRT, fed named feature columns.
+        mlflow.pyfunc.log_model(
+            name="model", python_model=TFLiteModel(), artifacts={"tflite": str(run.tflite_model)},
+            signature=ModelSignature(inputs=Schema([ColSpec("float", n) for n in run.feature_names]),
+                                     outputs=Schema([ColSpec("float", "p_authentic")])),
+            input_example=example, pip_requirements=[f"ai-edge-litert=={_version('ai-edge-litert')}",
+                                                     "pandas", "numpy"])
+        # What it was converted from. Keras' flavour takes only tensor signatures: one float32 [N, F] input.
         mlflow.keras.log_model(
-            shipped_model, name="model",
-            signature=infer_signature(x_example, np.zeros((1, 1), np.float32)),
+            model_lib.load_model(run.keras_model), name="keras_model",
+            signature=ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, len(run.feature_names)),
+                                                               "features")]),
+                                     outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1), "p_authentic")])),
             # Explicit requirements: inferring them imports and inspects the whole environment (~20x slower).
             pip_requirements=[f"tensorflow=={_version('tensorflow')}", f"keras=={_version('keras')}"],
         )
-        return parent.info.run_id
+        for folder, files in run.artifacts.items():
+            for file in files:
+                if file.is_file():
+                    mlflow.log_artifact(str(file), artifact_path=folder)
+    return {"experiment": experiment, "experiment_id": experiment_id, "run_id": parent_id, "run_name": name}
+
+
+def run_name() -> str:
+    """How the run reads in a list: the DVC experiment's name, else ``branch@short-commit``."""
+    if os.environ.get("DVC_EXP_NAME"):
+        return os.environ["DVC_EXP_NAME"]
+    commit = git_commit() or "uncommitted"
+    branch = _git(["rev-parse", "--abbrev-ref", "HEAD"]) or "detached"
+    return f"{branch}@{commit[:7]}"
+
+
+def dvc_experiments(root: Path | None = None) -> list[dict[str, str]]:
+    """Every DVC experiment of the repository: its name, its commit and its baseline commit.
+
+    Read from git, where DVC keeps each experiment as ``refs/exps/<baseline[:2]>/<baseline[2:]>/<name>``.
+    """
+    listing = _git(["for-each-ref", "--format=%(objectname) %(refname)", "refs/exps"], root) or ""
+    out = []
+    for line in listing.splitlines():
+        rev, ref = line.split(" ", 1)
+        parts = ref.split("/")
+        if len(parts) == 5 and parts[2] != "celery":  # refs/exps/ab/cdef.../name; not DVC's queue
+            out.append({"name": parts[4], "rev": rev, "baseline": parts[2] + parts[3]})
+    return out
+
+
+def sync_experiment_commits(experiments: list[dict[str, str]], experiment: str) -> int:
+    """Tag each DVC experiment's runs with the experiment's own commit, which DVC makes only after the
+    pipeline has run (so no stage can know it): ``experiments`` are {name, rev, baseline} rows of
+    ``dvc exp show``. Returns how many runs were tagged."""
+    setup(experiment)
+    client = MlflowClient()
+    tagged = 0
+    for exp in experiments:
+        runs = client.search_runs([mlflow.get_experiment_by_name(experiment).experiment_id],
+                                  filter_string=f"tags.`dvc.exp_name` = '{exp['name']}'")
+        for r in runs:
+            client.set_tag(r.info.run_id, "mlflow.source.git.commit", exp["rev"])
+            client.set_tag(r.info.run_id, "dvc.exp_rev", exp["rev"])
+            client.set_tag(r.info.run_id, "dvc.exp_baseline", exp["baseline"])
+            tagged += 1
+    return tagged
 
 
 def _version(package: str) -> str:

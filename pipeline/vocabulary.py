@@ -18,3 +18,7 @@ DECISIONS = (*CLASSES, UNSURE)
 # The ``label`` column of the labelled table and of the features: 1 authentic, 0 fake, as in the article.
 LABEL_VALUE = {AUTHENTIC: 1, FAKE: 0}
 LABEL_NAME = {value: name for name, value in LABEL_VALUE.items()}
+
+# The article's legacy dump carries the label as this field of each user-info record: true for
+# authentic, false for fake, absent or null for unlabelled.
+LEGACY_LABEL_FIELD = "is_authentic"

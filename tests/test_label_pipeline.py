@@ -25,29 +25,34 @@ pytestmark = pytest.mark.slow
 UNLABELLED_EVERY = 10  # every tenth record carries no is_authentic: crawled but never labelled
 
 
-def write_article_dump(path: Path) -> dict[int, bool | None]:
-    """A legacy dump of a simulated world, labelled by its annotator; returns is_authentic by pk."""
-    world = World(seed=11, seed_usernames=("seed.account",), accounts_per_seed=160, mistake_rate=0.03)
-    decided = world.labels()
-    dump, truth = {}, {}
-    for i, pk in enumerate(sorted(world.profiles)):
-        record = dict(world.profiles[pk].user)
-        truth[pk] = None if i % UNLABELLED_EVERY == 0 else decided[pk] == "authentic"
-        if truth[pk] is not None:
-            record["is_authentic"] = truth[pk]
-        dump[str(pk)] = record
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dump, indent=1))
-    return truth
-
-
 def configure(project: Path, dump: str) -> None:
+    """The README's "article's own setup": one legacy dump is both the crawl and the labels."""
     path = project / "params.yaml"
     params = yaml.safe_load(path.read_text())
-    params["crawl"].update(source="files", files=[dump])
+    params["simulator"].update(seed=11, accounts_per_seed=160)
+    params["crawl"].update(source="files", files=[dump], seed_accounts=["seed.account"])
     params["label_import"].update(source="files", files=[dump])
     params["train"].update(seeds=2, epochs=3)
     path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def write_article_dump(project: Path, dump: str) -> dict[int, bool | None]:
+    """`igfake simulator export` writes the simulated world in the article's format; every tenth record
+    then loses its label, as a crawled but never labelled profile would. Returns is_authentic by pk."""
+    sh([sys.executable, "-m", "pipeline.cli", "simulator", "export", "--format", "legacy", "--output", dump],
+       cwd=project)
+    path = project / dump
+    records = json.loads(path.read_text())
+    world = World(seed=11, seed_usernames=("seed.account",), accounts_per_seed=160, mistake_rate=0.03)
+    assert {int(pk): r["is_authentic"] for pk, r in records.items()} == {
+        pk: label == "authentic" for pk, label in world.labels().items()}
+    truth = {}
+    for i, (pk, record) in enumerate(records.items()):
+        if i % UNLABELLED_EVERY == 0:
+            del record["is_authentic"]
+        truth[int(pk)] = record.get("is_authentic")
+    path.write_text(json.dumps(records, indent=1))
+    return truth
 
 
 def stage(project: Path, name: str) -> None:
@@ -55,8 +60,8 @@ def stage(project: Path, name: str) -> None:
 
 
 def test_legacy_json_runs_the_whole_pipeline(project):
-    truth = write_article_dump(project / "data/labels/article.json")
     configure(project, "data/labels/article.json")
+    truth = write_article_dump(project, "data/labels/article.json")
     for name in ("crawl", "label_import", "featurize"):
         stage(project, name)
 

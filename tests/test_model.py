@@ -114,6 +114,27 @@ def test_early_stopping_keeps_members_independent(data):
     p = np.clip(M.member_probabilities(alone, val[0])[0], 1e-7, 1 - 1e-7)
     val_loss = -np.mean(val[1] * np.log(p) + (1 - val[1]) * np.log(1 - p))
     assert val_loss == pytest.approx(ha.best_val_loss[0], rel=1e-4)
+    # The curves: one value per epoch run, the best epoch is the validation curve's minimum, a member's
+    # curves do not depend on its neighbours, and training brought the training loss down.
+    assert hj.loss.shape == hj.val_loss.shape == (len(hj.loss), 3)
+    assert np.argmin(ha.val_loss[:, 0]) + 1 == ha.best_epoch[0]
+    np.testing.assert_allclose(hj.val_loss[: len(ha.val_loss), 1], ha.val_loss[:, 0], rtol=1e-4)
+    np.testing.assert_allclose(hj.loss[: len(ha.loss), 1], ha.loss[:, 0], rtol=1e-4)
+    assert ha.loss[-1, 0] < ha.loss[0, 0]
+
+
+def test_training_loss_curve_is_the_mean_loss_of_the_epoch(data):
+    x, y = data
+    cfg = M.FitConfig(hidden_units=4, epochs=1, batch_size=len(y), learning_rate=0.01, patience=0,
+                      class_weight="none")
+    history = []
+    M.train_members(x, y, [0], cfg, history=history)
+    # One full batch: the epoch's loss is the loss of the initial weights on every row.
+    init = M.initial_members(x.shape[1], 4, [0])
+    p = np.clip(M.member_probabilities(init, x)[0], 1e-7, 1 - 1e-7)
+    expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert history[0].loss[0, 0] == pytest.approx(expected, rel=1e-5)
+    assert np.isnan(history[0].val_loss).all() and history[0].best_epoch[0] == 1
 
 
 def test_balanced_class_weights_give_both_classes_equal_total_weight():

@@ -19,6 +19,7 @@ from .conftest import REPO, sh
 pytestmark = pytest.mark.slow
 
 SMALL = {"seeds": 3, "epochs": 5}
+SMALL_SEED = 0  # train.seed in params.yaml: the first member's seed
 SPLIT = {"folds": 2, "repeats": 1}
 SPLITS = SPLIT["folds"] * SPLIT["repeats"]
 DATA_STAGES = ("crawl", "label-import", "featurize")
@@ -64,7 +65,7 @@ def test_pipeline_is_up_to_date_and_a_second_repro_runs_nothing(clone):
     assert "Data and pipelines are up to date" in sh(["dvc", "status"], cwd=clone).stdout
     again = sh(["dvc", "repro"], cwd=clone)
     assert "Running stage" not in again.stdout + again.stderr
-    for stage in ("crawl", "label-import", "featurize", "train", "evaluate", "export-tflite"):
+    for stage in ("crawl", "label-import", "featurize", "train", "evaluate", "export-tflite", "track"):
         assert f"Stage '{stage}' didn't change, skipping" in again.stdout
 
 
@@ -89,10 +90,14 @@ def test_export_agrees_with_keras(clone):
 
 
 def test_mlflow_holds_a_parent_run_with_one_child_per_seed(clone):
-    parents = mlflow_rows(clone, "SELECT run_uuid FROM runs WHERE name = 'train' AND run_uuid NOT IN "
-                                 "(SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId')")
+    parents = mlflow_rows(clone, "SELECT run_uuid, name FROM runs WHERE run_uuid IN (SELECT run_uuid FROM tags "
+                                 "WHERE key = 'igfake.kind' AND value = 'study')")
     assert len(parents) == 1
-    (parent,) = parents[0]
+    (parent, name), = parents
+    head = sh(["git", "rev-parse", "HEAD"], cwd=clone).stdout.strip()
+    assert name == f"main@{head[:7]}"  # branch@commit: a list of runs reads as what each one was
+    logged = json.loads((clone / "data/tracking/mlflow_run.json").read_text())
+    assert logged["run_id"] == parent and logged["run_name"] == name
     children = mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' AND value = ?", parent)
     seed_runs = "SELECT run_uuid FROM tags WHERE key = 'igfake.kind' AND value = 'seed' AND run_uuid IN " \
                 "(SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' AND value = ?)"
@@ -119,12 +124,26 @@ def test_mlflow_holds_a_parent_run_with_one_child_per_seed(clone):
     assert logged["variance.holdout.init_std"] == pytest.approx(metrics["seeds"]["std"])
     artifacts = mlflow_rows(clone, "SELECT artifact_uri FROM runs WHERE run_uuid = ?", parent)[0][0]
     assert artifacts.startswith((clone / "mlruns").resolve().as_uri())
-    head = sh(["git", "rev-parse", "HEAD"], cwd=clone).stdout.strip()
     tags = dict(mlflow_rows(clone, "SELECT key, value FROM tags WHERE run_uuid = ?", parent))
     assert tags["mlflow.source.git.commit"] == head
+    # Nested runs record the fits' own durations, not the instant they were logged.
+    (train_seconds,) = mlflow_rows(clone, "SELECT (end_time - start_time) / 1000.0 FROM runs WHERE name = ? AND "
+                                          "run_uuid IN (SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' "
+                                          "AND value = ?)", f"seed-{SMALL_SEED}", parent)[0]
+    timing = json.loads((clone / "reports/train_timing.json").read_text())
+    assert train_seconds == pytest.approx(timing["holdout"]["seconds"], abs=0.01) and train_seconds > 0.1
+    # Loss curves as step metrics: one point per epoch run.
+    steps = mlflow_rows(clone, "SELECT step FROM metrics WHERE key = 'loss' AND run_uuid IN (SELECT run_uuid FROM "
+                               "runs WHERE name = ? AND run_uuid IN (SELECT run_uuid FROM tags WHERE "
+                               "key = 'mlflow.parentRunId' AND value = ?))", f"seed-{SMALL_SEED}", parent)
+    assert sorted(s for (s,) in steps) == list(range(1, SMALL["epochs"] + 1))
 
 
-def test_dvc_exp_run_sweeps_and_lands_in_the_same_mlflow_db(clone):
+def exp_runs(clone: Path, name: str) -> list[tuple]:
+    return mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = ?", name)
+
+
+def test_every_experiment_reaches_mlflow_even_when_dvc_restores_it_from_the_run_cache(clone):
     before = mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0]
     sh(["dvc", "exp", "run", "--name", "short", "-S", "train.epochs=3", "-S", "train.seeds=2"], cwd=clone)
     shown = json.loads(sh(["dvc", "exp", "show", "--json"], cwd=clone).stdout)
@@ -136,23 +155,58 @@ def test_dvc_exp_run_sweeps_and_lands_in_the_same_mlflow_db(clone):
     params = rev["data"]["params"]["params.yaml"]["data"]["train"]
     assert params["epochs"] == 3 and params["seeds"] == 2
     assert mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0] == before + 1 + 2 + SPLITS
-    tagged = mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = 'short'")
-    assert len(tagged) == 1 + 2 + SPLITS
+    assert len(exp_runs(clone, "short")) == 1 + 2 + SPLITS
+
+    # The same params again: DVC restores train, evaluate and export from its run-cache, running no code.
+    again = sh(["dvc", "exp", "run", "--name", "short-again", "-S", "train.epochs=3", "-S", "train.seeds=2"],
+               cwd=clone)
+    assert "Stage 'train' is cached - skipping run" in again.stdout + again.stderr
+    assert len(exp_runs(clone, "short-again")) == 1 + 2 + SPLITS
+
+    # Each experiment's runs get its own commit, which DVC makes only after the run.
+    synced = sh(["igfake", "mlflow", "sync"], cwd=clone)
+    assert "MLflow runs tagged" in synced.stdout
+    for name in ("short", "short-again"):
+        ref = sh(["git", "for-each-ref", "--format=%(objectname)", f"refs/exps/*/*/{name}"], cwd=clone).stdout
+        commits = mlflow_rows(clone, "SELECT DISTINCT value FROM tags WHERE key = 'mlflow.source.git.commit' AND "
+                                     "run_uuid IN (SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = ?)",
+                              name)
+        assert commits == [(ref.strip(),)], name
 
 
 def test_queued_experiments_log_to_the_parent_repository_store(clone):
     """``dvc exp run --queue`` runs in .dvc/tmp/exps/...; its MLflow runs must still land in <repo>/mlflow.db."""
     sh(["dvc", "exp", "run", "--queue", "--name", "queued", "-S", "train.epochs=2", "-S", "train.seeds=2"], cwd=clone)
     sh(["dvc", "exp", "run", "--run-all"], cwd=clone)
-    tagged = mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = 'queued'")
-    assert len(tagged) == 1 + 2 + SPLITS  # parent, 2 seeds, the k-fold splits
+    assert len(exp_runs(clone, "queued")) == 1 + 2 + SPLITS  # parent, 2 seeds, the k-fold splits
     assert not list((clone / ".dvc").rglob("mlflow.db"))
     (location,) = mlflow_rows(clone, "SELECT artifact_location FROM experiments WHERE name = 'igfake'")[0]
     assert location == (clone / "mlruns").resolve().as_uri()
+    (source,) = mlflow_rows(clone, "SELECT DISTINCT value FROM tags WHERE key = 'mlflow.source.name' AND run_uuid IN "
+                                   "(SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = 'queued')")
+    assert source == (str(clone / "dvc.yaml"),)  # the repository's pipeline, not the temporary copy
 
 
-def test_mlflow_ui_and_rest_api_serve_the_runs(clone):
-    """The README's `mlflow ui` recipe, for real: a server on the clone's store answers the REST API."""
+def test_exp_show_leads_with_the_headline_and_the_changed_params(clone):
+    """What the README promises `dvc exp show` shows first, in this order."""
+    header = sh(["dvc", "exp", "show", "--csv"], cwd=clone).stdout.splitlines()[0].split(",")
+    first = header.index("accuracy")
+    assert header[first:first + len(HEADLINE)] == list(HEADLINE)
+    assert first <= 6  # after the experiment's name, rev, type, date and parent only
+    changed = sh(["dvc", "exp", "show", "--csv", "--only-changed"], cwd=clone).stdout.splitlines()[0].split(",")
+    assert changed.index("accuracy") < changed.index("train.epochs") and "crawl.page_size" not in changed
+    shown = json.loads(sh(["dvc", "exp", "show", "--json"], cwd=clone).stdout)
+    workspace = shown[0]["rev"] == "workspace" and shown[0]["data"]["metrics"]["reports/metrics.json"]["data"]
+    assert list(workspace)[:4] == ["accuracy", "roc_auc", "seeds", "kfold"]
+
+
+HEADLINE = ("accuracy", "roc_auc", "seeds.mean", "seeds.std", "seeds.min", "seeds.max", "seeds.n", "kfold.mean",
+            "kfold.ci95_low", "kfold.ci95_high")
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(clone):
+    """The README's `mlflow ui` recipe, for real: a server on the clone's store."""
     import socket
     import subprocess
     import time
@@ -169,7 +223,7 @@ def test_mlflow_ui_and_rest_api_serve_the_runs(clone):
         cwd=clone, env=run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while True:
             try:
                 with urllib.request.urlopen(f"{base}/health", timeout=2) as r:
@@ -179,38 +233,94 @@ def test_mlflow_ui_and_rest_api_serve_the_runs(clone):
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(0.5)
-
-        def api(path: str, body: dict | None = None) -> dict:
-            data = json.dumps(body).encode() if body is not None else None
-            request = urllib.request.Request(f"{base}/api/2.0/mlflow/{path}", data=data,
-                                             headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=10) as r:
-                return json.loads(r.read())
-
-        experiment = api("experiments/get-by-name?experiment_name=igfake")["experiment"]
-        runs = api("runs/search", {"experiment_ids": [experiment["experiment_id"]],
-                                   "filter": "attributes.run_name = 'train'", "max_results": 50})["runs"]
-        stored = dict(mlflow_rows(clone, "SELECT r.run_uuid, m.value FROM runs r JOIN latest_metrics m "
-                                         "ON m.run_uuid = r.run_uuid WHERE r.name = 'train' AND m.key = 'accuracy'"))
-        served = {r["info"]["run_id"]: {m["key"]: m["value"] for m in r["data"]["metrics"]}["accuracy"] for r in runs}
-        assert served == pytest.approx(stored) and len(served) >= 1
-        with urllib.request.urlopen(f"{base}/", timeout=10) as r:
-            assert r.status == 200 and b"<html" in r.read(2000).lower()
+        yield base
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
 
-def test_shipped_model_is_logged_to_mlflow_with_a_signature(clone):
+def rest(base: str, path: str, body: dict | None = None) -> dict:
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{base}/api/2.0/mlflow/{path}", data=data,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=20) as r:
+        return json.loads(r.read())
+
+
+def test_mlflow_rest_api_finds_each_experiment_with_its_commit_dataset_artifacts_and_nested_runs(clone, mlflow_server):
+    experiment = rest(mlflow_server, "experiments/get-by-name?experiment_name=igfake")["experiment"]
+    assert {t["key"]: t["value"] for t in experiment["tags"]}["mlflow.experimentKind"] == "custom_model_development"
+    ids = [experiment["experiment_id"]]
+    for name in ("short", "short-again"):
+        query = f"attributes.run_name = '{name}' AND tags.`igfake.kind` = 'study'"
+        (parent,) = rest(mlflow_server, "runs/search", {"experiment_ids": ids, "filter": query})["runs"]
+        run_id = parent["info"]["run_id"]
+        tags = {t["key"]: t["value"] for t in parent["data"]["tags"]}
+        ref = sh(["git", "for-each-ref", "--format=%(objectname)", f"refs/exps/*/*/{name}"], cwd=clone).stdout.strip()
+        assert tags["dvc.exp_name"] == name and tags["mlflow.source.git.commit"] == ref
+        (dataset,) = parent["inputs"]["dataset_inputs"]
+        features = sh(["git", "show", f"{ref}:dvc.lock"], cwd=clone).stdout
+        md5 = {o["path"]: o["md5"] for o in yaml.safe_load(features)["stages"]["featurize"]["outs"]}
+        assert dataset["dataset"]["name"] == "features"
+        assert dataset["dataset"]["digest"] == md5["data/features/features.parquet"]
+        listed = {}
+        for folder in ("reports", "plots", "tflite", "pipeline"):
+            files = rest(mlflow_server, f"artifacts/list?run_id={run_id}&path={folder}").get("files", [])
+            listed[folder] = {Path(f["path"]).name for f in files}
+        assert {"metrics.json", "variance.json", "confusion.txt", "export.json"} <= listed["reports"]
+        assert {"roc.png", "confusion.png", "seed_histogram.png"} <= listed["plots"]
+        assert listed["tflite"] >= {"model.tflite"} and listed["pipeline"] >= {"params.yaml", "dvc.lock"}
+        children = rest(mlflow_server, "runs/search", {
+            "experiment_ids": ids, "filter": f"tags.mlflow.parentRunId = '{run_id}'", "max_results": 100})["runs"]
+        assert sorted(c["info"]["run_name"] for c in children) == sorted(
+            ["seed-0", "seed-1"] + [f"split-r0f{i}" for i in range(SPLITS)])
+
+
+def test_mlflow_ui_lists_the_runs_by_name_in_a_real_browser(clone, mlflow_server):
+    """Headless Chromium (Debian's package) on the MLflow UI: the experiment opens on its runs, by name."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.fail("Debian's chromium is not installed: .ci/run installs it (apt-get install -y chromium)")
+    experiment = rest(mlflow_server, "experiments/get-by-name?experiment_name=igfake")["experiment"]
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(f"{mlflow_server}/#/experiments/{experiment['experiment_id']}")
+            for name in ("short", "short-again", "queued"):
+                page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+            assert "/runs" in page.url or "overview" not in page.url  # opened on the runs, not GenAI
+        finally:
+            browser.close()
+
+
+def test_shipped_model_is_logged_to_mlflow_with_named_features_and_an_example(clone):
     import mlflow
+    import numpy as np
+    import pyarrow.parquet as pq
 
     mlflow.set_tracking_uri(f"sqlite:///{clone / 'mlflow.db'}")
     models = mlflow.search_logged_models(experiment_ids=[mlflow.get_experiment_by_name("igfake").experiment_id],
                                          output_format="list")
-    assert models
-    info = mlflow.models.get_model_info(models[-1].model_uri)
-    assert info.signature is not None
-    assert list(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 16]
+    by_name = {}
+    for m in models:
+        by_name.setdefault(m.name, m)
+    info = mlflow.models.get_model_info(by_name["model"].model_uri)
+    spec = json.loads((clone / "data/features/feature_spec.json").read_text())
+    names = [f["name"] for f in spec["features"]]
+    assert info.signature.inputs.input_names() == names
+    assert info.saved_input_example_info is not None
+    # The logged pyfunc is the TFLite model, run by LiteRT: it scores the features as the phone would.
+    features = pq.read_table(clone / "data/features/features.parquet").to_pandas()
+    served = mlflow.pyfunc.load_model(by_name["model"].model_uri).predict(features[names].head(5).astype("float32"))
+    assert served["p_authentic"].between(0, 1).all() and np.isfinite(served["p_authentic"]).all()
+    keras_info = mlflow.models.get_model_info(by_name["keras_model"].model_uri)
+    assert list(keras_info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 16]
 
 
 def test_forced_repro_gives_identical_data_and_metrics(clone):

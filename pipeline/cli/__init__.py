@@ -18,12 +18,13 @@ Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argpar
 
 def _commands() -> dict[str, Command]:
     # Imported when used: each command loads only what it needs (predict must stay free of TensorFlow).
-    from pipeline.cli import label, predict, simulator
+    from pipeline.cli import label, predict, simulator, tracking
 
     return {
         "simulator": simulator.COMMAND,
         "predict": predict.COMMAND,
         "label": label.COMMAND,
+        "mlflow": tracking.COMMAND,
     }
 
 

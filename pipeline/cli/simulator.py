@@ -1,7 +1,10 @@
-"""``igfake simulator serve``: the simulated Instagram, standalone, for a crawler or a person to poke at.
+"""``igfake simulator``: the simulated Instagram, standalone.
 
-The world and its faults come from ``params.yaml`` (``simulator`` and ``crawl.seed_accounts``); every
-fault can be overridden on the command line, e.g. ``--server-error-rate 0.1 --rate-limit 100/60``.
+``serve`` runs it for a crawler or a person to poke at; its world and faults come from ``params.yaml``
+(``simulator`` and ``crawl.seed_accounts``), every fault overridable on the command line, e.g.
+``--server-error-rate 0.1 --rate-limit 100/60``. ``export`` writes the world's profiles to a file: in the
+article's labelled format (``--format legacy``, the default), the README's "article's own setup" runs
+end to end on a fresh clone.
 """
 
 from __future__ import annotations
@@ -9,13 +12,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from pathlib import Path
 
-from pipeline import paths
+from pipeline import atomic, paths
 from pipeline.errors import ParamsError
 from pipeline.instagram.server import serve
 from pipeline.instagram.sources import world_for
+from pipeline.labelling.formats import legacy_dump
 from pipeline.params import FaultParams, load_section
 
+EXPORT_FORMATS = ("legacy", "jsonl")
 _RATES = ("server_error_rate", "reset_rate", "malformed_rate", "slow_rate")
 
 
@@ -40,6 +46,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--checkpoint-required-after", type=int, metavar="N",
                         help="400 checkpoint_required after N requests")
     serve_parser.add_argument("--session-id", help="require this sessionid cookie (else 403 login_required)")
+    export_parser = sub.add_parser("export", help="write the simulated world's profiles to a file, e.g. in the "
+                                                  "article's labelled format")
+    export_parser.add_argument("--format", choices=EXPORT_FORMATS, default="legacy",
+                               help="legacy: one JSON object keyed by pk whose records carry is_authentic, the "
+                                    "annotator's label (the article's dump: a crawl and its labels in one file); "
+                                    "jsonl: user-info records, one per line, unlabelled (a crawl dump)")
+    export_parser.add_argument("--output", type=Path, default=paths.LABELS_DIR / "article.json",
+                               help="where to write it (default: data/labels/article.json)")
+    export_parser.add_argument("--params", default=str(paths.PARAMS),
+                               help="params.yaml whose simulator and crawl.seed_accounts define the world")
 
 
 def faults_from(args: argparse.Namespace, base: FaultParams) -> FaultParams:
@@ -63,6 +79,24 @@ def faults_from(args: argparse.Namespace, base: FaultParams) -> FaultParams:
 
 
 def run(args: argparse.Namespace) -> int:
+    return export(args) if args.action == "export" else serve_world(args)
+
+
+def export(args: argparse.Namespace) -> int:
+    sim = load_section("simulator", args.params)
+    crawl = load_section("crawl", args.params)
+    world = world_for(sim, crawl.seed_accounts)
+    profiles = [world.profiles[pk] for pk in sorted(world.profiles)]
+    if args.format == "legacy":
+        text = legacy_dump((p.user, p.label) for p in profiles)
+    else:
+        text = "".join(atomic.jsonl_line(p.user) for p in profiles)
+    atomic.write_text(args.output, text)
+    print(f"{len(profiles)} profiles of the simulated world (seed {sim.seed}) -> {args.output} ({args.format})")
+    return 0
+
+
+def serve_world(args: argparse.Namespace) -> int:
     sim = load_section("simulator", args.params)
     crawl = load_section("crawl", args.params)
     overrides = {name: value for name, value in (("seed", args.seed), ("accounts_per_seed", args.accounts_per_seed))

@@ -38,6 +38,7 @@ from urllib3.util.retry import Retry
 from pipeline import atomic
 from pipeline.errors import AccountBlocked, CrawlError, FieldError, RequestFailed
 from pipeline.instagram.records import normalize_user
+from pipeline.vocabulary import LEGACY_LABEL_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +298,7 @@ def select_profiles(relations: dict[str, tuple[list[int], list[int]]], max_profi
 
 
 # What the article's dumps carry besides the API's fields: the person's label.
-LABEL_FIELD = "is_authentic"
+LABEL_FIELD = LEGACY_LABEL_FIELD
 
 
 def _without_label(record: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typing import Any
 
 from pipeline import atomic
 from pipeline.errors import FieldError, InputError
-from pipeline.vocabulary import AUTHENTIC, DECISIONS, FAKE
+from pipeline.vocabulary import AUTHENTIC, DECISIONS, FAKE, LEGACY_LABEL_FIELD
 
 COLUMNS = ("pk", "username", "label", "annotator", "labelled_at")
 # Not a decision: a row that retracts the annotator's standing decision on that pk.
@@ -161,6 +161,17 @@ def _plain(value: Any) -> Any:
     return [_plain(v) for v in value] if isinstance(value, list) else value
 
 
+def legacy_dump(records: Iterable[tuple[dict[str, Any], str | None]]) -> str:
+    """The article's format for (user-info record, class or None) pairs: one JSON object keyed by pk."""
+    dump = {}
+    for user, label in records:
+        record = dict(user)
+        if label is not None:
+            record[LEGACY_LABEL_FIELD] = label == AUTHENTIC
+        dump[str(user["pk"])] = record
+    return json.dumps(dump, indent=1, ensure_ascii=False) + "\n"
+
+
 def read_legacy(path: Path, name: str) -> LabelFile:
     """The article's format: ``{"<pk>": {...user-info..., "is_authentic": true|false}, ...}``.
 
@@ -202,11 +213,11 @@ def _legacy_decision(key: str, record: Any, annotator: str) -> Decision | None:
             inner = None
         if inner != pk:
             raise FieldError("pk", f"the record's pk {fields['pk']!r} differs from its key")
-    authentic = fields.get("is_authentic")
+    authentic = fields.get(LEGACY_LABEL_FIELD)
     if authentic is None:
         return None
     if not isinstance(authentic, bool):
-        raise FieldError("is_authentic", f"expected true, false or null, got {authentic!r}")
+        raise FieldError(LEGACY_LABEL_FIELD, f"expected true, false or null, got {authentic!r}")
     username = fields.get("username")
     return Decision(pk=pk, username=username if isinstance(username, str) else "",
                     label=AUTHENTIC if authentic else FAKE, annotator=annotator, labelled_at="")

@@ -1,12 +1,14 @@
 """Stage ``evaluate``: the shipped model's test metrics beside the per-seed distribution.
 
-Reads ``data/predictions/predictions.parquet`` and ``params.yaml`` section ``evaluate``. Writes
+Reads ``data/predictions/predictions.parquet``, ``reports/variance.json`` (the k-fold interval) and
+``params.yaml`` section ``evaluate``. Writes
 ``reports/metrics.json``, ``reports/confusion.txt`` (as the article printed it), and DVC plot data
 ``reports/plots/{roc,confusion,seed_accuracy,seed_histogram}.csv`` with PNG renderings beside them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pyarrow.parquet as pq
@@ -24,8 +26,9 @@ PLOT_DATA = {"roc": paths.ROC_PLOT, "confusion": paths.CONFUSION_PLOT, "seed_acc
 def main() -> None:
     def body() -> None:
         threshold = load_section("evaluate", paths.PARAMS).threshold
-        ev = evaluation.evaluate(pq.read_table(paths.PREDICTIONS).to_pandas(), threshold)
-        atomic.write_json(paths.METRICS, ev.report)
+        variance = json.loads(paths.VARIANCE.read_text(encoding="utf-8"))
+        ev = evaluation.evaluate(pq.read_table(paths.PREDICTIONS).to_pandas(), threshold, variance)
+        atomic.write_json(paths.METRICS, ev.report, sort_keys=False)
         atomic.write_text(paths.CONFUSION, metrics.format_confusion(ev.confusion))
         for name, frame in evaluation.plot_tables(ev).items():
             atomic.write_text(PLOT_DATA[name], frame.to_csv(index=False, lineterminator="\n", float_format="%.6g"))

@@ -12,7 +12,7 @@ import logging
 
 import pyarrow.parquet as pq
 
-from pipeline import atomic, export, paths
+from pipeline import atomic, console, export, paths
 from pipeline import model as model_lib
 from pipeline.errors import InputError
 from pipeline.params import load_section
@@ -26,10 +26,11 @@ def main() -> None:
         tolerance = load_section("export_tflite", paths.PARAMS).tolerance
         feature_set = load_section("featurize", paths.PARAMS).feature_set
         model = model_lib.load_model(paths.KERAS_MODEL)
-        flatbuffer = export.to_tflite(model)
         predictions = pq.read_table(paths.PREDICTIONS, columns=["pk", "split"])
         rows = export.held_out_rows(pq.read_table(paths.FEATURES), predictions, feature_set)
-        check = export.agreement(model, flatbuffer, rows, tolerance)
+        with console.quiet():
+            flatbuffer = export.to_tflite(model)
+            check = export.agreement(model, flatbuffer, rows, tolerance)
         atomic.write_json(paths.EXPORT_REPORT, check)
         if not check["agrees"] or check["any_nan"]:
             raise InputError(f"{paths.TFLITE_MODEL}: LiteRT differs from Keras by {check['max_abs_diff']:.3g} "

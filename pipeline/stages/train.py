@@ -1,13 +1,14 @@
-"""Stage ``train``: the seed study, trained jointly, tracked in MLflow, and the model that ships.
+"""Stage ``train``: the seed study, trained jointly, and the model that ships.
 
-Reads ``data/features/features.parquet`` and ``params.yaml`` sections ``train``, ``featurize``,
-``evaluate`` (the decision threshold) and ``mlflow``. Splits the rows into a stratified, seeded
-hold-out; fits ``train.seeds`` members (member k seeded ``train.seed + k``), then the repeated k-fold
-study (:mod:`pipeline.study`); logs one MLflow parent run with nested runs per seed and per split
-(:mod:`pipeline.tracking`). Writes ``models/model.keras`` (raw features in, P(authentic) out),
+Reads ``data/features/features.parquet`` and ``params.yaml`` sections ``train``, ``featurize`` and
+``evaluate`` (the decision threshold). Splits the rows into a stratified, seeded hold-out; fits
+``train.seeds`` members (member k seeded ``train.seed + k``), then the repeated k-fold study
+(:mod:`pipeline.study`). Writes ``models/model.keras`` (raw features in, P(authentic) out),
 ``data/predictions/predictions.parquet`` (every row's split, label and per-member probability),
-``data/predictions/splits.parquet`` (every member's test metrics on every split, for comparisons) and
-``reports/variance.json``.
+``data/predictions/splits.parquet`` (every member's test metrics on every split, for comparisons),
+``data/predictions/history.parquet`` (every member's loss curves), ``reports/variance.json`` and
+``reports/train_timing.json`` (when each split's fit ran: the one output that differs run to run).
+The ``track`` stage logs it all to MLflow.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline import atomic, features, paths, predictions, study, tracking
+from pipeline import atomic, features, paths, predictions, study
 from pipeline import model as model_lib
 from pipeline.params import load_section
 from pipeline.progress import ProgressReporter
@@ -33,7 +34,6 @@ def main() -> None:
         params = load_section("train", paths.PARAMS)
         feature_set = load_section("featurize", paths.PARAMS).feature_set
         threshold = load_section("evaluate", paths.PARAMS).threshold
-        experiment = load_section("mlflow", paths.PARAMS).experiment
         table = pq.read_table(paths.FEATURES)
         x = features.to_matrix(table, feature_set)
         y = table.column("label").to_numpy().astype(np.float32)
@@ -55,12 +55,14 @@ def main() -> None:
                                                                         dataclasses.asdict(params.split).items()}}
         with atomic.atomic_path(paths.SPLIT_RESULTS) as tmp:
             pq.write_table(predictions.split_results(study.split_rows(result, y, pks, threshold), protocol), tmp)
+        with atomic.atomic_path(paths.HISTORY) as tmp:
+            pq.write_table(predictions.history(study.history_rows(result)), tmp)
         model_lib.save_model(shipped, paths.KERAS_MODEL)
         atomic.write_json(paths.VARIANCE, result.variance)
-        run_id = tracking.log_study(params, experiment, threshold, result, y, data_md5, shipped)
+        atomic.write_json(paths.TRAIN_TIMING, study.timing(result))
         h = result.variance["holdout"]
-        log.info("%d members on the hold-out: %.4f ± %.4f; %d k-fold splits; MLflow run %s", h["n_seeds"],
-                 h["mean"], h["init_std"], len(result.kfold), run_id)
+        log.info("%d members on the hold-out: %.4f ± %.4f; %d k-fold splits", h["n_seeds"], h["mean"],
+                 h["init_std"], len(result.kfold))
 
     run("train", body)
 
