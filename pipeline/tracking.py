@@ -12,6 +12,7 @@ import dataclasses
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -280,22 +281,48 @@ def dvc_experiments(root: Path | None = None) -> list[dict[str, str]]:
     return out
 
 
-def sync_experiment_commits(experiments: list[dict[str, str]], experiment: str) -> int:
-    """Tag each DVC experiment's runs with the experiment's own commit, which DVC makes only after the
-    pipeline has run (so no stage can know it): ``experiments`` are {name, rev, baseline} rows of
-    ``dvc exp show``. Returns how many runs were tagged."""
-    setup(experiment)
+def sync_experiment_commits(experiments: list[dict[str, str]], experiment: str,
+                            logged_run: Callable[[str], str | None]) -> dict[str, int]:
+    """Make every DVC experiment findable in MLflow by its name, with its own commit.
+
+    ``experiments`` are {name, rev, baseline} rows (:func:`dvc_experiments`). An experiment's runs get its
+    commit, which DVC makes only after the pipeline has run, so no stage can know it. An experiment that
+    reproduced nothing new (DVC found every stage unchanged, so ``track`` never ran) gets a parent run
+    of its own that copies the params and metrics of the run its results came from, which
+    ``logged_run(rev)`` names (the run id in that commit's ``data/tracking/mlflow_run.json``).
+    """
+    experiment_id = setup(experiment)
     client = MlflowClient()
-    tagged = 0
+    counts = {"tagged": 0, "linked": 0}
     for exp in experiments:
-        runs = client.search_runs([mlflow.get_experiment_by_name(experiment).experiment_id],
-                                  filter_string=f"tags.`dvc.exp_name` = '{exp['name']}'")
+        runs = client.search_runs([experiment_id], filter_string=f"tags.`dvc.exp_name` = '{exp['name']}'")
+        if not runs:
+            source_id = logged_run(exp["rev"])
+            if source_id is None:
+                continue
+            runs = [_link_run(client, experiment_id, exp["name"], source_id)]
+            counts["linked"] += 1
         for r in runs:
-            client.set_tag(r.info.run_id, "mlflow.source.git.commit", exp["rev"])
-            client.set_tag(r.info.run_id, "dvc.exp_rev", exp["rev"])
-            client.set_tag(r.info.run_id, "dvc.exp_baseline", exp["baseline"])
-            tagged += 1
-    return tagged
+            for key, value in (("mlflow.source.git.commit", exp["rev"]), ("dvc.exp_rev", exp["rev"]),
+                               ("dvc.exp_baseline", exp["baseline"])):
+                client.set_tag(r.info.run_id, key, value)
+            counts["tagged"] += 1
+    return counts
+
+
+def _link_run(client: MlflowClient, experiment_id: str, name: str, source_id: str):
+    """A parent run for experiment ``name`` whose results are those of run ``source_id``."""
+    source = client.get_run(source_id)
+    tags = {k: v for k, v in source.data.tags.items() if k.startswith(("igfake.", "mlflow.source."))}
+    run = client.create_run(experiment_id, run_name=name, tags=tags | {
+        "dvc.exp_name": name, "igfake.same_results_as": source_id,
+        "mlflow.note.content": f"DVC reproduced nothing new for this experiment: its results are those of run "
+                               f"{source.info.run_name} ({source_id}), which holds the nested runs and artifacts."})
+    now = _ms(time.time())
+    client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in source.data.params.items()],
+                     metrics=[Metric(k, v, now, 0) for k, v in source.data.metrics.items()])
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return client.get_run(run.info.run_id)
 
 
 def _version(package: str) -> str:

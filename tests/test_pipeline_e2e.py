@@ -157,21 +157,36 @@ def test_every_experiment_reaches_mlflow_even_when_dvc_restores_it_from_the_run_
     assert mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0] == before + 1 + 2 + SPLITS
     assert len(exp_runs(clone, "short")) == 1 + 2 + SPLITS
 
-    # The same params again: DVC restores train, evaluate and export from its run-cache, running no code.
-    again = sh(["dvc", "exp", "run", "--name", "short-again", "-S", "train.epochs=3", "-S", "train.seeds=2"],
-               cwd=clone)
-    assert "Stage 'train' is cached - skipping run" in again.stdout + again.stderr
-    assert len(exp_runs(clone, "short-again")) == 1 + 2 + SPLITS
+    # Back to short's params after another experiment: DVC restores train from its run-cache, running no
+    # training code; track still runs, because DVC never restores it from the run-cache.
+    sh(["dvc", "exp", "run", "--name", "longer", "-S", "train.epochs=4", "-S", "train.seeds=2"], cwd=clone)
+    restored = sh(["dvc", "exp", "run", "--name", "restored", "-S", "train.epochs=3", "-S", "train.seeds=2"],
+                  cwd=clone)
+    assert "Stage 'train' is cached - skipping run" in restored.stdout + restored.stderr
+    assert "Running stage 'track'" in restored.stdout
+    assert len(exp_runs(clone, "restored")) == 1 + 2 + SPLITS
+    # The same params once more: nothing changed since the workspace's last run, so DVC runs no stage.
+    same = sh(["dvc", "exp", "run", "--name", "same", "-S", "train.epochs=3", "-S", "train.seeds=2"], cwd=clone)
+    assert "Running stage" not in same.stdout and not exp_runs(clone, "same")
 
-    # Each experiment's runs get its own commit, which DVC makes only after the run.
+    # Sync: each experiment's runs get its own commit, which DVC makes only after the run, and the
+    # experiment that ran nothing gets a parent run of its own, linked to the run it repeats.
     synced = sh(["igfake", "mlflow", "sync"], cwd=clone)
-    assert "MLflow runs tagged" in synced.stdout
-    for name in ("short", "short-again"):
+    assert "1 experiments that reproduced nothing new linked" in synced.stdout
+    for name in ("short", "longer", "restored", "same"):
         ref = sh(["git", "for-each-ref", "--format=%(objectname)", f"refs/exps/*/*/{name}"], cwd=clone).stdout
         commits = mlflow_rows(clone, "SELECT DISTINCT value FROM tags WHERE key = 'mlflow.source.git.commit' AND "
                                      "run_uuid IN (SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = ?)",
                               name)
         assert commits == [(ref.strip(),)], name
+    (linked,) = exp_runs(clone, "same")
+    (restored_parent,) = mlflow_rows(clone, "SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+                                            "WHERE r.name = 'restored' AND t.key = 'igfake.kind' AND t.value = 'study'")
+    tags = dict(mlflow_rows(clone, "SELECT key, value FROM tags WHERE run_uuid = ?", linked[0]))
+    assert tags["igfake.same_results_as"] == restored_parent[0]
+    accuracy = "SELECT value FROM latest_metrics WHERE key = 'accuracy' AND run_uuid = ?"
+    assert mlflow_rows(clone, accuracy, linked[0]) == mlflow_rows(clone, accuracy, restored_parent[0])
+    assert len(sh(["igfake", "mlflow", "sync"], cwd=clone).stdout) and len(exp_runs(clone, "same")) == 1  # idempotent
 
 
 def test_queued_experiments_log_to_the_parent_repository_store(clone):
@@ -253,7 +268,7 @@ def test_mlflow_rest_api_finds_each_experiment_with_its_commit_dataset_artifacts
     experiment = rest(mlflow_server, "experiments/get-by-name?experiment_name=igfake")["experiment"]
     assert {t["key"]: t["value"] for t in experiment["tags"]}["mlflow.experimentKind"] == "custom_model_development"
     ids = [experiment["experiment_id"]]
-    for name in ("short", "short-again"):
+    for name in ("short", "restored"):
         query = f"attributes.run_name = '{name}' AND tags.`igfake.kind` = 'study'"
         (parent,) = rest(mlflow_server, "runs/search", {"experiment_ids": ids, "filter": query})["runs"]
         run_id = parent["info"]["run_id"]
@@ -292,7 +307,7 @@ def test_mlflow_ui_lists_the_runs_by_name_in_a_real_browser(clone, mlflow_server
         try:
             page = browser.new_page()
             page.goto(f"{mlflow_server}/#/experiments/{experiment['experiment_id']}")
-            for name in ("short", "short-again", "queued"):
+            for name in ("short", "restored", "same", "queued"):
                 page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
             assert "/runs" in page.url or "overview" not in page.url  # opened on the runs, not GenAI
         finally:

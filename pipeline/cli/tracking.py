@@ -1,13 +1,17 @@
 """``igfake mlflow sync``: tag each DVC experiment's MLflow runs with the experiment's own commit.
 
 DVC commits an experiment only after its pipeline has run, so the runs the ``track`` stage logged carry
-the baseline's commit; this adds the experiment's (``mlflow.source.git.commit``, ``dvc.exp_rev``). Run
-it after ``dvc exp run``; it is idempotent.
+the baseline's commit; this adds the experiment's (``mlflow.source.git.commit``, ``dvc.exp_rev``). An
+experiment for which DVC reproduced nothing new (every stage unchanged: ``track`` never ran) gets a
+parent run named after it, linked to the run whose results it repeats. Run it after ``dvc exp run``; it
+is idempotent.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 
 from pipeline import paths
 from pipeline.params import load_section
@@ -22,9 +26,23 @@ def run(args: argparse.Namespace) -> int:
     from pipeline import tracking  # MLflow and TensorFlow: only for this command, not for `igfake predict`
 
     experiments = tracking.dvc_experiments(paths.ROOT)
-    tagged = tracking.sync_experiment_commits(experiments, load_section("mlflow", paths.PARAMS).experiment)
-    print(f"{len(experiments)} DVC experiments, {tagged} MLflow runs tagged with their experiment's commit")
+    counts = tracking.sync_experiment_commits(experiments, load_section("mlflow", paths.PARAMS).experiment,
+                                              logged_run)
+    print(f"{len(experiments)} DVC experiments: {counts['tagged']} MLflow runs tagged with their experiment's "
+          f"commit, {counts['linked']} experiments that reproduced nothing new linked to the run they repeat")
     return 0
+
+
+def logged_run(rev: str) -> str | None:
+    """The MLflow run the track stage recorded in commit ``rev`` (None if that commit has none)."""
+    import dvc.api
+    from dvc.exceptions import DvcException
+
+    try:
+        text = dvc.api.read(os.path.relpath(paths.MLFLOW_RUN, paths.ROOT), repo=str(paths.ROOT), rev=rev)
+    except (DvcException, FileNotFoundError):
+        return None
+    return json.loads(text).get("run_id")
 
 
 COMMAND = ("MLflow housekeeping: `igfake mlflow sync` after `dvc exp run`", add_arguments, run)
