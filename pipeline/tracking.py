@@ -189,9 +189,9 @@ def _seed_metrics(row: pd.Series, curves: pd.DataFrame, timestamp: int) -> list[
 
 def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> dict[str, str]:
     """Log one pipeline run: a parent run named after the experiment (params, the shipped model's metrics,
-    the variance decomposition, the features as its dataset, the Keras model with a signature, and the
-    reports, plots, TFLite model, params.yaml and dvc.lock as artifacts), one nested run per seed member
-    of the hold-out (with its loss curves) and one per k-fold split, each with the fit's real duration."""
+    the variance decomposition, the features as its dataset, the models, and the reports, plots, TFLite
+    model, params.yaml and dvc.lock as artifacts), one nested run per seed member of the hold-out (with its
+    loss curves) and one per k-fold split, each with the fit's real duration."""
     experiment_id = setup(experiment)
     client = MlflowClient()
     tags = run_tags("track") | {"igfake.data_md5": run.features_md5}
@@ -201,27 +201,11 @@ def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> d
     parent = client.create_run(experiment_id, start_time=_ms(min(starts)) if starts else None, run_name=name,
                                tags=tags | {"igfake.kind": "study"})
     parent_id = parent.info.run_id
-    now = _ms(time.time())
     splits = run.splits[run.splits["model"] == model]
-    history = run.history[run.history["model"] == model] if len(run.history) else run.history
+    history = run.history[run.history["model"] == model]
     holdout = splits[splits["split"] == "holdout"]
     kfold = splits[splits["split"] != "holdout"]
-    for _, row in holdout.iterrows():
-        seed = int(row["member_seed"])
-        curves = history[(history["split"] == "holdout") & (history["member_seed"] == seed)].sort_values("epoch")
-        _nested(client, experiment_id, parent_id, f"seed-{seed}", tags | {"igfake.kind": "seed"},
-                base | {"member_seed": seed, "split_name": "holdout"}, _seed_metrics(row, curves, now),
-                _split_times(run, "holdout"))
-    for split_name, rows in kfold.groupby("split", sort=False):
-        summary = {f"{m}_{k}": float(v) for m in SEED_METRICS for k, v in metrics.summarize(rows[m]).items()
-                   if k != "n" or m == "accuracy"}
-        epochs = history[(history["split"] == split_name)].groupby("member_seed")["best_epoch"].first()
-        if len(epochs):
-            summary["best_epoch_mean"] = float(epochs.mean())
-        _nested(client, experiment_id, parent_id, f"split-{split_name}", tags | {"igfake.kind": "split"},
-                base | {"split_name": split_name}, [Metric(k, v, now, 0) for k, v in summary.items()],
-                _split_times(run, str(split_name)))
-
+    _log_members(client, experiment_id, parent_id, run, holdout, kfold, history, tags, base)
     with mlflow.start_run(run_id=parent_id):
         test_rows = int(holdout["test_rows"].iloc[0]) if len(holdout) else 0
         mlflow.log_params(base | {"test_rows": test_rows, "kfold_splits": kfold["split"].nunique()})
@@ -233,28 +217,54 @@ def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> d
         dataset = mlflow.data.from_pandas(run.features, source=source, targets="label", name="features",
                                           digest=run.features_md5)
         mlflow.log_input(dataset, context="training")
-        example = run.features[run.feature_names].head(3).astype(np.float32).reset_index(drop=True)
-        # What the phone runs: the TFLite model through LiteRT, fed named feature columns.
-        mlflow.pyfunc.log_model(
-            name="model", python_model=TFLiteModel(), artifacts={"tflite": str(run.tflite_model)},
-            signature=ModelSignature(inputs=Schema([ColSpec("float", n) for n in run.feature_names]),
-                                     outputs=Schema([ColSpec("float", "p_authentic")])),
-            input_example=example, pip_requirements=[f"ai-edge-litert=={_version('ai-edge-litert')}",
-                                                     "pandas", "numpy"])
-        # What it was converted from. Keras' flavour takes only tensor signatures: one float32 [N, F] input.
-        mlflow.keras.log_model(
-            model_lib.load_model(run.keras_model), name="keras_model",
-            signature=ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, len(run.feature_names)),
-                                                               "features")]),
-                                     outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1), "p_authentic")])),
-            # Explicit requirements: inferring them imports and inspects the whole environment (~20x slower).
-            pip_requirements=[f"tensorflow=={_version('tensorflow')}", f"keras=={_version('keras')}"],
-        )
+        _log_models(run)
         for folder, files in run.artifacts.items():
             for file in files:
                 if file.is_file():
                     mlflow.log_artifact(str(file), artifact_path=folder)
     return {"experiment": experiment, "experiment_id": experiment_id, "run_id": parent_id, "run_name": name}
+
+
+def _log_members(client: MlflowClient, experiment_id: str, parent_id: str, run: PipelineRun, holdout: pd.DataFrame,
+                 kfold: pd.DataFrame, history: pd.DataFrame, tags: dict[str, str], base: dict[str, object]) -> None:
+    """The nested runs: one per seed member of the hold-out, one per k-fold split."""
+    now = _ms(time.time())
+    for _, row in holdout.iterrows():
+        seed = int(row["member_seed"])
+        curves = history[(history["split"] == "holdout") & (history["member_seed"] == seed)].sort_values("epoch")
+        _nested(client, experiment_id, parent_id, f"seed-{seed}", tags | {"igfake.kind": "seed"},
+                base | {"member_seed": seed, "split_name": "holdout"}, _seed_metrics(row, curves, now),
+                _split_times(run, "holdout"))
+    for split_name, rows in kfold.groupby("split", sort=False):
+        summary = {f"{m}_{k}": float(v) for m in SEED_METRICS for k, v in metrics.summarize(rows[m]).items()
+                   if k != "n" or m == "accuracy"}
+        epochs = history[history["split"] == split_name].groupby("member_seed")["best_epoch"].first()
+        if len(epochs):
+            summary["best_epoch_mean"] = float(epochs.mean())
+        _nested(client, experiment_id, parent_id, f"split-{split_name}", tags | {"igfake.kind": "split"},
+                base | {"split_name": split_name}, [Metric(k, v, now, 0) for k, v in summary.items()],
+                _split_times(run, str(split_name)))
+
+
+def _log_models(run: PipelineRun) -> None:
+    """Into the active run: the TFLite model as a pyfunc, and the Keras model it was converted from."""
+    example = run.features[run.feature_names].head(3).astype(np.float32).reset_index(drop=True)
+    # What the phone runs: the TFLite model through LiteRT, fed named feature columns.
+    mlflow.pyfunc.log_model(
+        name="model", python_model=TFLiteModel(), artifacts={"tflite": str(run.tflite_model)},
+        signature=ModelSignature(inputs=Schema([ColSpec("float", n) for n in run.feature_names]),
+                                 outputs=Schema([ColSpec("float", "p_authentic")])),
+        input_example=example,
+        pip_requirements=[f"ai-edge-litert=={_version('ai-edge-litert')}", "pandas", "numpy"])
+    # Keras' flavour takes only tensor signatures: one float32 [N, F] input.
+    tensor = TensorSpec(np.dtype(np.float32), (-1, len(run.feature_names)), "features")
+    mlflow.keras.log_model(
+        model_lib.load_model(run.keras_model), name="keras_model",
+        signature=ModelSignature(inputs=Schema([tensor]),
+                                 outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1), "p_authentic")])),
+        # Explicit requirements: inferring them imports and inspects the whole environment (~20x slower).
+        pip_requirements=[f"tensorflow=={_version('tensorflow')}", f"keras=={_version('keras')}"],
+    )
 
 
 def run_name() -> str:
