@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -108,8 +109,9 @@ def log_study(params: TrainParams, experiment: str, threshold: float, result: st
     nested run per seed of the fixed split and per k-fold split; returns the parent's run id."""
     from mlflow.models import infer_signature
 
-    setup(experiment)
-    tags = run_tags("train") | {"igfake.data_md5": data_md5}
+    experiment_id = setup(experiment)
+    close_killed_runs(experiment_id)
+    tags = run_tags("train") | owner_tags() | {"igfake.data_md5": data_md5}
     test = result.holdout.split.test
     base = flat_params(params) | {"threshold": threshold}
     with mlflow.start_run(run_name="train", tags=tags) as parent:
@@ -145,3 +147,43 @@ def _version(package: str) -> str:
         return version(package)
     except PackageNotFoundError:  # tensorflow-cpu provides the tensorflow module
         return version(f"{package}-cpu")
+
+
+# --- Runs left RUNNING by a killed train (issue 12) -------------------------------------------------------
+
+OWNER_HOST, OWNER_PID = "igfake.host", "igfake.pid"
+
+
+def owner_tags() -> dict[str, str]:
+    """Which process a run belongs to, so a later run can tell a killed run from one still going."""
+    return {OWNER_HOST: socket.gethostname(), OWNER_PID: str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def close_killed_runs(experiment_id: str) -> list[str]:
+    """Mark KILLED every run of the experiment still RUNNING whose process on this host is gone.
+
+    A train killed while logging (SIGKILL, OOM, a closed terminal) cannot end its runs, which MLflow would
+    show as running forever. Runs of processes still alive, of other hosts (a shared store) or without the
+    owner tags are left alone. Returns the ids it closed.
+    """
+    client = mlflow.tracking.MlflowClient()
+    host = socket.gethostname()
+    closed = []
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=10_000):
+        tags = run.data.tags
+        pid = tags.get(OWNER_PID, "")
+        if tags.get(OWNER_HOST) != host or not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        client.set_terminated(run.info.run_id, status="KILLED")
+        closed.append(run.info.run_id)
+    return closed

@@ -24,6 +24,7 @@ PLOT_DATA = {"roc": paths.ROC_PLOT, "confusion": paths.CONFUSION_PLOT, "seed_acc
 def main() -> None:
     def body() -> None:
         threshold = load_section("evaluate", paths.PARAMS).threshold
+        atomic.check_together(paths.commit_journal("train"))
         ev = evaluation.evaluate(pq.read_table(paths.PREDICTIONS).to_pandas(), threshold)
         atomic.write_json(paths.METRICS, ev.report)
         atomic.write_text(paths.CONFUSION, metrics.format_confusion(ev.confusion))

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from pipeline import atomic, features, paths, predictions, study, tracking
 from pipeline import model as model_lib
+from pipeline.errors import InputError
 from pipeline.params import load_section
 from pipeline.progress import ProgressReporter
 from pipeline.stages import run
@@ -32,23 +33,31 @@ def main() -> None:
         feature_set = load_section("featurize", paths.PARAMS).feature_set
         threshold = load_section("evaluate", paths.PARAMS).threshold
         experiment = load_section("mlflow", paths.PARAMS).experiment
+        atomic.check_together(paths.commit_journal("featurize"))
         table = pq.read_table(paths.FEATURES)
         x = features.to_matrix(table, feature_set)
         y = table.column("label").to_numpy().astype(np.float32)
+        study.check_rows(y, params, paths.FEATURES)
         progress = ProgressReporter("train", "splits", log, log_every_seconds=0)
         try:
             result = study.run(x, y, params, features.heavy_tailed_columns(feature_set), threshold, progress)
         finally:
             progress.close()
 
+        if not np.isfinite(result.shipped_probs).all():
+            raise InputError(f"{paths.FEATURES}: training diverged (the model outputs NaN); lower "
+                             f"train.learning_rate (now {params.learning_rate:g}) or use train.preset: stable")
         shipped = model_lib.shipped_model(study.shipped_members(result.members, params.ship),
                                           result.holdout.preprocessing)
-        with atomic.atomic_path(paths.PREDICTIONS) as tmp:
-            split = result.holdout.split
-            pq.write_table(predictions.table(table.column("pk").to_numpy(), y, split.valid, split.test,
-                                             result.shipped_probs, result.members.seeds, result.holdout.probs), tmp)
-        model_lib.save_model(shipped, paths.KERAS_MODEL)
-        atomic.write_json(paths.VARIANCE, result.variance)
+        # The model, its predictions and its variance report come from one study: replaced together.
+        with atomic.together(paths.commit_journal("train")):
+            with atomic.atomic_path(paths.PREDICTIONS) as tmp:
+                split = result.holdout.split
+                pq.write_table(predictions.table(table.column("pk").to_numpy(), y, split.valid, split.test,
+                                                 result.shipped_probs, result.members.seeds, result.holdout.probs),
+                               tmp)
+            model_lib.save_model(shipped, paths.KERAS_MODEL)
+            atomic.write_json(paths.VARIANCE, result.variance)
         data_md5 = hashlib.md5(paths.FEATURES.read_bytes()).hexdigest()
         run_id = tracking.log_study(params, experiment, threshold, result, y, data_md5, shipped)
         h = result.variance["holdout"]
