@@ -38,6 +38,12 @@ def main() -> None:
             raise CrawlError(f"{exc}{_previous_crawl_hint()}") from None
         finally:
             progress.close()
+        if not result.profiles:
+            # Nothing downstream can use an empty crawl: stop, and leave the previous crawl's outputs alone.
+            first = (f" (first: {result.quarantine[0]['where']}: {result.quarantine[0]['field']}: "
+                     f"{result.quarantine[0]['reason']})" if result.quarantine else "")
+            raise CrawlError(f"{paths.RAW_PROFILES}: the crawl kept no profile: {result.stats.quarantined} records "
+                             f"failed validation{first}; check crawl.seed_accounts or crawl.files")
         # The four outputs describe one crawl: they are replaced together or not at all.
         with atomic.together(paths.commit_journal("crawl")):
             atomic.write_jsonl(paths.RAW_PROFILES, result.profiles)
@@ -55,10 +61,6 @@ def main() -> None:
             first = result.quarantine[0]
             print(f"igfake crawl: {stats.quarantined} records quarantined, see {paths.RAW_QUARANTINE} "
                   f"(first: {first['where']}: {first['field']}: {first['reason']})", file=sys.stderr)
-        if not result.profiles:
-            # Written anyway, so the quarantine can be read; but nothing downstream can use an empty crawl.
-            raise CrawlError(f"{paths.RAW_PROFILES}: the crawl kept no profile ({stats.quarantined} quarantined, "
-                             f"see {paths.RAW_QUARANTINE}): check crawl.seed_accounts or crawl.files")
 
     run("crawl", body)
 
