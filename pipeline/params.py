@@ -9,6 +9,8 @@ one-line error and exit status 2, never a traceback.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -20,19 +22,34 @@ import yaml
 
 from pipeline.errors import ParamsError
 
+# The largest integer a count, a size or a limit in params.yaml may be: what a C int holds, so no value
+# that passes here overflows in numpy, TensorFlow, Arrow or the socket layer further down.
+MAX_INT = 2**31 - 1
+# Seeds go to numpy's and scikit-learn's legacy seeding, which takes 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
+# Timeouts, backoffs, windows: a day is far beyond any sensible value and far inside what sleep() takes.
+MAX_SECONDS = 86_400
+
 
 @dataclass(frozen=True)
 class Check:
-    """A range constraint: ``describe`` is what the message says was expected."""
+    """A range constraint: ``describe`` is what the message says was expected.
+
+    Integers are also held to ``max_int`` (numbers are always finite: ``.inf`` and ``.nan`` never pass).
+    """
 
     describe: str
     ok: Callable[[Any], bool]
+    max_int: int = MAX_INT
 
 
 POSITIVE_INT = Check("a positive integer", lambda v: v > 0)
 NON_NEGATIVE_INT = Check("a non-negative integer", lambda v: v >= 0)
+SEED = Check(f"an integer from 0 to {MAX_SEED}", lambda v: 0 <= v <= MAX_SEED, max_int=MAX_SEED)
 POSITIVE_NUMBER = Check("a positive number", lambda v: v > 0)
 NON_NEGATIVE_NUMBER = Check("a non-negative number", lambda v: v >= 0)
+POSITIVE_SECONDS = Check(f"a number of seconds above 0, at most {MAX_SECONDS}", lambda v: 0 < v <= MAX_SECONDS)
+SECONDS = Check(f"a number of seconds from 0 to {MAX_SECONDS}", lambda v: 0 <= v <= MAX_SECONDS)
 OPEN_FRACTION = Check("a number strictly between 0 and 1", lambda v: 0 < v < 1)
 PROBABILITY = Check("a number between 0 and 1", lambda v: 0 <= v <= 1)
 NON_EMPTY = Check("a non-empty list", lambda v: len(v) > 0)
@@ -52,17 +69,17 @@ class FaultParams:
 
     # Faults are drawn from this seed and each request's URL and attempt number, so they do not
     # depend on thread scheduling: the same crawl meets the same faults.
-    seed: int = checked(NON_NEGATIVE_INT)
+    seed: int = checked(SEED)
     # Share of requests answered 500/502/503, dropped with a TCP reset, or given a truncated JSON body.
     server_error_rate: float = checked(PROBABILITY)
     reset_rate: float = checked(PROBABILITY)
     malformed_rate: float = checked(PROBABILITY)
     # Share of requests answered only after slow_seconds.
     slow_rate: float = checked(PROBABILITY)
-    slow_seconds: float = checked(NON_NEGATIVE_NUMBER)
+    slow_seconds: float = checked(SECONDS)
     # At most this many requests per window, the rest answered 429 as Instagram does (0: no limit).
     rate_limit_requests: int = checked(NON_NEGATIVE_INT)
-    rate_limit_window_seconds: float = checked(POSITIVE_NUMBER)
+    rate_limit_window_seconds: float = checked(POSITIVE_SECONDS)
     # After this many requests every request is refused: 403 login_required / 400 checkpoint_required
     # (0: never). They test the crawler's abort, not its retries.
     login_required_after: int = checked(NON_NEGATIVE_INT)
@@ -73,7 +90,7 @@ class FaultParams:
 class SimulatorParams:
     """The simulated Instagram served over loopback HTTP (crawl) and its annotator (label-import)."""
 
-    seed: int = checked(NON_NEGATIVE_INT)
+    seed: int = checked(SEED)
     # How many distinct accounts follow or are followed by each seed account.
     accounts_per_seed: int = checked(POSITIVE_INT)
     # Share of the annotator's decisions that are plain mistakes (the truth is the other class).
@@ -96,15 +113,15 @@ class CrawlParams:
     max_profiles: int = checked(POSITIVE_INT)
     page_size: int = checked(Check("an integer from 1 to 200", lambda v: 1 <= v <= 200))
     concurrency: int = checked(POSITIVE_INT)
-    timeout_seconds: float = checked(POSITIVE_NUMBER)
+    timeout_seconds: float = checked(POSITIVE_SECONDS)
     # Client-side limit on requests (retries included) per minute; 0: unlimited.
     requests_per_minute: float = checked(NON_NEGATIVE_NUMBER)
     # Retries of one request on 429, 5xx, timeouts, resets and malformed bodies, on urllib3's schedule:
     # the first at once, then after backoff_seconds * 2**k (k = 1, 2, ...) plus up to backoff_seconds
     # of jitter, at most backoff_max_seconds; a Retry-After header wins.
     max_retries: int = checked(NON_NEGATIVE_INT)
-    backoff_seconds: float = checked(NON_NEGATIVE_NUMBER)
-    backoff_max_seconds: float = checked(NON_NEGATIVE_NUMBER)
+    backoff_seconds: float = checked(SECONDS)
+    backoff_max_seconds: float = checked(SECONDS)
 
 
 @dataclass(frozen=True)
@@ -153,7 +170,7 @@ class PresetsParams:
 @dataclass(frozen=True)
 class SplitParams:
     test_size: float = checked(OPEN_FRACTION)
-    seed: int = checked(NON_NEGATIVE_INT)
+    seed: int = checked(SEED)
     # Repeated stratified k-fold for the variance study (repeats 0: hold-out only).
     folds: int = checked(Check("an integer from 2 to 20", lambda v: 2 <= v <= 20))
     repeats: int = checked(NON_NEGATIVE_INT)
@@ -162,7 +179,7 @@ class SplitParams:
 @dataclass(frozen=True)
 class TrainParams:
     # Member k of the seed study is initialised and shuffled with seed + k.
-    seed: int = checked(NON_NEGATIVE_INT)
+    seed: int = checked(SEED)
     seeds: int = checked(POSITIVE_INT)
     epochs: int = checked(POSITIVE_INT)
     batch_size: int = checked(POSITIVE_INT)
@@ -179,6 +196,10 @@ class TrainParams:
         return getattr(self.presets, self.preset)
 
     def __post_init__(self) -> None:
+        if self.seed + self.seeds - 1 > MAX_SEED:
+            raise ParamsError(f"train.seed: members are seeded train.seed + k for k < train.seeds, so train.seed "
+                              f"must be at most {MAX_SEED - self.seeds + 1} with {self.seeds} seeds, "
+                              f"got {self.seed}")
         for name in ("stable", "article"):
             recipe = getattr(self.presets, name)
             if recipe.patience > 0 and recipe.validation_size == 0:
@@ -256,7 +277,13 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise fail(_describe(tp))
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too large for a float
+            raise fail("a finite number") from None
+        if not math.isfinite(number):
+            raise fail("a finite number")
+        return number
     if tp is str:
         if not isinstance(value, str) or not value:
             raise fail("a non-empty string")
@@ -276,17 +303,79 @@ def build(cls: type[T], data: dict[str, Any], where: str) -> T:
         key = f"{where}.{name}"
         if name not in data:
             raise ParamsError(f"{key}: missing; expected {_describe(hints[name])}")
-        check: Check | None = f.metadata.get("check")
-        try:
-            value = _convert(data[name], hints[name], key)
-        except ParamsError:
-            if check is None or hints[name] not in (int, float):
-                raise
-            value = None  # wrong type: report it with the range's wording below
-        if check is not None and (value is None or not check.ok(value)):
-            raise ParamsError(f"{key}: expected {check.describe}, got {data[name]!r}")
-        values[name] = value
+        values[name] = _field_value(f, hints[name], data[name], key)
     return cls(**values)
+
+
+def _field_value(f: dataclasses.Field, tp: Any, raw: Any, key: str) -> Any:
+    check: Check | None = f.metadata.get("check")
+    try:
+        value = _convert(raw, tp, key)
+    except ParamsError:
+        if check is None or tp not in (int, float):
+            raise
+        value = None  # wrong type: report it with the range's wording below
+    if check is not None and (value is None or not check.ok(value)):
+        raise ParamsError(f"{key}: expected {check.describe}, got {raw!r}")
+    if check is not None and tp is int and value > check.max_int:
+        raise ParamsError(f"{key}: expected {check.describe} of at most {check.max_int}, got {raw!r}")
+    return value
+
+
+def override(obj: T, names: dict[str, str], **changes: Any) -> T:
+    """``obj`` (a params dataclass) with ``changes``, each checked exactly as its params.yaml value would be.
+
+    For command-line options standing in for params: ``names`` maps a field to what the user typed (e.g.
+    ``slow_seconds`` -> ``--slow-seconds``), which the message names instead of the params key.
+    """
+    hints = typing.get_type_hints(type(obj))
+    fields = {f.name: f for f in dataclasses.fields(obj)}  # type: ignore[arg-type]
+    checked_changes = {name: _field_value(fields[name], hints[name], value, names.get(name, name))
+                       for name, value in changes.items()}
+    return dataclasses.replace(obj, **checked_changes)  # type: ignore[type-var]
+
+
+class ParamsLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, with YAML 1.2's floats.
+
+    PyYAML resolves plain scalars by YAML 1.1, where ``2e-05``, ``1e-5`` and ``-.5`` are strings; DVC
+    writes ``dvc exp run -S export_tflite.tolerance=0.00002`` back as ``2e-05``. YAML 1.2 (and every
+    reader a user would check with) reads them as numbers, so this loader does too.
+    """
+
+
+ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*[eE][-+]?[0-9]+)$"),
+    list("-+0123456789."),
+)
+
+
+def _duplicate_keys(node: yaml.Node, where: str = "") -> tuple[str, int, int] | None:
+    """The first key a mapping holds twice, as (dotted key, first line, second line); None if none.
+
+    PyYAML keeps the last value silently, while DVC refuses the file: both would hide which value is meant.
+    """
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found = _duplicate_keys(item, f"{where}[{i}]")
+            if found:
+                return found
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    lines: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = f"{where}.{key_node.value}" if where else key_node.value
+        line = key_node.start_mark.line + 1
+        if key in lines:
+            return key, lines[key], line
+        lines[key] = line
+        found = _duplicate_keys(value_node, key)
+        if found:
+            return found
+    return None
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -294,10 +383,22 @@ def read_yaml(path: Path) -> dict[str, Any]:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ParamsError(f"{path}: not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParamsError(f"{path}: cannot read: {exc}") from None
+    loader = ParamsLoader(text)
     try:
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        duplicate = _duplicate_keys(node) if node is not None else None
+        if duplicate:
+            key, first, second = duplicate
+            raise ParamsError(f"{path}: {key}: duplicated key (lines {first} and {second}); keep one")
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+        raise ParamsError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise ParamsError(f"{path}: not valid YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
     return data

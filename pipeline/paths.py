@@ -33,6 +33,8 @@ RAW_QUARANTINE = RAW / "quarantine.jsonl"
 # The crawl's resume cache: answers of an unfinished crawl, kept until its outputs are written (git- and
 # dvc-ignored: it is neither input nor output, and DVC must not cache a half-finished crawl).
 CRAWL_CACHE = DATA / "cache" / "crawl"
+# Journals of stages whose outputs are replaced together (pipeline.atomic.together), one per stage.
+COMMITS = DATA / "cache" / "commits"
 
 INTERIM = DATA / "interim"
 LABELLED = INTERIM / "labelled.parquet"
@@ -74,6 +76,11 @@ CONFUSION_PNG = PLOTS / "confusion.png"
 SEED_ACCURACY_PLOT = PLOTS / "seed_accuracy.csv"
 SEED_HISTOGRAM_PLOT = PLOTS / "seed_histogram.csv"
 SEED_HISTOGRAM_PNG = PLOTS / "seed_histogram.png"
+
+
+def commit_journal(stage: str) -> Path:
+    """The journal of ``stage``'s outputs while they are being replaced together."""
+    return COMMITS / f"{stage}.json"
 
 
 def tracking_root() -> Path:

@@ -13,6 +13,7 @@ Nothing is chosen on test rows: early stopping watches a validation slice carved
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
 from pipeline import metrics, predictions
 from pipeline import model as model_lib
+from pipeline.errors import InputError
 from pipeline.params import TrainParams
 
 
@@ -84,6 +86,63 @@ def repeated_kfold(y: np.ndarray, folds: int, repeats: int, validation_size: flo
         train, valid = _carve_validation(y, rest, validation_size, seed + i)
         splits.append(Split(f"r{i // folds}f{i % folds}", train, valid, np.sort(test)))
     return splits
+
+
+def rows_needed(params: TrainParams) -> int:
+    """Labelled rows of each class the split protocol needs so every split can hold both classes.
+
+    Stratified splits give each class its share of a split, rounded down: a class needs 1/share rows to
+    get one row in the smallest share (test rows, training rows, validation slice), and k-fold needs at
+    least one row per fold.
+    """
+    split, valid = params.split, params.recipe.validation_size
+    shares = [split.test_size, 1 - split.test_size]
+    if valid:
+        shares += [valid * (1 - split.test_size), (1 - valid) * (1 - split.test_size)]
+    need = [2, *(math.ceil(1 / share - 1e-9) for share in shares)]
+    if split.repeats:
+        fold_rest = 1 - 1 / split.folds
+        need.append(split.folds)
+        if valid:
+            need += [math.ceil(1 / (valid * fold_rest) - 1e-9), math.ceil(1 / ((1 - valid) * fold_rest) - 1e-9)]
+    return max(need)
+
+
+def check_rows(y: np.ndarray, params: TrainParams, where: object) -> None:
+    """Stop before any fit unless every split of the protocol has both classes in each of its parts.
+
+    The message says how many labelled profiles of each class ``train.split`` and the preset's
+    validation slice need (:func:`rows_needed`), so a user knows what to label or which params to change.
+    """
+    counts = {int(c): int(n) for c, n in zip(*np.unique(y, return_counts=True), strict=True)}
+    have = [counts.get(1, 0), counts.get(0, 0)]
+    needed = rows_needed(params)
+    split, valid = params.split, params.recipe.validation_size
+    problem = None
+    if min(have) < needed:
+        problem = "too few"
+    else:
+        try:
+            splits = [holdout(y, split.test_size, valid, split.seed),
+                      *repeated_kfold(y, split.folds, split.repeats, valid, split.seed)]
+        except ValueError as exc:  # scikit-learn refusing a split: same cause, rounding at the edge
+            problem = str(exc).split("\n")[0]
+        else:
+            for s in splits:
+                parts = {"training": s.train, "test": s.test} | ({"validation": s.valid} if valid else {})
+                for part, rows in parts.items():
+                    if len(np.unique(y[rows])) < 2:
+                        problem = f"split {s.name} has {part} rows of one class only"
+                        needed += 1
+                        break
+                if problem:
+                    break
+    if problem:
+        raise InputError(
+            f"{where}: {have[0]} authentic and {have[1]} fake labelled profiles ({problem}); the split protocol in "
+            f"params.yaml (train.split.test_size {split.test_size:g}, {split.folds} folds x {split.repeats} repeats, "
+            f"validation_size {valid:g} of preset {params.preset}) needs at least {needed} of each class: label more "
+            "profiles or change train.split")
 
 
 def fit_split(x: np.ndarray, y: np.ndarray, split: Split, seeds: Sequence[int], params: TrainParams,

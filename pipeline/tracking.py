@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -33,6 +34,8 @@ from pipeline.params import TrainParams
 
 # MLflow 3's UI opens an experiment without this tag on its GenAI overview; this one is model training.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+# Which host and process a run belongs to, so that a later run can close it as KILLED once that is gone.
+OWNER_HOST, OWNER_PID = "igfake.host", "igfake.pid"
 
 
 def tracking_uri(root: Path | None = None) -> str:
@@ -89,6 +92,41 @@ def run_tags(stage: str) -> dict[str, str]:
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
     return tags
+
+
+def owner_tags() -> dict[str, str]:
+    """Which process a run belongs to, so a later run can tell a killed run from one still going."""
+    return {OWNER_HOST: socket.gethostname(), OWNER_PID: str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def close_killed_runs(experiment_id: str) -> list[str]:
+    """Mark KILLED every run of the experiment still RUNNING whose process on this host is gone.
+
+    A train killed while logging (SIGKILL, OOM, a closed terminal) cannot end its runs, which MLflow would
+    show as running forever. Runs of processes still alive, of other hosts (a shared store) or without the
+    owner tags are left alone. Returns the ids it closed.
+    """
+    client = mlflow.tracking.MlflowClient()
+    host = socket.gethostname()
+    closed = []
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=10_000):
+        tags = run.data.tags
+        pid = tags.get(OWNER_PID, "")
+        if tags.get(OWNER_HOST) != host or not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        client.set_terminated(run.info.run_id, status="KILLED")
+        closed.append(run.info.run_id)
+    return closed
 
 
 def flat_params(params: TrainParams) -> dict[str, object]:
@@ -193,8 +231,9 @@ def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> d
     model, params.yaml and dvc.lock as artifacts), one nested run per seed member of the hold-out (with its
     loss curves) and one per k-fold split, each with the fit's real duration."""
     experiment_id = setup(experiment)
+    close_killed_runs(experiment_id)
     client = MlflowClient()
-    tags = run_tags("track") | {"igfake.data_md5": run.features_md5}
+    tags = run_tags("track") | owner_tags() | {"igfake.data_md5": run.features_md5}
     base = flat_params(run.params) | {"threshold": run.threshold}
     starts = [t["started"] for t in run.timing.values()]
     name = run_name()

@@ -115,6 +115,11 @@ def test_sigkilled_crawl_resumes_identically_refetching_only_what_was_in_flight(
     # Only the requests in flight when it died (at most one per worker, or the one page being read).
     assert 0 <= refetched <= CONCURRENCY
     assert server.total_requests - before < total  # the second run did not start over
+    # The report counts both processes: every request the server answered, but the few in flight at the kill.
+    report = json.loads((project / "reports" / "crawl.json").read_text())
+    assert report["all_attempts"]["runs"] == 2
+    assert report["requests"] < report["all_attempts"]["requests"]
+    assert server.total_requests - CONCURRENCY <= report["all_attempts"]["requests"] <= server.total_requests
     assert not any((project / "data" / "cache" / "crawl").iterdir()), "resume cache kept after success"
 
 

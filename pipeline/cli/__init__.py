@@ -28,8 +28,19 @@ def _commands() -> dict[str, Command]:
     }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit status 2, like every other error.
+
+    Sub-command parsers are built from the same class, so ``igfake simulator serve --port x`` says so in
+    one line too; ``--help`` still shows the usage.
+    """
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="igfake", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="igfake", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, add_arguments, run) in commands.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)

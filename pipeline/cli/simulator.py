@@ -10,6 +10,7 @@ end to end on a fresh clone.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from pipeline.errors import ParamsError
 from pipeline.instagram.server import serve
 from pipeline.instagram.sources import world_for
 from pipeline.labelling.formats import legacy_dump
-from pipeline.params import FaultParams, load_section
+from pipeline.params import FaultParams, load_section, override
 
 EXPORT_FORMATS = ("legacy", "jsonl")
 _RATES = ("server_error_rate", "reset_rate", "malformed_rate", "slow_rate")
@@ -58,10 +59,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                help="params.yaml whose simulator and crawl.seed_accounts define the world")
 
 
+def _option(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
+
+
 def faults_from(args: argparse.Namespace, base: FaultParams) -> FaultParams:
-    """``base`` (from params.yaml) with the command line's overrides."""
-    changes = {name: getattr(args, name) for name in (*_RATES, "slow_seconds", "login_required_after",
-                                                      "checkpoint_required_after") if getattr(args, name) is not None}
+    """``base`` (from params.yaml) with the command line's overrides, each checked as params.yaml's would be."""
+    fields = (*_RATES, "slow_seconds", "login_required_after", "checkpoint_required_after")
+    changes = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
+    names = {name: _option(name) for name in fields} | {"seed": "--fault-seed"}
     if args.fault_seed is not None:
         changes["seed"] = args.fault_seed
     if args.rate_limit is not None:
@@ -72,10 +78,8 @@ def faults_from(args: argparse.Namespace, base: FaultParams) -> FaultParams:
                 changes["rate_limit_window_seconds"] = float(window)
         except ValueError:
             raise ParamsError(f"--rate-limit: expected N/SECONDS such as 200/60, got {args.rate_limit!r}") from None
-    for name in _RATES:
-        if not 0 <= changes.get(name, 0) <= 1:
-            raise ParamsError(f"--{name.replace('_', '-')}: expected a share from 0 to 1, got {changes[name]!r}")
-    return dataclasses.replace(base, **changes)
+        names |= {"rate_limit_requests": "--rate-limit N", "rate_limit_window_seconds": "--rate-limit N/SECONDS"}
+    return override(base, names, **changes)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,13 +101,22 @@ def export(args: argparse.Namespace) -> int:
 
 
 def serve_world(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        raise ParamsError(f"--port: expected a port from 0 to 65535 (0 picks a free one), got {args.port}")
     sim = load_section("simulator", args.params)
     crawl = load_section("crawl", args.params)
     overrides = {name: value for name, value in (("seed", args.seed), ("accounts_per_seed", args.accounts_per_seed))
                  if value is not None}
-    world = world_for(dataclasses.replace(sim, **overrides), crawl.seed_accounts)
+    sim = override(sim, {"seed": "--seed", "accounts_per_seed": "--accounts-per-seed"}, **overrides)
     faults = faults_from(args, sim.faults)
-    with serve(world, args.host, args.port, faults=faults, session_id=args.session_id) as server:
+    world = world_for(sim, crawl.seed_accounts)
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(serve(world, args.host, args.port, faults=faults,
+                                               session_id=args.session_id))
+        except OSError as exc:  # a busy or privileged port, an unknown host
+            raise ParamsError(f"--host {args.host} --port {args.port}: cannot listen there: "
+                              f"{exc.strerror or exc}") from None
         hostile = {k: v for k, v in dataclasses.asdict(faults).items() if v and k != "seed"}
         print(f"simulated Instagram on {server.base_url} (seed accounts: {', '.join(crawl.seed_accounts)}; "
               f"faults: {hostile or 'none'})", flush=True)

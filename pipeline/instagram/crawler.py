@@ -24,6 +24,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from urllib3.util.retry import Retry
 
 from pipeline import atomic
 from pipeline.errors import AccountBlocked, CrawlError, FieldError, RequestFailed
-from pipeline.instagram.records import normalize_user
+from pipeline.instagram.records import MAX_INT64, normalize_user
 from pipeline.vocabulary import LEGACY_LABEL_FIELD
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ class CrawlResult:
     quarantine: list[dict[str, Any]]  # records that failed validation, with the reason
     stats: CrawlStats = field(default_factory=CrawlStats)
     cache: Path | None = None  # the resume cache it used: delete it once the outputs are written
+    # Over every process a resumed crawl took: runs, requests, retries, http_429, errors (None: no requests).
+    all_attempts: dict[str, int] | None = None
 
 
 class RateLimiter:
@@ -107,6 +110,10 @@ class RateLimiter:
             time.sleep(slot - now)
 
 
+# What every request cost, counted over all the processes a resumed crawl took (reports/crawl.json).
+COSTS = ("requests", "retries", "http_429", "errors")
+
+
 class ResponseCache:
     """An append-only journal of successful responses, one JSON line each, keyed by request.
 
@@ -114,12 +121,21 @@ class ResponseCache:
     (even with SIGKILL) leaves every answered request on disk, at worst followed by one torn line, which
     loading drops. Not fsynced: it has to survive a killed process, not a power cut, and an fsync per
     request would cost more than the request.
+
+    Each line also records what its answer cost (requests, retries, 429s, errors) and which process got
+    it, so a resumed crawl can report its totals over every attempt: :attr:`earlier` sums the lines
+    earlier processes wrote, :attr:`earlier_runs` counts those processes. A request that was still failing
+    when its process was killed left no line, so it is not counted.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._entries: dict[str, Any] = {}
+        self.earlier: dict[str, int] = dict.fromkeys(COSTS, 0)
+        self._runs: set[str] = set()
         atomic.cut_torn_tail(self.path, self._load)
+        self.earlier_runs = len(self._runs)
+        self.run = uuid.uuid4().hex[:12]
         self._file = atomic.AppendOnly(self.path)
         self._lock = threading.Lock()
 
@@ -127,7 +143,11 @@ class ResponseCache:
         try:
             entry = json.loads(line)
             self._entries[entry["key"]] = entry["body"]
-        except (ValueError, KeyError, TypeError):
+            cost = entry.get("cost") or {"requests": 1}
+            for name in COSTS:
+                self.earlier[name] += int(cost.get(name, 0))
+            self._runs.add(str(entry.get("run")))
+        except (ValueError, KeyError, TypeError, AttributeError):
             return False  # the torn tail of a killed write: everything after it is suspect
         return True
 
@@ -137,8 +157,9 @@ class ResponseCache:
     def get(self, key: str) -> Any | None:
         return self._entries.get(key)
 
-    def put(self, key: str, body: Any) -> None:
-        line = (json.dumps({"key": key, "body": body}, sort_keys=True, separators=(",", ":")) + "\n").encode()
+    def put(self, key: str, body: Any, cost: dict[str, int] | None = None) -> None:
+        entry = {"key": key, "body": body, "run": self.run, "cost": cost or {"requests": 1}}
+        line = (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode()
         with self._lock:
             if key in self._entries:
                 return
@@ -199,16 +220,23 @@ class ApiClient:
                 return cached
         url = f"{self.base_url}{path}"
         retry = self.retry.new()
+        cost = dict.fromkeys(COSTS, 0)  # what this answer took, for the resume cache's totals
         while True:
             if self.stop.is_set():
                 raise self._abandon(path)
             self.limiter.acquire()
             self._count(requests=1)
+            cost["requests"] += 1
             response = None
             try:
                 response = self._session().get(url, params=params, timeout=self.timeout)
             except _TRANSIENT as exc:
                 problem: Exception = exc
+            except (requests.RequestException, UnicodeError) as exc:
+                # A request that cannot even be sent (a bad URL or header): no retry helps. The class
+                # name only, never the text: a header's text may hold the session id.
+                raise CrawlError(f"GET {path}: the request cannot be sent ({exc.__class__.__name__}); check "
+                                 "crawl.instagram_url and IG_SESSIONID") from None
             else:
                 try:
                     body = response.json()
@@ -216,13 +244,15 @@ class ApiClient:
                     body = None
                 if response.status_code == 200 and isinstance(body, dict) and body.get("status") == "ok":
                     if self.cache is not None:
-                        self.cache.put(key, body)
+                        self.cache.put(key, body, cost)
                     return body
                 self._refuse(path, response.status_code, body)  # raises unless worth retrying
                 problem = ValueError(f"HTTP {response.status_code}" + (", body is not valid JSON"
                                                                        if body is None else ""))
             status = response.status_code if response is not None else None
-            self._count(**({"http_429": 1} if status == 429 else {"errors": 1}))
+            failure = "http_429" if status == 429 else "errors"
+            self._count(**{failure: 1})
+            cost[failure] += 1
             try:
                 # A status urllib3 can classify goes in as the response; resets, timeouts and garbled
                 # 200s go in as the error, so the history says what happened.
@@ -235,6 +265,7 @@ class ApiClient:
                     "The API is throttling or failing: lower crawl.requests_per_minute or crawl.concurrency "
                     "and run the stage again; it resumes where it stopped.") from None
             self._count(retries=1)
+            cost["retries"] += 1
             # urllib3's schedule (Retry-After if the server sent one, else backoff * 2**n plus jitter),
             # slept on the stop event so an abort elsewhere does not wait out a two-minute backoff here.
             delay = retry.get_retry_after(response.raw) if response is not None else None
@@ -264,6 +295,15 @@ def _describe(problem: Exception) -> str:
     return f"{problem.__class__.__name__}: {text}" if text else problem.__class__.__name__
 
 
+def _positive_pk(value: Any) -> int:
+    """A pk from a list or lookup answer: a positive integer (or its ASCII digits), else ValueError."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_INT64:
+        raise ValueError(f"not a pk: {value!r}"[:100])
+    return value
+
+
 def _list_pages(client: ApiClient, pk: int, which: str, page_size: int, stats: CrawlStats) -> list[int]:
     pks: list[int] = []
     max_id: str | None = None
@@ -275,7 +315,7 @@ def _list_pages(client: ApiClient, pk: int, which: str, page_size: int, stats: C
         body = client.get(path, params)
         stats.pages += 1
         try:
-            pks.extend(int(u["pk"]) for u in body.get("users", []))
+            pks.extend(_positive_pk(u["pk"]) for u in body.get("users", []))
         except (KeyError, TypeError, ValueError):
             raise CrawlError(f"GET {path}: expected 'users' to be a list of records with a pk, got "
                              f"{str(body.get('users'))[:200]}") from None
@@ -363,11 +403,14 @@ def crawl(client: ApiClient, seed_accounts: Sequence[str], max_profiles: int, pa
     relations: dict[str, tuple[list[int], list[int]]] = {}
     for username in seed_accounts:
         try:
-            seeds[username] = int(client.get(f"/api/v1/users/{username}/usernameinfo/")["user"]["pk"])
+            body = client.get(f"/api/v1/users/{username}/usernameinfo/")
         except RequestFailed as exc:
             raise CrawlError(f"seed account {username!r}: {exc}") from None
+        # Only the parsing is guarded: a failure inside the request (a bad header, say) is not "no pk".
+        try:
+            seeds[username] = _positive_pk(body["user"]["pk"])
         except (KeyError, TypeError, ValueError):
-            raise CrawlError(f"seed account {username!r}: the answer has no user.pk") from None
+            raise CrawlError(f"seed account {username!r}: the answer has no valid user.pk") from None
         pk = seeds[username]
         try:
             relations[username] = (_list_pages(client, pk, "followers", page_size, stats),
@@ -419,5 +462,8 @@ def crawl(client: ApiClient, seed_accounts: Sequence[str], max_profiles: int, pa
     stats.profiles = len(profiles)
     stats.quarantined = len(quarantine)
     stats.elapsed_seconds = round(time.monotonic() - started, 3)
-    return CrawlResult(profiles=profiles, graph=graph, quarantine=quarantine, stats=stats)
+    earlier = client.cache.earlier if client.cache is not None else dict.fromkeys(COSTS, 0)
+    runs = 1 + (client.cache.earlier_runs if client.cache is not None else 0)
+    all_attempts = {"runs": runs, **{name: earlier[name] + getattr(stats, name) for name in COSTS}}
+    return CrawlResult(profiles=profiles, graph=graph, quarantine=quarantine, stats=stats, all_attempts=all_attempts)
 

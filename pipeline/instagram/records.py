@@ -14,6 +14,8 @@ from typing import Any
 from pipeline.errors import FieldError, InputError
 
 REEL_AUTO_ARCHIVE = ("unset", "on", "off")
+# Counts and pks become int64 columns (Arrow, numpy): a larger value cannot be stored, so it is bad input.
+MAX_INT64 = 2**63 - 1
 
 # field -> type every user-info record must carry. Instagram sends more; we keep all of it in data/raw.
 REQUIRED_FIELDS: dict[str, type] = {
@@ -41,7 +43,8 @@ def normalize_user(record: Any) -> dict[str, Any]:
         raise FieldError("<record>", f"expected a JSON object, got {type(record).__name__}")
     out = dict(record)
     pk = out.get("pk")
-    if isinstance(pk, str) and pk.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²" and other digits int() refuses.
+    if isinstance(pk, str) and pk.isascii() and pk.isdigit() and len(pk) <= 19:
         out["pk"] = int(pk)
     for name, tp in REQUIRED_FIELDS.items():
         if name not in out:
@@ -50,11 +53,15 @@ def normalize_user(record: Any) -> dict[str, Any]:
         if value is None and tp is str:
             out[name] = value = ""
         if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise FieldError(name, f"expected an integer, got {value!r}")
+            raise FieldError(name, f"expected an integer, got {_short(value)}")
         if not isinstance(value, tp):
-            raise FieldError(name, f"expected {tp.__name__}, got {value!r}")
-        if tp is int and value < 0:
-            raise FieldError(name, f"expected a non-negative integer, got {value!r}")
+            raise FieldError(name, f"expected {tp.__name__}, got {_short(value)}")
+        if tp is int and not 0 <= value <= MAX_INT64:
+            raise FieldError(name, f"expected an integer from 0 to 2**63 - 1, got {_short(value)}")
+        if tp is str and not _encodable(value):
+            raise FieldError(name, "not valid Unicode (a lone surrogate such as \\ud800)")
+    if out["pk"] == 0:
+        raise FieldError("pk", "expected a positive integer, got 0")
     if not out["username"]:
         raise FieldError("username", "empty")
     archive = out.get("reel_auto_archive") or "unset"
@@ -64,16 +71,53 @@ def normalize_user(record: Any) -> dict[str, Any]:
     return out
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr`` of a bad value, cut short: a message stays one readable line whatever the input holds."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else f"a {value.bit_length()}-bit integer"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads`` whose every failure is a ``ValueError`` with a short reason.
+
+    Beyond malformed JSON that covers what ``json`` refuses late: integers of more than 4300 digits
+    (a ``ValueError`` that is not a ``JSONDecodeError``) and nesting deep enough to exhaust the stack.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed object) for every non-blank line; bad JSON names the file and line."""
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield lineno, json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+    lineno = 0
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = parse_json(line)
+                except ValueError as exc:
+                    raise InputError(f"{path}:{lineno}: not valid JSON ({exc})") from None
+                yield lineno, record
+    except FileNotFoundError:
+        raise InputError(f"{path}: not found") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}:{lineno + 1}: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def read_profiles(path: Path) -> list[dict[str, Any]]:
@@ -105,7 +149,32 @@ def relationships(graph: Iterable[dict[str, Any]]) -> dict[int, str]:
     return out
 
 
-def read_dump(path: Path) -> Iterator[tuple[str, int | None, Any]]:
+def read_graph(path: Path, profiles_path: Path, users: Iterable[dict[str, Any]]) -> dict[int, str]:
+    """The relations of the crawl's follow graph (:func:`relationships`), checked against its profiles.
+
+    A crawl over the API relates every profile it kept to a seed account, and no other; a crawl of dump
+    files relates none. Any other mix means the two files come from different crawls, and the relations
+    would silently turn to "unknown": that stops here, naming both files.
+    """
+    rows = []
+    for lineno, row in read_jsonl(path):
+        if not (isinstance(row, dict) and isinstance(row.get("pk"), int) and not isinstance(row["pk"], bool)
+                and isinstance(row.get("follows_seed"), bool) and isinstance(row.get("followed_by_seed"), bool)):
+            raise InputError(f"{path}:{lineno}: expected a follow-graph row with an integer pk, follows_seed and "
+                             f"followed_by_seed, got {_short(row)}")
+        rows.append(row)
+    relations = relationships(rows)
+    crawled = {u["pk"] for u in users}
+    if relations and set(relations) != crawled:
+        unrelated, strays = sorted(crawled - set(relations)), sorted(set(relations) - crawled)
+        example = f"pk {unrelated[0]} has no relation" if unrelated else f"pk {strays[0]} is not a profile"
+        raise InputError(f"{path}: does not belong to {profiles_path} ({len(unrelated)} profiles without a "
+                         f"relation, {len(strays)} relations to no profile; e.g. {example}): they come from "
+                         "different crawls; run `dvc repro crawl`")
+    return relations
+
+
+def read_dump(path: Path) -> Iterator[tuple[str, Any, Any]]:
     """``(where, pk, record)`` for every user-info record in a dump file, in file order.
 
     Two formats, told apart by content rather than by name: one JSON object keyed by pk whose values
@@ -119,19 +188,23 @@ def read_dump(path: Path) -> Iterator[tuple[str, int | None, Any]]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(f"{path}: crawl.files names a file that does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        whole = json.loads(text) if text.lstrip().startswith("{") else None
-    except json.JSONDecodeError:
-        whole = None  # several JSON lines are not one JSON document
+        whole = parse_json(text) if text.lstrip().startswith("{") else None
+    except ValueError:
+        whole = None  # several JSON lines are not one JSON document (or a bad one: read_jsonl names the line)
     if isinstance(whole, dict):
-        strays = [k for k in whole if not k.isdigit()]
+        strays = [k for k in whole if not (k.isascii() and k.isdigit())]
         if not strays:
             for key, record in whole.items():
+                # A key too long to be a pk still files its record: validation quarantines it by pk's range.
+                pk = int(key) if len(key) <= 40 else key
                 if isinstance(record, dict) and "pk" not in record:
-                    record = {"pk": int(key), **record}
-                yield f"{path}: pk {key}", int(key), record
+                    record = {"pk": pk, **record}
+                yield f"{path}: pk {key if len(key) <= 40 else key[:37] + '...'}", pk, record
             return
         if "pk" not in whole and "username" not in whole:
             raise InputError(f"{path}: a JSON object whose keys are not pks (e.g. {strays[0]!r}): expected one "

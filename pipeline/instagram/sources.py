@@ -94,7 +94,23 @@ def session_headers(environ: dict[str, str] | None = None) -> dict[str, str]:
     if not session:
         raise CrawlError(f"crawl.source is 'instagram' but {SESSION_ENV} is not set: set the environment variable "
                          f"{SESSION_ENV} to the 'sessionid' cookie of a logged-in Instagram session")
+    problem = cookie_value_problem(session)
+    if problem:  # the message names the problem, never the value: it is a secret
+        raise CrawlError(f"{SESSION_ENV} {problem}, which a cookie cannot carry: set it to the value of the "
+                         "'sessionid' cookie alone, copied from the browser")
     return {**_APP_HEADERS, "Cookie": f"sessionid={session}"}
+
+
+def cookie_value_problem(value: str) -> str | None:
+    """What makes ``value`` unfit for a cookie (RFC 6265 cookie-octets; %-escapes are fine), or None."""
+    for i, char in enumerate(value, start=1):
+        if char in "\r\n":
+            return f"holds a line break (character {i})"
+        if not char.isascii():
+            return f"holds a non-ASCII character (character {i})"
+        if char in ' ",;\\' or not char.isprintable():
+            return f"holds a space, quote, comma, semicolon, backslash or control character (character {i})"
+    return None
 
 
 def from_instagram(params: CrawlParams, cache_root: Path | None,
@@ -134,4 +150,8 @@ def fetch(params: CrawlParams, sim: SimulatorParams, root: Path, cache_root: Pat
 
 def report(params: CrawlParams, result: CrawlResult) -> dict[str, object]:
     """``reports/crawl.json``: where the records came from and what it took to get them."""
-    return {"source": params.source, **result.stats.as_dict()}
+    out: dict[str, object] = {"source": params.source, **result.stats.as_dict()}
+    if result.all_attempts is not None:
+        # The fields above count this process; a crawl resumed after a kill took several.
+        out["all_attempts"] = result.all_attempts
+    return out

@@ -26,6 +26,7 @@ from typing import Any
 
 from pipeline import atomic
 from pipeline.errors import FieldError, InputError
+from pipeline.instagram.records import MAX_INT64
 from pipeline.vocabulary import AUTHENTIC, DECISIONS, FAKE, LEGACY_LABEL_FIELD
 
 COLUMNS = ("pk", "username", "label", "annotator", "labelled_at")
@@ -100,11 +101,13 @@ def check_timestamp(text: str) -> str:
 
 
 def check_pk(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    """A pk as Instagram gives it: a positive int64, as a number or its ASCII digits."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_INT64:
         return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) > 0:
-        return int(value)
-    raise FieldError("pk", f"expected a positive integer, got {value!r}")
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    raise FieldError("pk", f"expected a positive integer below 2**63, got {shown}")
 
 
 def parse_row(row: dict[str | None, Any]) -> Decision:
@@ -180,8 +183,12 @@ def read_legacy(path: Path, name: str) -> LabelFile:
     out = LabelFile(name, "legacy-json")
     try:
         top = json.loads(Path(path).read_text(encoding="utf-8"), object_pairs_hook=_Pairs)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{name}: not valid JSON ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except ValueError as exc:  # bad JSON, or an integer json refuses (over 4300 digits)
+        raise InputError(f"{name}: not valid JSON ({str(exc)[:200]})") from None
+    except RecursionError:
+        raise InputError(f"{name}: not valid JSON (nested too deeply)") from None
     if not isinstance(top, _Pairs):
         raise InputError(f"{name}: expected a JSON object keyed by pk, got {type(top).__name__}")
     try:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipeline.errors import InputError
 from pipeline.instagram.records import REQUIRED_FIELDS
 from pipeline.vocabulary import AUTHENTIC, FAKE, LABEL_VALUE
 
@@ -61,3 +62,16 @@ def join(users: Sequence[Mapping[str, Any]], labels: Mapping[int, str], relation
         "labels_not_in_crawl": len(set(labels) - crawled),
     }
     return table, report
+
+
+def check_classes(report: Mapping[str, Any], where: object) -> None:
+    """Stop unless the labelled table holds both classes: no split, model or metric means anything otherwise.
+
+    How many of each class a run needs depends on the split protocol (``train.split``), which the train
+    stage checks before it fits anything; here only what no protocol can work with stops the import.
+    """
+    missing = [name for name in (AUTHENTIC, FAKE) if not report[name]]
+    if missing:
+        raise InputError(f"{where}: {report['labelled']} labelled profiles, none of them {' or '.join(missing)}: "
+                         f"training needs labelled profiles of both classes ({report[AUTHENTIC]} {AUTHENTIC}, "
+                         f"{report[FAKE]} {FAKE}); label more profiles or check label_import.files")

@@ -18,6 +18,7 @@ import shutil
 import sys
 
 from pipeline import atomic, paths
+from pipeline.errors import CrawlError
 from pipeline.instagram import sources
 from pipeline.params import load_section
 from pipeline.progress import ProgressReporter
@@ -33,12 +34,22 @@ def main() -> None:
         progress = ProgressReporter("crawl", "profiles", log)
         try:
             result = sources.fetch(params, sim, paths.ROOT, paths.CRAWL_CACHE, progress)
+        except CrawlError as exc:
+            raise CrawlError(f"{exc}{_previous_crawl_hint()}") from None
         finally:
             progress.close()
-        atomic.write_jsonl(paths.RAW_PROFILES, result.profiles)
-        atomic.write_jsonl(paths.RAW_GRAPH, result.graph)
-        atomic.write_jsonl(paths.RAW_QUARANTINE, result.quarantine)
-        atomic.write_json(paths.CRAWL_REPORT, sources.report(params, result))
+        if not result.profiles:
+            # Nothing downstream can use an empty crawl: stop, and leave the previous crawl's outputs alone.
+            first = (f" (first: {result.quarantine[0]['where']}: {result.quarantine[0]['field']}: "
+                     f"{result.quarantine[0]['reason']})" if result.quarantine else "")
+            raise CrawlError(f"{paths.RAW_PROFILES}: the crawl kept no profile: {result.stats.quarantined} records "
+                             f"failed validation{first}; check crawl.seed_accounts or crawl.files")
+        # The four outputs describe one crawl: they are replaced together or not at all.
+        with atomic.together(paths.commit_journal("crawl")):
+            atomic.write_jsonl(paths.RAW_PROFILES, result.profiles)
+            atomic.write_jsonl(paths.RAW_GRAPH, result.graph)
+            atomic.write_jsonl(paths.RAW_QUARANTINE, result.quarantine)
+            atomic.write_json(paths.CRAWL_REPORT, sources.report(params, result))
         # The outputs are written: the answers they came from are no longer needed to resume.
         if result.cache is not None:
             shutil.rmtree(result.cache, ignore_errors=True)
@@ -52,6 +63,14 @@ def main() -> None:
                   f"(first: {first['where']}: {first['field']}: {first['reason']})", file=sys.stderr)
 
     run("crawl", body)
+
+
+def _previous_crawl_hint() -> str:
+    """How to get the last good crawl back: ``dvc repro`` removes a stage's outputs before running it."""
+    if paths.RAW_PROFILES.exists():
+        return ""
+    return ("; the previous crawl's outputs are in DVC's cache: `dvc checkout crawl` restores them, and the next "
+            "`dvc repro crawl` resumes this one where it stopped")
 
 
 if __name__ == "__main__":

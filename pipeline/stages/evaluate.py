@@ -26,6 +26,7 @@ PLOT_DATA = {"roc": paths.ROC_PLOT, "confusion": paths.CONFUSION_PLOT, "seed_acc
 def main() -> None:
     def body() -> None:
         threshold = load_section("evaluate", paths.PARAMS).threshold
+        atomic.check_together(paths.commit_journal("train"))
         variance = json.loads(paths.VARIANCE.read_text(encoding="utf-8"))
         ev = evaluation.evaluate(pq.read_table(paths.PREDICTIONS).to_pandas(), threshold, variance)
         atomic.write_json(paths.METRICS, ev.report, sort_keys=False)

@@ -25,6 +25,7 @@ def main() -> None:
     def body() -> None:
         tolerance = load_section("export_tflite", paths.PARAMS).tolerance
         feature_set = load_section("featurize", paths.PARAMS).feature_set
+        atomic.check_together(paths.commit_journal("train"))
         model = model_lib.load_model(paths.KERAS_MODEL)
         predictions = pq.read_table(paths.PREDICTIONS, columns=["pk", "split"])
         rows = export.held_out_rows(pq.read_table(paths.FEATURES), predictions, feature_set)

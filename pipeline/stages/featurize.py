@@ -21,10 +21,12 @@ log = logging.getLogger(__name__)
 def main() -> None:
     def body() -> None:
         params = load_section("featurize", paths.PARAMS)
+        atomic.check_together(paths.commit_journal("label-import"))
         table = features.featurize(pq.read_table(paths.LABELLED), params.feature_set)
-        with atomic.atomic_path(paths.FEATURES) as tmp:
-            pq.write_table(table, tmp)
-        atomic.write_json(paths.FEATURE_SPEC, features.spec(params.feature_set))
+        with atomic.together(paths.commit_journal("featurize")):
+            with atomic.atomic_path(paths.FEATURES) as tmp:
+                pq.write_table(table, tmp)
+            atomic.write_json(paths.FEATURE_SPEC, features.spec(params.feature_set))
         log.info("%d rows x %d features", table.num_rows, table.num_columns - 2)
 
     run("featurize", body)

@@ -16,9 +16,10 @@ import sys
 import pyarrow.parquet as pq
 
 from pipeline import atomic, paths
-from pipeline.instagram.records import read_jsonl, read_profiles, relationships
+from pipeline.instagram.records import read_graph, read_profiles
 from pipeline.instagram.sources import world_for
 from pipeline.labelling import sources
+from pipeline.labelling.table import check_classes
 from pipeline.params import load_section
 from pipeline.stages import run
 from pipeline.vocabulary import AUTHENTIC, FAKE
@@ -29,8 +30,9 @@ log = logging.getLogger(__name__)
 def main() -> None:
     def body() -> None:
         params = load_section("label_import", paths.PARAMS)
+        atomic.check_together(paths.commit_journal("crawl"))
         users = read_profiles(paths.RAW_PROFILES)
-        relations = relationships(row for _, row in read_jsonl(paths.RAW_GRAPH))
+        relations = read_graph(paths.RAW_GRAPH, paths.RAW_PROFILES, users)
         if params.source == "simulator":
             crawl = load_section("crawl", paths.PARAMS)
             world = world_for(load_section("simulator", paths.PARAMS), crawl.seed_accounts)
@@ -38,10 +40,12 @@ def main() -> None:
         else:
             table, report, bad = sources.from_files(params, paths.ROOT, paths.LABELS_DIR, users, relations,
                                                     paths.LABEL_QUARANTINE)
-        with atomic.atomic_path(paths.LABELLED) as tmp:
-            pq.write_table(table, tmp)
-        atomic.write_jsonl(paths.LABEL_QUARANTINE, (b.as_dict() for b in bad))
-        atomic.write_json(paths.LABELS_REPORT, report)
+        check_classes(report, paths.LABELLED)
+        with atomic.together(paths.commit_journal("label-import")):
+            with atomic.atomic_path(paths.LABELLED) as tmp:
+                pq.write_table(table, tmp)
+            atomic.write_jsonl(paths.LABEL_QUARANTINE, (b.as_dict() for b in bad))
+            atomic.write_json(paths.LABELS_REPORT, report)
         log.info("%d labelled: %d %s, %d %s", report["labelled"], report[AUTHENTIC], AUTHENTIC, report[FAKE], FAKE)
         if bad:
             print(f"igfake label-import: {len(bad)} bad rows quarantined, see {paths.LABEL_QUARANTINE}",

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from pipeline import atomic, features, paths, predictions, study
 from pipeline import model as model_lib
+from pipeline.errors import InputError
 from pipeline.params import load_section
 from pipeline.progress import ProgressReporter
 from pipeline.stages import run
@@ -34,32 +35,39 @@ def main() -> None:
         params = load_section("train", paths.PARAMS)
         feature_set = load_section("featurize", paths.PARAMS).feature_set
         threshold = load_section("evaluate", paths.PARAMS).threshold
+        atomic.check_together(paths.commit_journal("featurize"))
         table = pq.read_table(paths.FEATURES)
         x = features.to_matrix(table, feature_set)
         y = table.column("label").to_numpy().astype(np.float32)
         pks = table.column("pk").to_numpy()
+        study.check_rows(y, params, paths.FEATURES)
         progress = ProgressReporter("train", "splits", log, log_every_seconds=0)
         try:
             result = study.run(x, y, params, features.heavy_tailed_columns(feature_set), threshold, progress)
         finally:
             progress.close()
 
+        if not np.isfinite(result.shipped_probs).all():
+            raise InputError(f"{paths.FEATURES}: training diverged (the model outputs NaN); lower "
+                             f"train.learning_rate (now {params.learning_rate:g}) or use train.preset: stable")
         shipped = model_lib.shipped_model(study.shipped_members(result.members, params.ship),
                                           result.holdout.preprocessing)
-        with atomic.atomic_path(paths.PREDICTIONS) as tmp:
-            split = result.holdout.split
-            pq.write_table(predictions.table(pks, y, split.valid, split.test,
-                                             result.shipped_probs, result.members.seeds, result.holdout.probs), tmp)
         data_md5 = hashlib.md5(paths.FEATURES.read_bytes()).hexdigest()
         protocol = {"features_md5": data_md5, "threshold": threshold, **{f"split.{k}": v for k, v in
                                                                         dataclasses.asdict(params.split).items()}}
-        with atomic.atomic_path(paths.SPLIT_RESULTS) as tmp:
-            pq.write_table(predictions.split_results(study.split_rows(result, y, pks, threshold), protocol), tmp)
-        with atomic.atomic_path(paths.HISTORY) as tmp:
-            pq.write_table(predictions.history(study.history_rows(result)), tmp)
-        model_lib.save_model(shipped, paths.KERAS_MODEL)
-        atomic.write_json(paths.VARIANCE, result.variance)
-        atomic.write_json(paths.TRAIN_TIMING, study.timing(result))
+        # Everything below comes from one study: replaced together, so a kill between two renames is noticed.
+        with atomic.together(paths.commit_journal("train")):
+            with atomic.atomic_path(paths.PREDICTIONS) as tmp:
+                split = result.holdout.split
+                pq.write_table(predictions.table(pks, y, split.valid, split.test, result.shipped_probs,
+                                                 result.members.seeds, result.holdout.probs), tmp)
+            with atomic.atomic_path(paths.SPLIT_RESULTS) as tmp:
+                pq.write_table(predictions.split_results(study.split_rows(result, y, pks, threshold), protocol), tmp)
+            with atomic.atomic_path(paths.HISTORY) as tmp:
+                pq.write_table(predictions.history(study.history_rows(result)), tmp)
+            model_lib.save_model(shipped, paths.KERAS_MODEL)
+            atomic.write_json(paths.VARIANCE, result.variance)
+            atomic.write_json(paths.TRAIN_TIMING, study.timing(result))
         h = result.variance["holdout"]
         log.info("%d members on the hold-out: %.4f ± %.4f; %d k-fold splits", h["n_seeds"], h["mean"],
                  h["init_std"], len(result.kfold))
