@@ -102,7 +102,7 @@ def write_lines(path: Path, records: list) -> None:
 # --- params.yaml ------------------------------------------------------------------------------------------
 
 STAGE_OF = {"crawl": "crawl", "simulator": "crawl", "label_import": "label_import", "featurize": "featurize",
-            "train": "train", "evaluate": "evaluate", "export_tflite": "export_tflite", "mlflow": "train"}
+            "train": "train", "evaluate": "evaluate", "export_tflite": "export_tflite", "mlflow": "track"}
 
 
 def _set(key: str, value: object):

@@ -26,11 +26,15 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     def body() -> None:
+        # Every param first: a bad value stops the stage before it reads anything.
+        params = load_section("train", paths.PARAMS)
+        threshold = load_section("evaluate", paths.PARAMS).threshold
         feature_set = load_section("featurize", paths.PARAMS).feature_set
+        experiment = load_section("mlflow", paths.PARAMS).experiment
         table = pq.read_table(paths.FEATURES)
         pipeline_run = tracking.PipelineRun(
-            params=load_section("train", paths.PARAMS),
-            threshold=load_section("evaluate", paths.PARAMS).threshold,
+            params=params,
+            threshold=threshold,
             metrics=json.loads(paths.METRICS.read_text()),
             variance=json.loads(paths.VARIANCE.read_text()),
             splits=pq.read_table(paths.SPLIT_RESULTS).to_pandas(),
@@ -50,7 +54,7 @@ def main() -> None:
             },
         )
         with console.quiet():
-            logged = tracking.log_pipeline_run(pipeline_run, load_section("mlflow", paths.PARAMS).experiment)
+            logged = tracking.log_pipeline_run(pipeline_run, experiment)
         atomic.write_json(paths.MLFLOW_RUN, logged)
         log.info("MLflow run %s (%s) in experiment %s", logged["run_name"], logged["run_id"], logged["experiment"])
 
