@@ -59,16 +59,17 @@ LABELS_REPORT = REPORTS / "labels.json"
 VARIANCE = REPORTS / "variance.json"
 METRICS = REPORTS / "metrics.json"
 CONFUSION = REPORTS / "confusion.txt"
+# Per-slice accuracy with intervals, the offline report (images inline) and the model card.
+SLICES = REPORTS / "slices.json"
+REPORT_HTML = REPORTS / "report.html"
+MODEL_CARD = REPORTS / "model_card.md"
 EXPORT_REPORT = REPORTS / "export.json"
 PLOTS = REPORTS / "plots"
-ROC_PLOT = PLOTS / "roc.csv"
-CONFUSION_PLOT = PLOTS / "confusion.csv"
-ROC_PNG = PLOTS / "roc.png"
-CONFUSION_PNG = PLOTS / "confusion.png"
-SEED_ACCURACY_PLOT = PLOTS / "seed_accuracy.csv"
-SEED_HISTOGRAM_PLOT = PLOTS / "seed_histogram.csv"
-SEED_HISTOGRAM_PNG = PLOTS / "seed_histogram.png"
-
+# DVC plot data (CSV) and the same plots as PNGs, by what they hold (see evaluate's PLOT_DATA).
+PLOT_NAMES = ("roc", "confusion", "seed_accuracy", "seed_accuracy_histogram", "kfold_accuracy",
+              "precision_recall", "calibration", "threshold_sweep")
+PLOT_DATA = {name: PLOTS / f"{name}.csv" for name in PLOT_NAMES}
+PLOT_PNG = {name: PLOTS / f"{name}.png" for name in PLOT_NAMES}
 
 def tracking_root() -> Path:
     """Where ``mlflow.db`` and ``mlruns/`` live: the parent repository, even under ``dvc exp run --queue``."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import mlflow
 import numpy as np
 
 from pipeline import metrics, paths, study
-from pipeline.params import TrainParams
+from pipeline.params import BaselinesParams, TrainParams
 
 
 def tracking_uri(root: Path | None = None) -> str:
@@ -145,3 +146,25 @@ def _version(package: str) -> str:
         return version(package)
     except PackageNotFoundError:  # tensorflow-cpu provides the tensorflow module
         return version(f"{package}-cpu")
+
+
+def log_baselines(parent_run_id: str, experiment: str, params: BaselinesParams,
+                  model_metrics: Mapping[str, Mapping[str, float]], run_params: Mapping[str, object],
+                  data_md5: str) -> dict[str, str]:
+    """One run per baseline, nested under the run ``parent_run_id``: its params and ``model_metrics[name]``.
+
+    Self-contained: the parent need not be active (nesting is the ``mlflow.parentRunId`` tag), so
+    whichever stage logs the parent can call this after it. Returns the run ids by baseline.
+    """
+    setup(experiment)
+    tags = run_tags("train") | {"igfake.data_md5": data_md5, "igfake.kind": "baseline",
+                                "mlflow.parentRunId": parent_run_id}
+    run_ids = {}
+    for name, values in model_metrics.items():
+        with mlflow.start_run(run_name=f"baseline-{name}", tags=tags | {"igfake.model": name}) as run:
+            mlflow.log_params(dict(run_params) | {"model": name, "member_seed": run_params.get("seed"),
+                                                  **{f"baselines.{k}": v for k, v in
+                                                     dataclasses.asdict(params).items() if k != "models"}})
+            mlflow.log_metrics({k: float(v) for k, v in values.items()})
+            run_ids[name] = run.info.run_id
+    return run_ids

@@ -7,7 +7,8 @@ study (:mod:`pipeline.study`); logs one MLflow parent run with nested runs per s
 (:mod:`pipeline.tracking`). Writes ``models/model.keras`` (raw features in, P(authentic) out),
 ``data/predictions/predictions.parquet`` (every row's split, label and per-member probability),
 ``data/predictions/splits.parquet`` (every member's test metrics on every split, for comparisons) and
-``reports/variance.json``.
+``reports/variance.json``. The scikit-learn baselines (:mod:`pipeline.baselines`, ``train.baselines``)
+are fitted on the same splits and land beside the MLP in all three, and in their own nested MLflow runs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline import atomic, features, paths, predictions, study, tracking
+from pipeline import atomic, baselines, features, metrics, paths, predictions, study, tracking
 from pipeline import model as model_lib
 from pipeline.params import load_section
 from pipeline.progress import ProgressReporter
@@ -44,23 +45,39 @@ def main() -> None:
         finally:
             progress.close()
 
+        splits = baselines.study_splits(result, x)
+        baseline_fits = baselines.run(params.baselines, params.seed, x, y, splits)
+        study_splits = [split for split, _ in splits]
         shipped = model_lib.shipped_model(study.shipped_members(result.members, params.ship),
                                           result.holdout.preprocessing)
         with atomic.atomic_path(paths.PREDICTIONS) as tmp:
             split = result.holdout.split
             pq.write_table(predictions.table(pks, y, split.valid, split.test,
-                                             result.shipped_probs, result.members.seeds, result.holdout.probs), tmp)
+                                             result.shipped_probs, result.members.seeds, result.holdout.probs,
+                                             {name: fits[0].probs for name, fits in baseline_fits.items()}), tmp)
         data_md5 = hashlib.md5(paths.FEATURES.read_bytes()).hexdigest()
         protocol = {"features_md5": data_md5, "threshold": threshold, **{f"split.{k}": v for k, v in
                                                                         dataclasses.asdict(params.split).items()}}
         with atomic.atomic_path(paths.SPLIT_RESULTS) as tmp:
-            pq.write_table(predictions.split_results(study.split_rows(result, y, pks, threshold), protocol), tmp)
+            rows = (study.split_rows(result, y, pks, threshold)
+                    + baselines.split_rows(baseline_fits, study_splits, y, pks, threshold))
+            pq.write_table(predictions.split_results(rows, protocol), tmp)
         model_lib.save_model(shipped, paths.KERAS_MODEL)
-        atomic.write_json(paths.VARIANCE, result.variance)
+        baseline_variance = baselines.variance(baseline_fits, study_splits, y, threshold)
+        atomic.write_json(paths.VARIANCE, result.variance | ({"baselines": baseline_variance} if baseline_variance
+                                                             else {}))
         run_id = tracking.log_study(params, experiment, threshold, result, y, data_md5, shipped)
+        test = result.holdout.split.test
+        tracking.log_baselines(run_id, experiment, params.baselines, {
+            name: metrics.classification_metrics(y[test], fits[0].probs[test], threshold)
+            | tracking.flat_metrics("variance", baseline_variance[name]) for name, fits in baseline_fits.items()},
+            tracking.flat_params(params) | {"threshold": threshold}, data_md5)
         h = result.variance["holdout"]
         log.info("%d members on the hold-out: %.4f ± %.4f; %d k-fold splits; MLflow run %s", h["n_seeds"],
                  h["mean"], h["init_std"], len(result.kfold), run_id)
+        for name, v in baseline_variance.items():
+            log.info("baseline %s: hold-out %.4f; k-fold %s", name, v["holdout"]["mean"],
+                     f"{v['kfold']['mean']:.4f}" if "kfold" in v else "-")
 
     run("train", body)
 
