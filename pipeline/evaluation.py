@@ -98,6 +98,10 @@ def _bins(values: np.ndarray, edges: list[float], names: list[str]) -> np.ndarra
     return np.array(names, dtype=object)[np.digitize(values, edges)]
 
 
+FOLLOWER_BINS = ([100, 1_000, 10_000], ["<100", "100-999", "1k-9.9k", ">=10k"])
+RATIO_BINS = ([0.5, 2, 10], ["<0.5", "0.5-2", "2-10", ">=10"])
+# Where a slicing's groups have an order (bins), the tables keep it; other groups sort by name.
+SLICE_ORDER = {"followers": FOLLOWER_BINS[1], "following_per_follower": RATIO_BINS[1]}
 ACCOUNT_TYPES = {1: "personal", 2: "business", 3: "creator"}
 USERNAME_TYPES = {0: "other", 1: "letters.sep.letters/digits", 2: "letters+digits", 3: "letters first"}
 
@@ -113,8 +117,8 @@ def slice_columns(profiles: pd.DataFrame) -> dict[str, np.ndarray]:
         "verified": np.where(profiles["is_verified"].to_numpy(), "verified", "not verified"),
         "account_type": np.array([ACCOUNT_TYPES.get(v, "unknown") if pd.notna(v) else "unknown"
                                   for v in account_type], dtype=object),
-        "followers": _bins(followers, [100, 1_000, 10_000], ["<100", "100-999", "1k-9.9k", ">=10k"]),
-        "following_per_follower": _bins(ratio, [0.5, 2, 10], ["<0.5", "0.5-2", "2-10", ">=10"]),
+        "followers": _bins(followers, *FOLLOWER_BINS),
+        "following_per_follower": _bins(ratio, *RATIO_BINS),
         "relationship": profiles["relationship"].to_numpy().astype(object),
         "username_type": np.array([USERNAME_TYPES[features.username_type(u)] for u in profiles["username"]],
                                   dtype=object),
@@ -129,7 +133,8 @@ def slice_metrics(y: np.ndarray, prob: np.ndarray, threshold: float, groups: Map
     whole = float(correct.mean())
     out = []
     for slicing, names in groups.items():
-        for group in sorted(set(names)):
+        present = set(names)
+        for group in [g for g in SLICE_ORDER[slicing] if g in present] if slicing in SLICE_ORDER else sorted(present):
             inside = correct[names == group]
             rows = metrics.bootstrap_rows(len(inside), resamples, seed)
             lo, hi = np.percentile(inside[rows].mean(axis=1), [2.5, 97.5])

@@ -162,6 +162,9 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
     parts.append(_table(["metric", *(model_name(m) for m in models)],
                         [[METRIC_NAMES[n], *(interval(models[m][n]) for m in models)] for n in METRIC_NAMES],
                         "metrics"))
+    parts.append("<p>Intervals are 2.5th and 97.5th percentiles of the metric over the resamples. Expected "
+                 "calibration error is biased upwards by resampling (duplicated rows fill bins unevenly), so its "
+                 "interval can lie above its point value; read it as the spread, not as a correction.</p>")
     parts.append("<h3>Over the seeds (each member alone, same threshold)</h3>")
     parts.append(_table(["metric", "mean", "std", "min", "max", "n"],
                         [[METRIC_NAMES[n], fmt(s["mean"]), fmt(s["std"]), fmt(s["min"]), fmt(s["max"]), s["n"]]
