@@ -86,3 +86,154 @@ def roc_points(y_true: np.ndarray, prob: np.ndarray) -> list[dict[str, float]]:
     fpr, tpr, thresholds = skm.roc_curve(np.asarray(y_true).astype(int), prob)
     return [{"fpr": float(a), "tpr": float(b), "threshold": float(min(t, 1.0))}
             for a, b, t in zip(fpr, tpr, thresholds, strict=True)]
+
+
+# -- metrics with intervals ------------------------------------------------------------------------------
+# "fake" is the class the model calls out, so the PR curve and average precision are the fake class's
+# (score 1 - P(authentic)); every count-based metric is reported for both classes where it differs.
+
+INTERVAL_METRICS = ("accuracy", "balanced_accuracy", "precision_authentic", "precision_fake", "recall_authentic",
+                    "recall_fake", "f1_authentic", "f1_fake", "mcc", "roc_auc", "average_precision_fake",
+                    "brier", "log_loss", "ece")
+
+
+def _clip(prob: np.ndarray) -> np.ndarray:
+    # Clipped as Keras clips, so a confident mistake costs a large but finite loss.
+    return np.clip(np.asarray(prob, np.float64), 1e-7, 1 - 1e-7)
+
+
+def expected_calibration_error(y_true: np.ndarray, prob: np.ndarray, bins: int) -> float:
+    """Row-weighted mean |share authentic - mean P(authentic)| over ``bins`` equal-width probability bins."""
+    return float(_ece(np.asarray(y_true, np.float64)[None, :], np.asarray(prob, np.float64)[None, :], bins)[0])
+
+
+def _ece(y: np.ndarray, p: np.ndarray, bins: int) -> np.ndarray:
+    """ECE of every row of [B, N] arrays at once."""
+    b, n = p.shape
+    which = np.minimum((p * bins).astype(int), bins - 1) + bins * np.arange(b)[:, None]
+    gap = np.bincount(which.ravel(), weights=(y - p).ravel(), minlength=b * bins).reshape(b, bins)
+    return np.abs(gap).sum(axis=1) / n
+
+
+def reliability(y_true: np.ndarray, prob: np.ndarray, bins: int) -> list[dict[str, float]]:
+    """Per non-empty bin: its range, rows, mean P(authentic) and the share that is authentic."""
+    y, p = np.asarray(y_true, np.float64), np.asarray(prob, np.float64)
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    out = []
+    for k in range(bins):
+        inside = which == k
+        if inside.any():
+            out.append({"bin_start": k / bins, "bin_end": (k + 1) / bins, "rows": int(inside.sum()),
+                        "mean_predicted": float(p[inside].mean()), "share_authentic": float(y[inside].mean())})
+    return out
+
+
+def point_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float, bins: int) -> dict[str, float]:
+    """Every metric of :data:`INTERVAL_METRICS` for one set of predictions, computed by scikit-learn."""
+    y = np.asarray(y_true).astype(int)
+    prob = np.asarray(prob, np.float64)
+    y_pred = (prob >= threshold).astype(int)
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(y, y_pred, labels=[1, 0], zero_division=0.0)
+    both = len(set(y)) == 2
+    return {
+        "accuracy": float(skm.accuracy_score(y, y_pred)),
+        "balanced_accuracy": float(skm.balanced_accuracy_score(y, y_pred)) if both else float("nan"),
+        "precision_authentic": float(precision[0]), "precision_fake": float(precision[1]),
+        "recall_authentic": float(recall[0]), "recall_fake": float(recall[1]),
+        "f1_authentic": float(f1[0]), "f1_fake": float(f1[1]),
+        "mcc": float(skm.matthews_corrcoef(y, y_pred)),
+        "roc_auc": float(skm.roc_auc_score(y, prob)) if both else float("nan"),
+        "average_precision_fake": float(skm.average_precision_score(1 - y, 1 - prob)) if both else float("nan"),
+        "brier": float(skm.brier_score_loss(y, prob, pos_label=1)),
+        "log_loss": float(skm.log_loss(y, _clip(prob), labels=[0, 1])),
+        "ece": expected_calibration_error(y, prob, bins),
+    }
+
+
+def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b > 0)
+
+
+def resampled_metrics(y: np.ndarray, p: np.ndarray, threshold: float | np.ndarray, bins: int) -> dict[str, np.ndarray]:
+    """:func:`point_metrics` for every row of [B, N] label and probability arrays at once (bootstrap
+    resamples, seed members, or a threshold sweep with ``threshold`` of shape [B, 1]).
+
+    Vectorised from the confusion counts and ranks, because 1,000 resamples through scikit-learn one at a
+    time would cost seconds per model; ``tests/test_metrics.py`` holds it equal to :func:`point_metrics`.
+    Undefined values (a resample without one class) are NaN and left out of the interval.
+    """
+    from scipy.stats import rankdata
+
+    y = y.astype(np.float64)
+    pred = (p >= threshold).astype(np.float64)
+    tp, fn = (pred * y).sum(1), ((1 - pred) * y).sum(1)
+    fp, tn = (pred * (1 - y)).sum(1), ((1 - pred) * (1 - y)).sum(1)
+    n = y.shape[1]
+    pos, neg = tp + fn, fp + tn
+    prec_a, prec_f = _safe_div(tp, tp + fp), _safe_div(tn, tn + fn)
+    rec_a, rec_f = _safe_div(tp, pos), _safe_div(tn, neg)
+    both = (pos > 0) & (neg > 0)
+    ranks = rankdata(p, axis=1)
+    auc = np.where(both, _safe_div((ranks * y).sum(1) - pos * (pos + 1) / 2, pos * neg), np.nan)
+    mcc_den = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    clipped = _clip(p)
+    out = {
+        "accuracy": (tp + tn) / n,
+        "balanced_accuracy": np.where(both, (rec_a + rec_f) / 2, np.nan),
+        "precision_authentic": prec_a, "precision_fake": prec_f, "recall_authentic": rec_a, "recall_fake": rec_f,
+        "f1_authentic": _safe_div(2 * prec_a * rec_a, prec_a + rec_a),
+        "f1_fake": _safe_div(2 * prec_f * rec_f, prec_f + rec_f),
+        "mcc": _safe_div(tp * tn - fp * fn, mcc_den),
+        "roc_auc": auc,
+        "average_precision_fake": np.where(both, _average_precision(1 - y, 1 - p), np.nan),
+        "brier": ((p - y) ** 2).mean(1),
+        "log_loss": -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)).mean(1),
+        "ece": _ece(y, p, bins),
+    }
+    return out
+
+
+def _average_precision(y: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """scikit-learn's average precision for every row of [B, N] arrays: sum over distinct score thresholds,
+    high to low, of (recall gained) x (precision there); tied scores count as one threshold."""
+    order = np.argsort(-score, axis=1, kind="stable")
+    s, hit = np.take_along_axis(score, order, 1), np.take_along_axis(y, order, 1)
+    n = s.shape[1]
+    position = np.arange(n)
+    is_end = np.ones_like(s, dtype=bool)
+    is_end[:, :-1] = s[:, :-1] != s[:, 1:]
+    # Each row's position ends the run of ties it belongs to at the next end at or after it.
+    group_end = np.minimum.accumulate(np.where(is_end, position, n)[:, ::-1], axis=1)[:, ::-1]
+    cum_hits = np.cumsum(hit, axis=1)
+    precision_at_end = np.take_along_axis(cum_hits, group_end, 1) / (group_end + 1)
+    return _safe_div((hit * precision_at_end).sum(1), hit.sum(1))
+
+
+def bootstrap_rows(n: int, resamples: int, seed: int) -> np.ndarray:
+    """[resamples, n] row indices drawn with replacement: the same draws serve every model, so their
+    intervals are comparable (and the differences between models paired)."""
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
+def with_intervals(y_true: np.ndarray, prob: np.ndarray, threshold: float, bins: int,
+                   rows: np.ndarray) -> dict[str, dict[str, float]]:
+    """Each metric's point value and 95% percentile-bootstrap interval over the resampled ``rows``."""
+    y, prob = np.asarray(y_true), np.asarray(prob, np.float64)
+    point = point_metrics(y, prob, threshold, bins)
+    resampled = resampled_metrics(y[rows], prob[rows], threshold, bins)
+    out = {}
+    for name in INTERVAL_METRICS:
+        values = resampled[name][np.isfinite(resampled[name])]
+        lo, hi = (np.percentile(values, [2.5, 97.5]) if values.size else (np.nan, np.nan))
+        out[name] = {"value": point[name], "ci95": [float(lo), float(hi)]}
+    return out
+
+
+def precision_recall_points(y_true: np.ndarray, prob: np.ndarray) -> list[dict[str, float]]:
+    """The fake class's precision-recall curve: calling a profile fake when P(authentic) < 1 - score."""
+    precision, recall, thresholds = skm.precision_recall_curve(1 - np.asarray(y_true).astype(int),
+                                                               1 - np.asarray(prob, np.float64))
+    # P(authentic) threshold below which a profile is called fake; the last point has none.
+    cut = np.append(1 - thresholds, 0.0)
+    return [{"recall": float(r), "precision": float(p), "threshold": float(t)}
+            for p, r, t in zip(precision, recall, cut, strict=True)]

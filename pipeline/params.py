@@ -177,6 +177,19 @@ class SplitParams:
 
 
 @dataclass(frozen=True)
+class BaselinesParams:
+    """scikit-learn baselines fitted on exactly the MLP's splits and features, reported beside it."""
+
+    # Which baselines (none: []): logistic regression on the MLP's preprocessed features, a random forest
+    # on the raw ones. Each is one deterministic member, seeded with train.seed.
+    models: tuple[Literal["logreg", "forest"], ...] = checked(
+        Check("a list of distinct baselines", lambda v: len(set(v)) == len(v)))
+    # Inverse L2 regularisation strength of the logistic regression.
+    logreg_c: float = checked(POSITIVE_NUMBER)
+    forest_trees: int = checked(POSITIVE_INT)
+
+
+@dataclass(frozen=True)
 class TrainParams:
     # Member k of the seed study is initialised and shuffled with seed + k.
     seed: int = checked(SEED)
@@ -190,6 +203,7 @@ class TrainParams:
     split: SplitParams
     # What export-tflite ships: the mean probability of all seed members, or member 0 alone.
     ship: Literal["ensemble", "seed"]
+    baselines: BaselinesParams
 
     @property
     def recipe(self) -> RecipeParams:
@@ -209,7 +223,18 @@ class TrainParams:
 
 @dataclass(frozen=True)
 class EvaluateParams:
+    # The decision threshold on P(authentic) with threshold_rule fixed; train's split results use it too.
     threshold: float = checked(OPEN_FRACTION)
+    # fixed: ``threshold``; balanced_accuracy: the threshold with the best balanced accuracy on the
+    # validation rows; precision_fake: the lowest-cost threshold whose "fake" calls reach
+    # target_precision_fake on the validation rows. Never chosen on test rows.
+    threshold_rule: Literal["fixed", "balanced_accuracy", "precision_fake"]
+    target_precision_fake: float = checked(OPEN_FRACTION)
+    # Test-row bootstrap resamples for the 95% intervals, and their seed.
+    bootstrap: int = checked(Check("an integer from 100 to 100000", lambda v: 100 <= v <= 100_000))
+    bootstrap_seed: int = checked(NON_NEGATIVE_INT)
+    # Equal-width probability bins of the expected calibration error and the reliability diagram.
+    calibration_bins: int = checked(Check("an integer from 2 to 50", lambda v: 2 <= v <= 50))
 
 
 @dataclass(frozen=True)

@@ -65,18 +65,22 @@ VARIANCE = REPORTS / "variance.json"
 TRAIN_TIMING = REPORTS / "train_timing.json"
 # Which MLflow run the track stage logged this pipeline run as.
 MLFLOW_RUN = DATA / "tracking" / "mlflow_run.json"
+# The headline, the pipeline's one DVC metric (what `dvc exp show` leads with); everything evaluate
+# measured, with intervals, baselines and comparisons, is in EVALUATION.
 METRICS = REPORTS / "metrics.json"
+EVALUATION = REPORTS / "evaluation.json"
 CONFUSION = REPORTS / "confusion.txt"
+# Per-slice accuracy with intervals, the offline report (images inline) and the model card.
+SLICES = REPORTS / "slices.json"
+REPORT_HTML = REPORTS / "report.html"
+MODEL_CARD = REPORTS / "model_card.md"
 EXPORT_REPORT = REPORTS / "export.json"
 PLOTS = REPORTS / "plots"
-ROC_PLOT = PLOTS / "roc.csv"
-CONFUSION_PLOT = PLOTS / "confusion.csv"
-ROC_PNG = PLOTS / "roc.png"
-CONFUSION_PNG = PLOTS / "confusion.png"
-SEED_ACCURACY_PLOT = PLOTS / "seed_accuracy.csv"
-SEED_HISTOGRAM_PLOT = PLOTS / "seed_histogram.csv"
-SEED_HISTOGRAM_PNG = PLOTS / "seed_histogram.png"
-
+# DVC plot data (CSV) and the same plots as PNGs, by what they hold (see evaluate's PLOT_DATA).
+PLOT_NAMES = ("roc", "confusion", "seed_accuracy", "seed_accuracy_histogram", "kfold_accuracy",
+              "precision_recall", "calibration", "threshold_sweep")
+PLOT_DATA = {name: PLOTS / f"{name}.csv" for name in PLOT_NAMES}
+PLOT_PNG = {name: PLOTS / f"{name}.png" for name in PLOT_NAMES}
 
 def commit_journal(stage: str) -> Path:
     """The journal of ``stage``'s outputs while they are being replaced together."""

@@ -2,7 +2,8 @@
 
 ``data/predictions/predictions.parquet`` has one row per labelled profile: ``pk``, ``label``, its
 ``split`` on the fixed hold-out (train, valid or test), ``prob`` (what the shipped model outputs) and one
-``prob_seed_<seed>`` column per seed member.
+``prob_seed_<seed>`` column per seed member, then one ``prob_baseline_<model>`` column per baseline
+(:mod:`pipeline.baselines`: fitted on the same training rows).
 ``data/predictions/splits.parquet`` has one row per (model, split, member seed) of the study with that
 member's test metrics on that split; ``data/predictions/history.parquet`` one row per epoch of each of
 them, with the training and validation loss. Kept apart from the study so that reading them needs no TensorFlow.
@@ -17,10 +18,12 @@ import numpy as np
 import pyarrow as pa
 
 SEED_COLUMN_PREFIX = "prob_seed_"
+BASELINE_COLUMN_PREFIX = "prob_baseline_"
 
 
 def table(pks: np.ndarray, y: np.ndarray, valid: np.ndarray, test: np.ndarray, shipped: np.ndarray,
-          member_seeds: Sequence[int], member_probs: np.ndarray) -> pa.Table:
+          member_seeds: Sequence[int], member_probs: np.ndarray,
+          baseline_probs: Mapping[str, np.ndarray] | None = None) -> pa.Table:
     """The table, from row indices of the validation and test rows (the rest are training rows)."""
     role = np.full(len(y), "train", dtype=object)
     role[valid] = "valid"
@@ -33,12 +36,19 @@ def table(pks: np.ndarray, y: np.ndarray, valid: np.ndarray, test: np.ndarray, s
     }
     for seed, probs in zip(member_seeds, member_probs, strict=True):
         columns[f"{SEED_COLUMN_PREFIX}{seed}"] = pa.array(probs, pa.float32())
+    for name, probs in (baseline_probs or {}).items():
+        columns[f"{BASELINE_COLUMN_PREFIX}{name}"] = pa.array(probs, pa.float32())
     return pa.table(columns)
 
 
 def seed_columns(column_names: Sequence[str]) -> dict[int, str]:
     """The per-member probability columns, by member seed."""
     return {int(c.removeprefix(SEED_COLUMN_PREFIX)): c for c in column_names if c.startswith(SEED_COLUMN_PREFIX)}
+
+
+def baseline_columns(column_names: Sequence[str]) -> dict[str, str]:
+    """The baselines' probability columns, by model name."""
+    return {c.removeprefix(BASELINE_COLUMN_PREFIX): c for c in column_names if c.startswith(BASELINE_COLUMN_PREFIX)}
 
 
 SPLIT_METRICS = ("accuracy", "roc_auc", "log_loss")

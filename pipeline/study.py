@@ -259,18 +259,20 @@ def shipped_members(members: model_lib.Members, ship: str) -> model_lib.Members:
     return members if ship == "ensemble" else members.select([0])
 
 
+def split_row(model: str, split: Split, member_seed: int, y: np.ndarray, pks: np.ndarray, probs: np.ndarray,
+              threshold: float) -> dict[str, Any]:
+    """One member's (or one baseline's) row of the split results table: ``probs`` covers every row."""
+    return {"model": model, "split": split.name, "split_digest": predictions.split_digest(pks[split.test]),
+            "member_seed": member_seed, "train_rows": len(split.train) + len(split.valid),
+            "test_rows": len(split.test), **metrics.split_metrics(y[split.test], probs[split.test], threshold)}
+
+
 def split_rows(result: StudyResult, y: np.ndarray, pks: np.ndarray, threshold: float,
                model: str = "mlp") -> list[dict[str, Any]]:
     """Every member's test metrics on every split, hold-out first: rows for the split results table."""
-    rows = []
-    for fit in (result.holdout, *result.kfold):
-        split = fit.split
-        digest = predictions.split_digest(pks[split.test])
-        for seed, probs in zip(fit.members.seeds, fit.probs, strict=True):
-            rows.append({"model": model, "split": split.name, "split_digest": digest, "member_seed": seed,
-                         "train_rows": len(split.train) + len(split.valid), "test_rows": len(split.test),
-                         **metrics.split_metrics(y[split.test], probs[split.test], threshold)})
-    return rows
+    return [split_row(model, fit.split, seed, y, pks, probs, threshold)
+            for fit in (result.holdout, *result.kfold)
+            for seed, probs in zip(fit.members.seeds, fit.probs, strict=True)]
 
 
 def history_rows(result: StudyResult, model: str = "mlp") -> list[dict[str, Any]]:

@@ -245,6 +245,7 @@ def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> d
     holdout = splits[splits["split"] == "holdout"]
     kfold = splits[splits["split"] != "holdout"]
     _log_members(client, experiment_id, parent_id, run, holdout, kfold, history, tags, base)
+    _log_baselines(client, experiment_id, parent_id, run, tags, base, model)
     with mlflow.start_run(run_id=parent_id):
         test_rows = int(holdout["test_rows"].iloc[0]) if len(holdout) else 0
         mlflow.log_params(base | {"test_rows": test_rows, "kfold_splits": kfold["split"].nunique()})
@@ -283,6 +284,21 @@ def _log_members(client: MlflowClient, experiment_id: str, parent_id: str, run: 
         _nested(client, experiment_id, parent_id, f"split-{split_name}", tags | {"igfake.kind": "split"},
                 base | {"split_name": split_name}, [Metric(k, v, now, 0) for k, v in summary.items()],
                 _split_times(run, str(split_name)))
+
+
+def _log_baselines(client: MlflowClient, experiment_id: str, parent_id: str, run: PipelineRun,
+                   tags: dict[str, str], base: dict[str, object], shipped: str) -> None:
+    """One nested run per scikit-learn baseline: its hold-out metrics and its own variance decomposition."""
+    now = _ms(time.time())
+    rows = run.splits[(run.splits["model"] != shipped) & (run.splits["split"] == "holdout")]
+    for _, row in rows.iterrows():
+        name = str(row["model"])
+        values = {m: float(row[m]) for m in SEED_METRICS}
+        values |= flat_metrics("variance", run.variance.get("baselines", {}).get(name, {}))
+        _nested(client, experiment_id, parent_id, f"baseline-{name}",
+                tags | {"igfake.kind": "baseline", "igfake.model": name},
+                base | {"model": name, "member_seed": int(row["member_seed"])},
+                [Metric(k, v, now, 0) for k, v in values.items()], (None, None))
 
 
 def _log_models(run: PipelineRun) -> None:
@@ -379,3 +395,5 @@ def _version(package: str) -> str:
         return version(package)
     except PackageNotFoundError:  # tensorflow-cpu provides the tensorflow module
         return version(f"{package}-cpu")
+
+

@@ -22,6 +22,7 @@ SMALL = {"seeds": 3, "epochs": 5}
 SMALL_SEED = 0  # train.seed in params.yaml: the first member's seed
 SPLIT = {"folds": 2, "repeats": 1}
 SPLITS = SPLIT["folds"] * SPLIT["repeats"]
+BASELINES = ("logreg", "forest")  # params.yaml's train.baselines.models: one nested MLflow run each
 DATA_STAGES = ("crawl", "label-import", "featurize")
 
 
@@ -102,7 +103,7 @@ def test_mlflow_holds_a_parent_run_with_one_child_per_seed(clone):
     seed_runs = "SELECT run_uuid FROM tags WHERE key = 'igfake.kind' AND value = 'seed' AND run_uuid IN " \
                 "(SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' AND value = ?)"
     assert len(mlflow_rows(clone, seed_runs, parent)) == SMALL["seeds"]
-    assert len(children) == SMALL["seeds"] + SPLITS
+    assert len(children) == SMALL["seeds"] + SPLITS + len(BASELINES) + len(BASELINES)
     accuracies = mlflow_rows(
         clone, f"SELECT value FROM latest_metrics WHERE key = 'accuracy' AND run_uuid IN ({seed_runs})", parent)
     metrics = json.loads((clone / "reports/metrics.json").read_text())
@@ -139,6 +140,81 @@ def test_mlflow_holds_a_parent_run_with_one_child_per_seed(clone):
     assert sorted(s for (s,) in steps) == list(range(1, SMALL["epochs"] + 1))
 
 
+def test_baselines_share_the_mlp_protocol_in_splits_metrics_variance_and_mlflow(clone):
+    import pyarrow.parquet as pq
+
+    splits = pq.read_table(clone / "data/predictions/splits.parquet").to_pandas()
+    assert set(splits["model"]) == {"mlp", *BASELINES}
+    keys = ["split", "split_digest", "train_rows", "test_rows"]
+    mlp = splits[splits["model"] == "mlp"][keys].drop_duplicates().sort_values("split").reset_index(drop=True)
+    for model in BASELINES:
+        mine = splits[splits["model"] == model]
+        assert len(mine) == 1 + SPLITS  # one deterministic member per split
+        assert mine[keys].sort_values("split").reset_index(drop=True).equals(mlp), model
+    metrics = json.loads((clone / "reports/evaluation.json").read_text())
+    variance = json.loads((clone / "reports/variance.json").read_text())
+    parent = mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'igfake.kind' AND value = 'study'")[0][0]
+    for model in BASELINES:
+        holdout = splits[(splits["model"] == model) & (splits["split"] == "holdout")]["accuracy"].item()
+        # The fixed threshold rule: evaluate's accuracy is train's, on the same test rows.
+        assert metrics["models"][model]["accuracy"]["value"] == pytest.approx(holdout)
+        assert variance["baselines"][model]["holdout"]["mean"] == pytest.approx(holdout)
+        runs = mlflow_rows(clone, "SELECT t.run_uuid FROM tags t JOIN tags p ON p.run_uuid = t.run_uuid "
+                                  "WHERE t.key = 'igfake.model' AND t.value = ? AND p.key = 'mlflow.parentRunId' "
+                                  "AND p.value = ?", model, parent)
+        assert len(runs) == 1, model
+        logged = dict(mlflow_rows(clone, "SELECT key, value FROM latest_metrics WHERE run_uuid = ?", runs[0][0]))
+        assert logged["accuracy"] == pytest.approx(holdout)
+    # The simulator's truth reaches evaluate: label noise is measured, not assumed.
+    truth = metrics["truth"]
+    assert 0 < truth["label_error_rate"]["value"] < 0.2
+    assert truth["mlp"]["accuracy_vs_labels"]["value"] == pytest.approx(metrics["accuracy"])
+
+
+def test_report_renders_offline_in_chromium_with_every_image(clone):
+    """reports/report.html in a real browser with the network off: key numbers shown, every image decoded."""
+    from playwright.sync_api import sync_playwright
+
+    metrics = json.loads((clone / "reports/evaluation.json").read_text())
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                     args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            context = browser.new_context(offline=True)
+            page = context.new_page()
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
+            page.goto((clone / "reports/report.html").as_uri(), wait_until="load")
+            images = page.evaluate("Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])")
+            headline = page.inner_text("#headline")
+            body = page.inner_text("body")
+        finally:
+            browser.close()
+    assert len(images) == 8 and all(complete and width > 0 for _, complete, width in images), images
+    assert [u for u in requested if not u.startswith(("file:", "data:"))] == []
+    assert f"{metrics['accuracy']:.3f}" in headline and f"{metrics['roc_auc']:.3f}" in headline
+    lo, hi = metrics["intervals"]["accuracy"]
+    assert f"[{lo:.3f}, {hi:.3f}]" in headline
+    assert f"{metrics['truth']['mlp']['accuracy_vs_truth']['value']:.3f}" in body
+    for heading in ("Label noise", "Slices", "Model card", "Intended use", "Limitations", "random forest"):
+        assert heading in body, heading
+
+
+def test_dvc_plots_render_every_plot_with_data_spanning_axes(clone):
+    shown = json.loads(sh(["dvc", "plots", "show", "--json"], cwd=clone).stdout)["data"]
+    names = ("seed_accuracy", "seed_accuracy_histogram", "kfold_accuracy", "roc", "precision_recall", "calibration",
+             "threshold_sweep", "confusion")
+    for name in names:
+        assert shown[f"reports/plots/{name}.csv"][0]["type"] == "vega", name
+        assert shown[f"reports/plots/{name}.png"][0]["type"] == "image", name
+    encoding = shown["reports/plots/seed_accuracy.csv"][0]["content"]["encoding"]
+    assert encoding["x"]["type"] == "quantitative" and encoding["y"]["scale"] == {"zero": False}
+    rows = shown["reports/plots/seed_accuracy.csv"][0]["content"]["data"]["values"]
+    assert sorted(int(r["seed"]) for r in rows) == list(range(SMALL["seeds"]))
+    bins = (clone / "reports/plots/seed_accuracy_histogram.csv").read_text().splitlines()
+    assert bins[0] == "bin_start,bin_end,seeds" and bins[1].startswith("0.7,0.71,") and len(bins) == 31
+
+
 def exp_runs(clone: Path, name: str) -> list[tuple]:
     return mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = ?", name)
 
@@ -154,8 +230,8 @@ def test_every_experiment_reaches_mlflow_even_when_dvc_restores_it_from_the_run_
     assert metrics["seeds"]["n"] == 2
     params = rev["data"]["params"]["params.yaml"]["data"]["train"]
     assert params["epochs"] == 3 and params["seeds"] == 2
-    assert mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0] == before + 1 + 2 + SPLITS
-    assert len(exp_runs(clone, "short")) == 1 + 2 + SPLITS
+    assert mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0] == before + 1 + 2 + SPLITS + len(BASELINES)
+    assert len(exp_runs(clone, "short")) == 1 + 2 + SPLITS + len(BASELINES)
 
     # Back to short's params after another experiment: DVC restores train from its run-cache, running no
     # training code; track still runs, because DVC never restores it from the run-cache.
@@ -164,7 +240,7 @@ def test_every_experiment_reaches_mlflow_even_when_dvc_restores_it_from_the_run_
                   cwd=clone)
     assert "Stage 'train' is cached - skipping run" in restored.stdout + restored.stderr
     assert "Running stage 'track'" in restored.stdout
-    assert len(exp_runs(clone, "restored")) == 1 + 2 + SPLITS
+    assert len(exp_runs(clone, "restored")) == 1 + 2 + SPLITS + len(BASELINES)
     # The same params once more: nothing changed since the workspace's last run, so DVC runs no stage.
     same = sh(["dvc", "exp", "run", "--name", "same", "-S", "train.epochs=3", "-S", "train.seeds=2"], cwd=clone)
     assert "Running stage" not in same.stdout and not exp_runs(clone, "same")
@@ -193,7 +269,7 @@ def test_queued_experiments_log_to_the_parent_repository_store(clone):
     """``dvc exp run --queue`` runs in .dvc/tmp/exps/...; its MLflow runs must still land in <repo>/mlflow.db."""
     sh(["dvc", "exp", "run", "--queue", "--name", "queued", "-S", "train.epochs=2", "-S", "train.seeds=2"], cwd=clone)
     sh(["dvc", "exp", "run", "--run-all"], cwd=clone)
-    assert len(exp_runs(clone, "queued")) == 1 + 2 + SPLITS  # parent, 2 seeds, the k-fold splits
+    assert len(exp_runs(clone, "queued")) == 1 + 2 + SPLITS + len(BASELINES)  # parent, 2 seeds, the k-fold splits
     assert not list((clone / ".dvc").rglob("mlflow.db"))
     (location,) = mlflow_rows(clone, "SELECT artifact_location FROM experiments WHERE name = 'igfake'")[0]
     assert location == (clone / "mlruns").resolve().as_uri()
@@ -285,12 +361,12 @@ def test_mlflow_rest_api_finds_each_experiment_with_its_commit_dataset_artifacts
             files = rest(mlflow_server, f"artifacts/list?run_id={run_id}&path={folder}").get("files", [])
             listed[folder] = {Path(f["path"]).name for f in files}
         assert {"metrics.json", "variance.json", "confusion.txt", "export.json"} <= listed["reports"]
-        assert {"roc.png", "confusion.png", "seed_histogram.png"} <= listed["plots"]
+        assert {"roc.png", "confusion.png", "seed_accuracy_histogram.png"} <= listed["plots"]
         assert listed["tflite"] >= {"model.tflite"} and listed["pipeline"] >= {"params.yaml", "dvc.lock"}
         children = rest(mlflow_server, "runs/search", {
             "experiment_ids": ids, "filter": f"tags.mlflow.parentRunId = '{run_id}'", "max_results": 100})["runs"]
         assert sorted(c["info"]["run_name"] for c in children) == sorted(
-            ["seed-0", "seed-1"] + [f"split-r0f{i}" for i in range(SPLITS)])
+            ["seed-0", "seed-1"] + [f"split-r0f{i}" for i in range(SPLITS)] + [f"baseline-{b}" for b in BASELINES])
 
 
 def test_mlflow_ui_lists_the_runs_by_name_in_a_real_browser(clone, mlflow_server):
@@ -342,7 +418,7 @@ def test_forced_repro_gives_identical_data_and_metrics(clone):
     before = {p: (clone / p).read_bytes() for p in
               ("data/raw/profiles.jsonl", "data/raw/graph.jsonl", "data/interim/labelled.parquet",
                "data/features/features.parquet", "data/predictions/predictions.parquet", "models/model.keras",
-               "reports/metrics.json",
+               "data/predictions/splits.parquet", "reports/metrics.json", "reports/slices.json",
                "reports/variance.json")}
     sh(["dvc", "repro", "-f"], cwd=clone)
     for path, content in before.items():

@@ -53,7 +53,9 @@ def from_simulator(params: LabelImportParams, world: World, users: Sequence[Mapp
         raise ParamsError(f"label_import.files: read only with label_import.source 'files', "
                           f"got source 'simulator' and {list(params.files)!r}")
     unsure = {pk for pk, p in world.profiles.items() if p.unsure}
-    labelled, report = table.join(users, world.labels(), relations, source=params.source, unsure=unsure)
+    truths = {pk: p.truth for pk, p in world.profiles.items()}
+    labelled, report = table.join(users, world.labels(), relations, source=params.source, unsure=unsure,
+                                  truths=truths)
     return labelled, report, []
 
 

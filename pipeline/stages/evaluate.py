@@ -1,9 +1,12 @@
-"""Stage ``evaluate``: the shipped model's test metrics beside the per-seed distribution.
+"""Stage ``evaluate``: the shipped model and the baselines, with intervals, slices and an offline report.
 
-Reads ``data/predictions/predictions.parquet``, ``reports/variance.json`` (the k-fold interval) and
-``params.yaml`` section ``evaluate``. Writes
-``reports/metrics.json``, ``reports/confusion.txt`` (as the article printed it), and DVC plot data
-``reports/plots/{roc,confusion,seed_accuracy,seed_histogram}.csv`` with PNG renderings beside them.
+Reads ``data/predictions/predictions.parquet`` and ``splits.parquet`` (train), ``data/interim/labelled.parquet``
+(label-import: the profiles' attributes for slices and, from the simulator, the truth behind each label),
+``reports/variance.json``, ``reports/labels.json`` and ``params.yaml`` section ``evaluate``. Writes
+``reports/metrics.json`` (the headline, the one DVC metric), ``reports/evaluation.json`` (everything, with
+intervals, baselines and comparisons), ``reports/slices.json``, ``reports/confusion.txt`` (as the article printed it),
+DVC plot data ``reports/plots/<plot>.csv`` with PNG renderings beside them, ``reports/report.html``
+(self-contained) and ``reports/model_card.md``.
 """
 
 from __future__ import annotations
@@ -13,34 +16,59 @@ import logging
 
 import pyarrow.parquet as pq
 
-from pipeline import atomic, evaluation, metrics, paths, plots
+from pipeline import atomic, evaluation, metrics, paths, plots, report
 from pipeline.params import load_section
 from pipeline.stages import run
 
 log = logging.getLogger(__name__)
 
-PLOT_DATA = {"roc": paths.ROC_PLOT, "confusion": paths.CONFUSION_PLOT, "seed_accuracy": paths.SEED_ACCURACY_PLOT,
-             "seed_histogram": paths.SEED_HISTOGRAM_PLOT}
+PROFILE_COLUMNS = ["pk", "username", "follower_count", "following_count", "is_private", "is_verified", "relationship",
+                   "account_type", "truth"]
 
 
 def main() -> None:
     def body() -> None:
-        threshold = load_section("evaluate", paths.PARAMS).threshold
+        params = load_section("evaluate", paths.PARAMS)
         atomic.check_together(paths.commit_journal("train"))
+        profiles = pq.read_table(paths.LABELLED, columns=PROFILE_COLUMNS).to_pandas()
+        ev = evaluation.evaluate(pq.read_table(paths.PREDICTIONS).to_pandas(), params, profiles=profiles,
+                                 splits=pq.read_table(paths.SPLIT_RESULTS).to_pandas())
         variance = json.loads(paths.VARIANCE.read_text(encoding="utf-8"))
-        ev = evaluation.evaluate(pq.read_table(paths.PREDICTIONS).to_pandas(), threshold, variance)
-        atomic.write_json(paths.METRICS, ev.report, sort_keys=False)
+        labels = json.loads(paths.LABELS_REPORT.read_text(encoding="utf-8"))
+        atomic.write_json(paths.METRICS, evaluation.headline(ev.report, variance), sort_keys=False)
+        atomic.write_json(paths.EVALUATION, ev.report)
+        atomic.write_json(paths.SLICES, ev.slices)
         atomic.write_text(paths.CONFUSION, metrics.format_confusion(ev.confusion))
         for name, frame in evaluation.plot_tables(ev).items():
-            atomic.write_text(PLOT_DATA[name], frame.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
-        plots.roc_png(ev.roc, ev.report["roc_auc"], paths.ROC_PNG)
-        plots.confusion_png(ev.confusion, paths.CONFUSION_PNG)
-        plots.seed_histogram_png(list(ev.seed_accuracy.values()), paths.SEED_HISTOGRAM_PNG)
-        s = ev.report["seeds"]
-        log.info("accuracy %.4f (shipped); seeds %.4f ± %.4f [%.4f, %.4f] over %d", ev.report["accuracy"],
-                 s["mean"], s["std"], s["min"], s["max"], s["n"])
+            atomic.write_text(paths.PLOT_DATA[name],
+                              frame.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
+        write_pngs(ev)
+        card = report.model_card(ev.report, labels, variance)
+        atomic.write_text(paths.MODEL_CARD, card)
+        atomic.write_text(paths.REPORT_HTML, report.html_report(ev.report, ev.slices, variance, labels,
+                                                                paths.PLOT_PNG, card))
+        models = ev.report["models"]
+        log.info("accuracy %s (shipped, threshold %.2f); %s", report.interval(models["mlp"]["accuracy"]),
+                 ev.report["threshold"]["value"],
+                 "; ".join(f"{m} {report.interval(v['accuracy'])}" for m, v in models.items() if m != "mlp"))
+        log.info("%s", report.verdict(ev.report, variance))
 
     run("evaluate", body)
+
+
+def write_pngs(ev: evaluation.Evaluation) -> None:
+    png = paths.PLOT_PNG
+    models = ev.report["models"]
+    plots.roc_png(ev.roc, ev.report["roc_auc"], png["roc"])
+    plots.confusion_png(ev.confusion, png["confusion"])
+    plots.seed_accuracy_png(ev.seed_accuracy, png["seed_accuracy"])
+    counts, edges = evaluation.histogram(list(ev.seed_accuracy.values()))
+    plots.seed_accuracy_histogram_png(counts, edges, ev.report["seeds"]["mean"], png["seed_accuracy_histogram"])
+    plots.kfold_accuracy_png(ev.kfold.to_dict("records"), png["kfold_accuracy"])
+    plots.precision_recall_png(ev.pr, {m: v["average_precision_fake"]["value"] for m, v in models.items()},
+                               png["precision_recall"])
+    plots.calibration_png(ev.reliability, {m: v["ece"]["value"] for m, v in models.items()}, png["calibration"])
+    plots.threshold_sweep_png(ev.sweep.to_dict("records"), ev.report["threshold"]["value"], png["threshold_sweep"])
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ Reads ``data/features/features.parquet`` and ``params.yaml`` sections ``train``,
 ``data/predictions/splits.parquet`` (every member's test metrics on every split, for comparisons),
 ``data/predictions/history.parquet`` (every member's loss curves), ``reports/variance.json`` and
 ``reports/train_timing.json`` (when each split's fit ran: the one output that differs run to run).
-The ``track`` stage logs it all to MLflow.
+The scikit-learn baselines (:mod:`pipeline.baselines`, ``train.baselines``) are fitted on the same
+splits and land beside the MLP in the predictions, the split results and the variance report. The
+``track`` stage logs it all to MLflow.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import logging
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline import atomic, features, paths, predictions, study
+from pipeline import atomic, baselines, features, paths, predictions, study
 from pipeline import model as model_lib
 from pipeline.errors import InputError
 from pipeline.params import load_section
@@ -50,6 +52,10 @@ def main() -> None:
         if not np.isfinite(result.shipped_probs).all():
             raise InputError(f"{paths.FEATURES}: training diverged (the model outputs NaN); lower "
                              f"train.learning_rate (now {params.learning_rate:g}) or use train.preset: stable")
+        splits = baselines.study_splits(result, x)
+        baseline_fits = baselines.run(params.baselines, params.seed, x, y, splits)
+        study_splits = [split for split, _ in splits]
+        baseline_variance = baselines.variance(baseline_fits, study_splits, y, threshold)
         shipped = model_lib.shipped_model(study.shipped_members(result.members, params.ship),
                                           result.holdout.preprocessing)
         data_md5 = hashlib.md5(paths.FEATURES.read_bytes()).hexdigest()
@@ -60,17 +66,24 @@ def main() -> None:
             with atomic.atomic_path(paths.PREDICTIONS) as tmp:
                 split = result.holdout.split
                 pq.write_table(predictions.table(pks, y, split.valid, split.test, result.shipped_probs,
-                                                 result.members.seeds, result.holdout.probs), tmp)
+                                                 result.members.seeds, result.holdout.probs,
+                                                 {name: fits[0].probs for name, fits in baseline_fits.items()}), tmp)
             with atomic.atomic_path(paths.SPLIT_RESULTS) as tmp:
-                pq.write_table(predictions.split_results(study.split_rows(result, y, pks, threshold), protocol), tmp)
+                rows = (study.split_rows(result, y, pks, threshold)
+                        + baselines.split_rows(baseline_fits, study_splits, y, pks, threshold))
+                pq.write_table(predictions.split_results(rows, protocol), tmp)
             with atomic.atomic_path(paths.HISTORY) as tmp:
                 pq.write_table(predictions.history(study.history_rows(result)), tmp)
             model_lib.save_model(shipped, paths.KERAS_MODEL)
-            atomic.write_json(paths.VARIANCE, result.variance)
+            atomic.write_json(paths.VARIANCE, result.variance | ({"baselines": baseline_variance}
+                                                                 if baseline_variance else {}))
             atomic.write_json(paths.TRAIN_TIMING, study.timing(result))
         h = result.variance["holdout"]
         log.info("%d members on the hold-out: %.4f ± %.4f; %d k-fold splits", h["n_seeds"], h["mean"],
                  h["init_std"], len(result.kfold))
+        for name, v in baseline_variance.items():
+            log.info("baseline %s: hold-out %.4f; k-fold %s", name, v["holdout"]["mean"],
+                     f"{v['kfold']['mean']:.4f}" if "kfold" in v else "-")
 
     run("train", body)
 
