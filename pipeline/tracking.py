@@ -262,7 +262,14 @@ def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> d
             for file in files:
                 if file.is_file():
                     mlflow.log_artifact(str(file), artifact_path=folder)
-    return {"experiment": experiment, "experiment_id": experiment_id, "run_id": parent_id, "run_name": name}
+    return {"experiment": experiment, "experiment_id": experiment_id, "run_id": parent_id, "run_name": name,
+            "ui": ui_path(experiment_id)}
+
+
+def ui_path(experiment_id: str) -> str:
+    """Where the MLflow UI shows the experiment's runs: its own default is a GenAI overview, and its
+    choice between GenAI and model training is the browser's, unless the link says."""
+    return f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 def _log_members(client: MlflowClient, experiment_id: str, parent_id: str, run: PipelineRun, holdout: pd.DataFrame,

@@ -56,7 +56,8 @@ def main() -> None:
         with console.quiet():
             logged = tracking.log_pipeline_run(pipeline_run, experiment)
         atomic.write_json(paths.MLFLOW_RUN, logged)
-        log.info("MLflow run %s (%s) in experiment %s", logged["run_name"], logged["run_id"], logged["experiment"])
+        log.info("MLflow run %s (%s) in experiment %s; in the UI: %s", logged["run_name"], logged["run_id"],
+                 logged["experiment"], logged["ui"])
 
     run("track", body)
 
