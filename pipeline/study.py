@@ -192,3 +192,15 @@ def run(x: np.ndarray, y: np.ndarray, params: TrainParams, log_columns: Sequence
 def shipped_members(members: model_lib.Members, ship: str) -> model_lib.Members:
     """What ships (``train.ship``): every member, averaged, or member 0 alone."""
     return members if ship == "ensemble" else members.select([0])
+
+
+def out_of_fold(kfold: Sequence[SplitFit], n_rows: int) -> np.ndarray:
+    """Each row's cross-validated P(authentic): the members' mean from the first repeat's fold that held the
+    row out (float32 [N]; NaN without a k-fold study). Every row is a test row exactly once per repeat, so
+    this scores all labelled rows with models that never saw them: what the audit's error rates come from.
+    """
+    out = np.full(n_rows, np.nan, np.float32)
+    for fit in kfold:
+        if fit.split.name.startswith("r0"):
+            out[fit.split.test] = fit.probs[:, fit.split.test].mean(axis=0)
+    return out

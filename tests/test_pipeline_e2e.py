@@ -88,6 +88,24 @@ def test_export_agrees_with_keras(clone):
     assert (clone / "models/model.tflite").stat().st_size == export["tflite_bytes"]
 
 
+def test_list_model_is_exported_with_parity_reported_with_intervals_and_tracked(clone):
+    report = json.loads((clone / "reports/list_model.json").read_text())
+    assert report["export"]["agrees"] and not report["export"]["any_nan"]
+    assert (clone / "models/list_model.tflite").stat().st_size == report["export"]["tflite_bytes"]
+    low, high = report["accuracy_ci95"]
+    assert low < report["accuracy"] < high
+    low, high = report["roc_auc_ci95"]
+    assert low < report["roc_auc"] < high
+    card = json.loads((clone / "models/audit.json").read_text())
+    rates = card["shipped_rates"]
+    labelled = sum(rates[k] for k in ("true_authentic", "false_fake", "false_authentic", "true_fake"))
+    assert rates["from"].startswith("cross-validated") and labelled == 1000  # every labelled row, held out once
+    (run,) = mlflow_rows(clone, "SELECT run_uuid FROM runs WHERE name = 'train-list'")
+    logged = dict(mlflow_rows(clone, "SELECT key, value FROM latest_metrics WHERE run_uuid = ?", run[0]))
+    assert logged["list.roc_auc"] == pytest.approx(report["roc_auc"])
+    assert logged["shipped_rates.tpr"] == pytest.approx(rates["tpr"])
+
+
 def test_mlflow_holds_a_parent_run_with_one_child_per_seed(clone):
     parents = mlflow_rows(clone, "SELECT run_uuid FROM runs WHERE name = 'train' AND run_uuid NOT IN "
                                  "(SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId')")
@@ -222,3 +240,4 @@ def test_forced_repro_gives_identical_data_and_metrics(clone):
     sh(["dvc", "repro", "-f"], cwd=clone)
     for path, content in before.items():
         assert (clone / path).read_bytes() == content, path
+

@@ -46,7 +46,8 @@ def main() -> None:
         with atomic.atomic_path(paths.PREDICTIONS) as tmp:
             split = result.holdout.split
             pq.write_table(predictions.table(table.column("pk").to_numpy(), y, split.valid, split.test,
-                                             result.shipped_probs, result.members.seeds, result.holdout.probs), tmp)
+                                             result.shipped_probs, result.members.seeds, result.holdout.probs,
+                                             study.out_of_fold(result.kfold, len(y))), tmp)
         model_lib.save_model(shipped, paths.KERAS_MODEL)
         atomic.write_json(paths.VARIANCE, result.variance)
         data_md5 = hashlib.md5(paths.FEATURES.read_bytes()).hexdigest()
