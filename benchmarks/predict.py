@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from pipeline import atomic, paths
@@ -34,18 +33,24 @@ GOAL_RATIO = 0.15
 OUT = paths.REPORTS / "benchmarks" / "predict.json"
 
 
+# Runs one command and prints "<wall seconds> <peak RSS KB>" of it. A small process of its own forks the
+# command: a child forked from this benchmark would start with the benchmark's own memory and report it.
+_PROBE = """
+import os, subprocess, sys, time
+started = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(time.perf_counter() - started, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
 def timed(args: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of one process running ``args``, its output discarded."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode()
-    proc.stderr.close()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{err}")
-    return elapsed, usage.ru_maxrss / 1024  # Linux reports KB
+    probe = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True)
+    seconds, rss_kb, status = probe.stdout.split()
+    if probe.returncode != 0 or int(status) != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({status}):\n{probe.stderr}")
+    return float(seconds), int(rss_kb) / 1024  # Linux reports KB
 
 
 def measure(args: list[str], repeats: int) -> dict:
