@@ -116,3 +116,16 @@ def test_audit_never_imports_tensorflow():
             "heavy = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]; assert not heavy, heavy")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--sample-size", "2"], "--sample-size: expected an integer of at least 3, got 2"),
+    (["--authentic-share", "1.5"], "--authentic-share: expected a number from 0 to 1, got 1.5"),
+    (["--followers", "0"], "--followers: expected a positive integer, got 0"),
+    (["--source", "instagram"], "the instagram source needs a session: set the environment variable IG_SESSIONID"),
+])
+def test_audit_rejects_bad_options_in_one_line(argv, message, capsys, monkeypatch):
+    monkeypatch.delenv("IG_SESSIONID", raising=False)
+    assert cli.main(["audit", "acct", "--params", str(REPO / "params.yaml"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err

@@ -153,9 +153,10 @@ def test_dvc_exp_run_sweeps_and_lands_in_the_same_mlflow_db(clone):
     assert metrics["seeds"]["n"] == 2
     params = rev["data"]["params"]["params.yaml"]["data"]["train"]
     assert params["epochs"] == 3 and params["seeds"] == 2
-    assert mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0] == before + 1 + 2 + SPLITS
+    # train's parent, 2 seeds, the k-fold splits; and train-list's run (its deps changed with train's output).
+    assert mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0] == before + 1 + 2 + SPLITS + 1
     tagged = mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = 'short'")
-    assert len(tagged) == 1 + 2 + SPLITS
+    assert len(tagged) == 1 + 2 + SPLITS + 1
 
 
 def test_queued_experiments_log_to_the_parent_repository_store(clone):
@@ -163,7 +164,7 @@ def test_queued_experiments_log_to_the_parent_repository_store(clone):
     sh(["dvc", "exp", "run", "--queue", "--name", "queued", "-S", "train.epochs=2", "-S", "train.seeds=2"], cwd=clone)
     sh(["dvc", "exp", "run", "--run-all"], cwd=clone)
     tagged = mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = 'queued'")
-    assert len(tagged) == 1 + 2 + SPLITS  # parent, 2 seeds, the k-fold splits
+    assert len(tagged) == 1 + 2 + SPLITS + 1  # parent, 2 seeds, the k-fold splits, train-list
     assert not list((clone / ".dvc").rglob("mlflow.db"))
     (location,) = mlflow_rows(clone, "SELECT artifact_location FROM experiments WHERE name = 'igfake'")[0]
     assert location == (clone / "mlruns").resolve().as_uri()

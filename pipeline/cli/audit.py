@@ -14,15 +14,16 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
 import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline import audit, paths
-from pipeline.errors import ParamsError
+from pipeline.errors import CrawlError, ParamsError
 from pipeline.instagram.crawler import ResponseCache
-from pipeline.instagram.sources import cache_dir, client_for, session_headers
+from pipeline.instagram.sources import SESSION_ENV, cache_dir, client_for, session_headers
 from pipeline.params import AuditParams, load_section
 
 
@@ -88,6 +89,9 @@ def api(params: AuditParams, account: str, params_path: Path) -> Iterator[tuple[
 def run(args: argparse.Namespace) -> int:
     params = params_of(args)
     crawl = load_section("crawl", args.params)
+    if params.source == "instagram" and not os.environ.get(SESSION_ENV, "").strip():
+        raise CrawlError(f"the instagram source needs a session: set the environment variable {SESSION_ENV} to "
+                         "the 'sessionid' cookie of a logged-in Instagram session")
     models = audit.Models.load(args.list_model, args.model, args.card)
     with api(params, args.account, args.params) as (base_url, headers, identity):
         journal_dir = cache_dir(paths.AUDIT_CACHE, params.source, identity)
