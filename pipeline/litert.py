@@ -16,6 +16,8 @@ import numpy as np
 from pipeline import features
 from pipeline.errors import InputError
 
+BATCH = 4096
+
 
 class Model:
     """A TFLite flatbuffer loaded into a LiteRT interpreter once, then run on batches of rows."""
@@ -50,12 +52,17 @@ class Model:
                              f"{x.shape[-1] if x.ndim else 0}: is it the model for this feature set?")
         if len(x) == 0:
             return np.zeros(0, np.float32)
+        # In batches: the interpreter's arena grows with the rows (an ensemble's hidden layer is hundreds of
+        # floats a row), and beyond a few thousand rows a bigger batch is no faster.
+        return np.concatenate([self._invoke(x[i : i + BATCH]) for i in range(0, len(x), BATCH)])
+
+    def _invoke(self, x: np.ndarray) -> np.ndarray:
         interp, index = self._interpreter, self._input["index"]
         if len(x) != self._rows:
             interp.resize_tensor_input(index, list(x.shape))
             interp.allocate_tensors()
             self._rows = len(x)
-        interp.set_tensor(index, x)
+        interp.set_tensor(index, np.ascontiguousarray(x))
         interp.invoke()
         return np.array(interp.get_tensor(self._output["index"]))[:, 0]
 

@@ -36,11 +36,13 @@ def load_command(name: str) -> Command:
 
 def build_parser(commands: dict[str, str], chosen: str | None = None) -> argparse.ArgumentParser:
     """The parser; only the ``chosen`` command's module is imported to add its arguments."""
-    parser = argparse.ArgumentParser(prog="igfake", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="igfake", description="Tools around the igfake pipeline (the pipeline "
+                                     "itself runs with `dvc repro`).")
     parser.add_argument("--version", action="version", version=f"igfake {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in commands.items():
-        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        # argparse expands %-formats in help (not in descriptions): "95%" must reach it as "95%%".
+        command_parser = sub.add_parser(name, help=help_text.replace("%", "%%"), description=help_text)
         if name == chosen:
             _, add_arguments, run = load_command(name)
             add_arguments(command_parser)
