@@ -47,7 +47,6 @@ def test_the_simulated_account_has_the_share_asked_for_and_everyone_follows_it()
 
 
 def test_audit_cli_pages_samples_and_estimates_as_the_estimator_would(models, tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the resume journal goes under ./data/cache/audit
     monkeypatch.setattr("pipeline.paths.AUDIT_CACHE", tmp_path / "data" / "cache" / "audit")
     argv = ["audit", "acct", "--json", "--followers", "700", "--authentic-share", "0.4", "--sample-size", "50",
             "--seed", "9", "--params", str(REPO / "params.yaml"), "--model", str(models / "model.tflite"),
