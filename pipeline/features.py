@@ -1,6 +1,7 @@
 """Features, defined once: training, evaluation, export and prediction all call :func:`compute`.
 
-The feature set ``seed16`` is the article's 16 factors, in the article's order. Every feature is a
+The feature set ``seed16`` is the article's 16 factors, in the article's order; ``follower_list`` is what
+can be computed from a follower list's entry alone (the audit's list-only model). Every feature is a
 function of one user-info record; :data:`FEATURE_SETS` maps a set's name to its ordered features.
 """
 
@@ -88,7 +89,21 @@ SEED16: tuple[Feature, ...] = (
             "story archive setting: 0 unset, 1 on, 2 off"),
 )
 
-FEATURE_SETS: dict[str, tuple[Feature, ...]] = {"seed16": SEED16}
+# What a follower list carries about each follower (username, full name, private, verified, default
+# picture: ``Profile.short()`` in the simulator, the same in the API), so an audit can score every
+# follower without one profile request each. The seed16 features of those fields, plus two the counts
+# no longer stand in for: how long the username is and how many digits it holds (farms number their
+# accounts).
+FOLLOWER_LIST: tuple[Feature, ...] = (
+    *(f for f in SEED16 if f.name in ("username_type", "username_parts", "full_name_length", "full_name_parts",
+                                      "full_name_question_marks", "is_private", "is_verified",
+                                      "has_anonymous_profile_picture")),
+    Feature("username_length", pa.int16(), lambda u: len(u["username"]), "characters in username"),
+    Feature("username_digits", pa.int16(), lambda u: sum(c.isdigit() for c in u["username"]),
+            "digits in username"),
+)
+
+FEATURE_SETS: dict[str, tuple[Feature, ...]] = {"seed16": SEED16, "follower_list": FOLLOWER_LIST}
 
 
 def feature_names(feature_set: str) -> list[str]:

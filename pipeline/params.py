@@ -247,6 +247,47 @@ class MlflowParams:
     experiment: str
 
 
+@dataclass(frozen=True)
+class TrainListParams:
+    """The audit's list-only model: the article's network on what a follower list carries."""
+
+    # Member k is initialised and shuffled with seed + k; the members' mean probability ships.
+    seed: int = checked(NON_NEGATIVE_INT)
+    seeds: int = checked(POSITIVE_INT)
+    epochs: int = checked(POSITIVE_INT)
+    batch_size: int = checked(POSITIVE_INT)
+    learning_rate: float = checked(POSITIVE_NUMBER)
+    hidden_units: int = checked(POSITIVE_INT)
+    # Early stopping on train's validation rows (train's split is reused, so the test rows are the same).
+    patience: int = checked(POSITIVE_INT)
+    class_weight: Literal["none", "balanced"]
+    # Bootstrap resamples of the test rows for the AUC's 95% interval.
+    bootstrap: int = checked(POSITIVE_INT)
+    # LiteRT must agree with Keras within this on every test row, as for the main model.
+    tolerance: float = checked(POSITIVE_NUMBER)
+
+
+@dataclass(frozen=True)
+class AuditSimulatorParams:
+    """The simulated account `igfake audit` audits when audit.source is simulator."""
+
+    seed: int = checked(NON_NEGATIVE_INT)
+    followers: int = checked(POSITIVE_INT)
+    # Each follower is labelled authentic with this probability (drawn like the crawl's profiles).
+    authentic_share: float = checked(PROBABILITY)
+
+
+@dataclass(frozen=True)
+class AuditParams:
+    # simulator: a simulated account (audit.simulator); instagram: the real API as $IG_SESSIONID, with the
+    # crawl's URL, timeout, retries, backoff, concurrency and requests_per_minute.
+    source: Literal["simulator", "instagram"]
+    # Followers whose full profile is fetched and scored with the shipped model (a seeded random sample).
+    sample_size: int = checked(POSITIVE_INT)
+    seed: int = checked(NON_NEGATIVE_INT)
+    simulator: AuditSimulatorParams
+
+
 SECTIONS: dict[str, type] = {
     "simulator": SimulatorParams,
     "crawl": CrawlParams,
@@ -256,6 +297,8 @@ SECTIONS: dict[str, type] = {
     "evaluate": EvaluateParams,
     "export_tflite": ExportTfliteParams,
     "mlflow": MlflowParams,
+    "train_list": TrainListParams,
+    "audit": AuditParams,
 }
 
 T = TypeVar("T")

@@ -56,6 +56,11 @@ HISTORY = DATA / "predictions" / "history.parquet"
 MODELS = ROOT / "models"
 KERAS_MODEL = MODELS / "model.keras"
 TFLITE_MODEL = MODELS / "model.tflite"
+# The audit's list-only model and what the audit needs beside it (the shipped model's held-out rates).
+LIST_TFLITE_MODEL = MODELS / "list_model.tflite"
+AUDIT_CARD = MODELS / "audit.json"
+# `igfake audit`'s resume cache (git- and dvc-ignored), deleted once an audit finishes.
+AUDIT_CACHE = DATA / "cache" / "audit"
 
 REPORTS = ROOT / "reports"
 CRAWL_REPORT = REPORTS / "crawl.json"
@@ -75,6 +80,7 @@ SLICES = REPORTS / "slices.json"
 REPORT_HTML = REPORTS / "report.html"
 MODEL_CARD = REPORTS / "model_card.md"
 EXPORT_REPORT = REPORTS / "export.json"
+LIST_MODEL_REPORT = REPORTS / "list_model.json"
 PLOTS = REPORTS / "plots"
 # DVC plot data (CSV) and the same plots as PNGs, by what they hold (see evaluate's PLOT_DATA).
 PLOT_NAMES = ("roc", "confusion", "seed_accuracy", "seed_accuracy_histogram", "kfold_accuracy",

@@ -1,12 +1,14 @@
 """The tables train writes for later stages: every row's predictions, and every split's results.
 
 ``data/predictions/predictions.parquet`` has one row per labelled profile: ``pk``, ``label``, its
-``split`` on the fixed hold-out (train, valid or test), ``prob`` (what the shipped model outputs) and one
-``prob_seed_<seed>`` column per seed member, then one ``prob_baseline_<model>`` column per baseline
-(:mod:`pipeline.baselines`: fitted on the same training rows).
+``split`` on the fixed hold-out (train, valid or test), ``prob`` (what the shipped model outputs),
+``prob_cv`` (the cross-validated probability: from the k-fold study's models that held the row out; NaN
+without one), one ``prob_seed_<seed>`` column per seed member, then one ``prob_baseline_<model>`` column
+per baseline (:mod:`pipeline.baselines`: fitted on the same training rows).
 ``data/predictions/splits.parquet`` has one row per (model, split, member seed) of the study with that
 member's test metrics on that split; ``data/predictions/history.parquet`` one row per epoch of each of
-them, with the training and validation loss. Kept apart from the study so that reading them needs no TensorFlow.
+them, with the training and validation loss. Kept apart from the study so that reading them needs no
+TensorFlow.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ BASELINE_COLUMN_PREFIX = "prob_baseline_"
 
 def table(pks: np.ndarray, y: np.ndarray, valid: np.ndarray, test: np.ndarray, shipped: np.ndarray,
           member_seeds: Sequence[int], member_probs: np.ndarray,
-          baseline_probs: Mapping[str, np.ndarray] | None = None) -> pa.Table:
+          baseline_probs: Mapping[str, np.ndarray] | None = None,
+          cross_validated: np.ndarray | None = None) -> pa.Table:
     """The table, from row indices of the validation and test rows (the rest are training rows)."""
     role = np.full(len(y), "train", dtype=object)
     role[valid] = "valid"
@@ -33,6 +36,7 @@ def table(pks: np.ndarray, y: np.ndarray, valid: np.ndarray, test: np.ndarray, s
         "label": pa.array(y, pa.int8()),
         "split": pa.array(role, pa.string()),
         "prob": pa.array(shipped, pa.float32()),
+        "prob_cv": pa.array(np.full(len(y), np.nan) if cross_validated is None else cross_validated, pa.float32()),
     }
     for seed, probs in zip(member_seeds, member_probs, strict=True):
         columns[f"{SEED_COLUMN_PREFIX}{seed}"] = pa.array(probs, pa.float32())

@@ -90,6 +90,24 @@ def test_export_agrees_with_keras(clone):
     assert (clone / "models/model.tflite").stat().st_size == export["tflite_bytes"]
 
 
+def test_list_model_is_exported_with_parity_reported_with_intervals_and_tracked(clone):
+    report = json.loads((clone / "reports/list_model.json").read_text())
+    assert report["export"]["agrees"] and not report["export"]["any_nan"]
+    assert (clone / "models/list_model.tflite").stat().st_size == report["export"]["tflite_bytes"]
+    low, high = report["accuracy_ci95"]
+    assert low < report["accuracy"] < high
+    low, high = report["roc_auc_ci95"]
+    assert low < report["roc_auc"] < high
+    card = json.loads((clone / "models/audit.json").read_text())
+    rates = card["shipped_rates"]
+    labelled = sum(rates[k] for k in ("true_authentic", "false_fake", "false_authentic", "true_fake"))
+    assert rates["from"].startswith("cross-validated") and labelled == 1000  # every labelled row, held out once
+    (run,) = mlflow_rows(clone, "SELECT run_uuid FROM runs WHERE name = 'train-list'")
+    logged = dict(mlflow_rows(clone, "SELECT key, value FROM latest_metrics WHERE run_uuid = ?", run[0]))
+    assert logged["list.roc_auc"] == pytest.approx(report["roc_auc"])
+    assert logged["shipped_rates.tpr"] == pytest.approx(rates["tpr"])
+
+
 def test_mlflow_holds_a_parent_run_with_one_child_per_seed(clone):
     parents = mlflow_rows(clone, "SELECT run_uuid, name FROM runs WHERE run_uuid IN (SELECT run_uuid FROM tags "
                                  "WHERE key = 'igfake.kind' AND value = 'study')")
@@ -216,7 +234,9 @@ def test_dvc_plots_render_every_plot_with_data_spanning_axes(clone):
 
 
 def exp_runs(clone: Path, name: str) -> list[tuple]:
-    return mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = ?", name)
+    """The runs the track stage logged for DVC experiment ``name`` (train-list logs one of its own)."""
+    return mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = ? AND run_uuid IN "
+                              "(SELECT run_uuid FROM tags WHERE key = 'igfake.stage' AND value = 'track')", name)
 
 
 def test_every_experiment_reaches_mlflow_even_when_dvc_restores_it_from_the_run_cache(clone):
@@ -230,7 +250,8 @@ def test_every_experiment_reaches_mlflow_even_when_dvc_restores_it_from_the_run_
     assert metrics["seeds"]["n"] == 2
     params = rev["data"]["params"]["params.yaml"]["data"]["train"]
     assert params["epochs"] == 3 and params["seeds"] == 2
-    assert mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0] == before + 1 + 2 + SPLITS + len(BASELINES)
+    # track's parent, 2 seeds, the k-fold splits, the baselines; and train-list's run (its deps changed).
+    assert mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0] == before + 1 + 2 + SPLITS + len(BASELINES) + 1
     assert len(exp_runs(clone, "short")) == 1 + 2 + SPLITS + len(BASELINES)
 
     # Back to short's params after another experiment: DVC restores train from its run-cache, running no
@@ -427,3 +448,4 @@ def test_forced_repro_gives_identical_data_and_metrics(clone):
     sh(["dvc", "repro", "-f"], cwd=clone)
     for path, content in before.items():
         assert (clone / path).read_bytes() == content, path
+

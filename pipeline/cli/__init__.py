@@ -1,31 +1,38 @@
 """The ``igfake`` command: tools around the pipeline (the pipeline itself runs with ``dvc repro``).
 
-Each sub-command lives in its own module and registers itself in :data:`COMMANDS`; errors a user can
-fix end with one line on stderr and exit status 2.
+Each sub-command lives in its own module, ``pipeline.cli.<name>``, exporting ``COMMAND``; it is listed
+in :func:`_commands` and imported only when it runs, so a command loads only what it needs (``igfake
+predict`` stays free of TensorFlow, and of the crawler). Errors a user can fix end with one line on stderr
+and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from pipeline import __version__
 from pipeline.errors import IgfakeError
 
-# name -> (help, add_arguments(parser), run(args) -> exit status)
+# What a command module exports as COMMAND: (help, add_arguments(parser), run(args) -> exit status)
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 
 
-def _commands() -> dict[str, Command]:
-    # Imported when used: each command loads only what it needs (predict must stay free of TensorFlow).
-    from pipeline.cli import label, predict, simulator, tracking
-
+def _commands() -> dict[str, str]:
+    """Every sub-command: name -> one line of help. ``pipeline.cli.<name>`` implements it."""
     return {
-        "simulator": simulator.COMMAND,
-        "predict": predict.COMMAND,
-        "label": label.COMMAND,
-        "mlflow": tracking.COMMAND,
+        "predict": "P(authentic) for user-info records, with the shipped TFLite model (no TensorFlow)",
+        "audit": "estimate the authentic share of an account's followers, with a 95% interval",
+        "simulator": "simulated Instagram: `igfake simulator serve --port N`",
+        "label": "label the crawled profiles in the terminal, one key per decision",
+        "mlflow": "MLflow housekeeping: `igfake mlflow sync` after `dvc exp run`",
     }
+
+
+def load_command(name: str) -> Command:
+    return importlib.import_module(f"pipeline.cli.{name}").COMMAND
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,18 +46,38 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
-    parser = _Parser(prog="igfake", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (help_text, add_arguments, run) in commands.items():
-        command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        add_arguments(command_parser)
-        command_parser.set_defaults(run=run)
+def build_parser(commands: dict[str, str], chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the ``chosen`` command's module is imported to add its arguments."""
+    parser = _Parser(prog="igfake", description="Tools around the igfake pipeline (the pipeline "
+                                     "itself runs with `dvc repro`).")
+    parser.add_argument("--version", action="version", version=f"igfake {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in commands.items():
+        # argparse expands %-formats in help (not in descriptions): "95%" must reach it as "95%%".
+        command_parser = sub.add_parser(name, help=help_text.replace("%", "%%"), description=help_text)
+        if name == chosen:
+            _, add_arguments, run = load_command(name)
+            add_arguments(command_parser)
+            command_parser.set_defaults(run=run)
     return parser
 
 
+def _chosen(argv: Sequence[str], commands: dict[str, str]) -> str | None:
+    # The first word that is not an option names the command (the top-level parser has no valued options).
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in commands else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser(_commands()).parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = _commands()
+    parser = build_parser(commands, _chosen(argv, commands))
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `igfake`: say what it can do
+        parser.print_help()
+        return 0
     try:
         return int(args.run(args) or 0)
     except IgfakeError as exc:

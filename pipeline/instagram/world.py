@@ -117,11 +117,15 @@ class World:
     """The whole simulated Instagram, a pure function of its parameters."""
 
     def __init__(self, seed: int, seed_usernames: tuple[str, ...], accounts_per_seed: int,
-                 mistake_rate: float) -> None:
+                 mistake_rate: float, authentic_share: float | None = None) -> None:
+        """``authentic_share`` None: the calibration's share of authentic labels and its follow graph (the
+        crawl's world). A number: an audited account's world, where every profile follows the seed
+        account(s) and each is labelled authentic with that probability (see :func:`audit_world`)."""
         self.seed = seed
         self.seed_usernames = tuple(seed_usernames)
         self.accounts_per_seed = accounts_per_seed
         self.mistake_rate = mistake_rate
+        self.authentic_share = authentic_share
         self.calibration = load_calibration()
 
     @cached_property
@@ -152,6 +156,14 @@ class World:
                   "seeds": [[s.user, s.followers, s.following] for _, s in sorted(self.seeds.items())]}
         return hashlib.sha256(json.dumps(served, sort_keys=True).encode()).hexdigest()
 
+    def shares(self, username: str) -> dict[str, float]:
+        """The share of ``username``'s followers labelled authentic (what a person would decide, and what
+        the models learn) and truly authentic (the annotator's blind spots included)."""
+        followers = self.seeds[username].followers
+        n = max(len(followers), 1)
+        return {"labelled": sum(self.profiles[p].label == AUTHENTIC for p in followers) / n,
+                "truth": sum(self.profiles[p].truth == AUTHENTIC for p in followers) / n}
+
     def labels(self) -> dict[int, str]:
         """The annotator's decision for every profile."""
         return {pk: p.label for pk, p in self.profiles.items()}
@@ -166,6 +178,8 @@ class World:
         seed_pks, pks = pks[:n_seeds], pks[n_seeds:]
         cal = self.calibration
         p_auth = cal[AUTHENTIC]["n"] / (cal[AUTHENTIC]["n"] + cal[FAKE]["n"])
+        if self.authentic_share is not None:
+            p_auth = self.authentic_share
         # The calibration describes the person's labels, not the truth: draw each profile's look from
         # its label's class, then ask what the truth behind such a label was (see _truth_behind).
         label = np.where(rng.random(n) < p_auth, AUTHENTIC, FAKE)
@@ -189,7 +203,8 @@ class World:
         order = rng.permutation(n)  # follow time: newest first, mixed across classes
         for s, username in enumerate(self.seed_usernames):
             mine = [i for i in order if i % n_seeds == s]
-            followers = tuple(int(pks[i]) for i in mine if relationships[i] in ("fans", "mutual"))
+            followers = tuple(int(pks[i]) for i in mine if relationships[i] in ("fans", "mutual")
+                              or self.authentic_share is not None)
             following = tuple(int(pks[i]) for i in mine if relationships[i] in ("mutual", "unrequited"))
             user = self._seed_record(int(seed_pks[s]), username, len(followers), len(following))
             seeds[username] = Seed(user=user, followers=followers, following=following)
@@ -316,6 +331,17 @@ class World:
             "profile_pic_url": f"https://scontent.cdninstagram.example/{pk}.jpg", "has_highlight_reels": True,
             "is_business": False, "is_potential_business": False, "account_type": 1, "reel_auto_archive": "on",
         }
+
+
+def audit_world(seed: int, account: str, followers: int, authentic_share: float, mistake_rate: float) -> World:
+    """An account with ``followers`` followers, each labelled authentic with probability ``authentic_share``.
+
+    The followers are drawn exactly as the crawl's profiles are (same calibration, same annotator model),
+    so a model trained on the crawl meets them as it would meet real followers; what changes is the mix.
+    :meth:`World.shares` gives the realised shares an audit is checked against.
+    """
+    return World(seed=seed, seed_usernames=(account,), accounts_per_seed=followers, mistake_rate=mistake_rate,
+                 authentic_share=authentic_share)
 
 
 def _word(rng: np.random.Generator, length: int) -> str:

@@ -67,7 +67,8 @@ def main() -> None:
                 split = result.holdout.split
                 pq.write_table(predictions.table(pks, y, split.valid, split.test, result.shipped_probs,
                                                  result.members.seeds, result.holdout.probs,
-                                                 {name: fits[0].probs for name, fits in baseline_fits.items()}), tmp)
+                                                 {name: fits[0].probs for name, fits in baseline_fits.items()},
+                                                 study.out_of_fold(result.kfold, len(y))), tmp)
             with atomic.atomic_path(paths.SPLIT_RESULTS) as tmp:
                 rows = (study.split_rows(result, y, pks, threshold)
                         + baselines.split_rows(baseline_fits, study_splits, y, pks, threshold))

@@ -1,0 +1,64 @@
+"""Stage ``train-list``: the audit's list-only model, its quality, its TFLite export and the audit card.
+
+Reads ``data/interim/labelled.parquet`` (the profiles and their labels), ``data/predictions/predictions.parquet``
+(train's split, and the shipped model's probabilities on the test rows) and ``params.yaml`` sections
+``train_list``, ``evaluate`` (the threshold) and ``mlflow``. Fits the list-only model on train's training
+rows (:mod:`pipeline.list_model`), converts it to TFLite and checks LiteRT against Keras on the test rows
+within ``train_list.tolerance``. Writes ``models/list_model.tflite``, ``models/audit.json`` (the shipped
+model's held-out error rates, which the audit corrects for) and ``reports/list_model.json`` (accuracy and
+ROC AUC with 95% intervals); logs one MLflow run.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from pipeline import atomic, console, export, list_model, list_tracking, paths
+from pipeline.errors import InputError
+from pipeline.params import load_section
+from pipeline.stages import run
+
+log = logging.getLogger(__name__)
+
+
+def main() -> None:
+    def body() -> None:
+        params = load_section("train_list", paths.PARAMS)
+        threshold = load_section("evaluate", paths.PARAMS).threshold
+        experiment = load_section("mlflow", paths.PARAMS).experiment
+        labelled = pq.read_table(paths.LABELLED)
+        predictions = pq.read_table(paths.PREDICTIONS, columns=["pk", "split", "label", "prob", "prob_cv"])
+        x = list_model.matrix(labelled)
+        y = labelled.column("label").to_numpy().astype(np.float32)
+        rows = list_model.split_of(labelled.column("pk").to_numpy(), predictions)
+        if not len(rows.train) or not len(rows.test):
+            raise InputError(f"{paths.PREDICTIONS}: no training or test rows for the labelled profiles: "
+                             "run `dvc repro train` first")
+        model, probs = list_model.fit(x, y, rows, params)
+        quality = list_model.quality(y[rows.test], probs[rows.test], threshold, params.bootstrap, params.seed)
+        with console.quiet():
+            flatbuffer = export.to_tflite(model)
+            check = export.agreement(model, flatbuffer, x[rows.test], params.tolerance)
+        quality["export"] = check
+        if not check["agrees"] or check["any_nan"]:
+            raise InputError(f"{paths.LIST_TFLITE_MODEL}: LiteRT differs from Keras by {check['max_abs_diff']:.3g} "
+                             f"(tolerance {params.tolerance:g}); not exported")
+        card = list_model.audit_card(*list_model.shipped_rates(predictions, threshold), threshold, quality)
+        with atomic.atomic_path(paths.LIST_TFLITE_MODEL) as tmp:
+            tmp.write_bytes(flatbuffer)
+        atomic.write_json(paths.AUDIT_CARD, card)
+        atomic.write_json(paths.LIST_MODEL_REPORT, quality)
+        run_id = list_tracking.log_list_model(params, experiment, quality, card,
+                                              [paths.LIST_TFLITE_MODEL, paths.AUDIT_CARD])
+        log.info("list-only model: accuracy %.3f %s, ROC AUC %.3f %s on %d test rows; MLflow run %s",
+                 quality["accuracy"], np.round(quality["accuracy_ci95"], 3).tolist(), quality["roc_auc"],
+                 np.round(quality["roc_auc_ci95"], 3).tolist(), quality["test_rows"], run_id)
+
+    run("train-list", body)
+
+
+if __name__ == "__main__":
+    main()
