@@ -187,8 +187,28 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
+class GateParams:
+    """What a model must show before export-tflite ships it (:mod:`pipeline.gate`)."""
+
+    # false: every model is blessed (reports/gate.json says the gate is off).
+    enabled: bool
+    # The lower ends of the k-fold accuracy's and ROC AUC's (1 - compare.alpha) intervals must reach these.
+    min_accuracy: float = checked(PROBABILITY)
+    min_roc_auc: float = checked(PROBABILITY)
+    # No metric significantly worse than the baseline, data/baseline/splits.parquet (`igfake baseline`).
+    no_regression: bool
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
     threshold: float = checked(OPEN_FRACTION)
+    gate: GateParams
+
+
+@dataclass(frozen=True)
+class CompareParams:
+    # Significance level of `igfake compare`, the gate and the CI report; their intervals are (1 - alpha).
+    alpha: float = checked(OPEN_FRACTION)
 
 
 @dataclass(frozen=True)
@@ -208,6 +228,7 @@ SECTIONS: dict[str, type] = {
     "featurize": FeaturizeParams,
     "train": TrainParams,
     "evaluate": EvaluateParams,
+    "compare": CompareParams,
     "export_tflite": ExportTfliteParams,
     "mlflow": MlflowParams,
 }

@@ -48,6 +48,8 @@ FEATURE_SPEC = FEATURES_DIR / "feature_spec.json"
 PREDICTIONS = DATA / "predictions" / "predictions.parquet"
 # Every (model, split, member seed) of the study with its test metrics: what comparisons pair up.
 SPLIT_RESULTS = DATA / "predictions" / "splits.parquet"
+# The gate's baseline: a copy of an accepted run's split results, tracked by git (`igfake baseline` writes it).
+BASELINE = DATA / "baseline" / "splits.parquet"
 
 MODELS = ROOT / "models"
 KERAS_MODEL = MODELS / "model.keras"
@@ -60,6 +62,8 @@ VARIANCE = REPORTS / "variance.json"
 METRICS = REPORTS / "metrics.json"
 CONFUSION = REPORTS / "confusion.txt"
 EXPORT_REPORT = REPORTS / "export.json"
+GATE = REPORTS / "gate.json"
+CI_REPORT = REPORTS / "ci.md"
 PLOTS = REPORTS / "plots"
 ROC_PLOT = PLOTS / "roc.csv"
 CONFUSION_PLOT = PLOTS / "confusion.csv"

@@ -18,12 +18,15 @@ Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argpar
 
 def _commands() -> dict[str, Command]:
     # Imported when used: each command loads only what it needs (predict must stay free of TensorFlow).
-    from pipeline.cli import label, predict, simulator
+    from pipeline.cli import baseline, ci_report, compare, label, predict, simulator
 
     return {
         "simulator": simulator.COMMAND,
         "predict": predict.COMMAND,
         "label": label.COMMAND,
+        "compare": compare.COMMAND,
+        "baseline": baseline.COMMAND,
+        "ci-report": ci_report.COMMAND,
     }
 
 
