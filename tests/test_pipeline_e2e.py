@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 from pathlib import Path
@@ -18,8 +19,10 @@ from .conftest import REPO, sh
 
 pytestmark = pytest.mark.slow
 
-SMALL = {"seeds": 3, "epochs": 5}
-SPLIT = {"folds": 2, "repeats": 1}
+# Small, but enough for `igfake compare`: 5 k-fold splits give the paired test 4 degrees of freedom, and
+# 20 epochs leave the sweep's 5 clearly worse.
+SMALL = {"seeds": 3, "epochs": 20}
+SPLIT = {"folds": 5, "repeats": 1}
 SPLITS = SPLIT["folds"] * SPLIT["repeats"]
 DATA_STAGES = ("crawl", "label-import", "featurize")
 
@@ -30,11 +33,12 @@ def lock_outs(lock_text: str, stage: str) -> dict[str, str]:
     return {o["path"]: o["md5"] for o in lock["stages"][stage]["outs"] if o["path"].startswith("data/")}
 
 
-def set_train_params(clone: Path, split: dict | None = None, **values) -> None:
+def set_train_params(clone: Path, split: dict | None = None, gate: dict | None = None, **values) -> None:
     path = clone / "params.yaml"
     params = yaml.safe_load(path.read_text())
     params["train"].update(values)
     params["train"]["split"].update(split or {})
+    params["evaluate"]["gate"].update(gate or {})
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -42,9 +46,16 @@ def set_train_params(clone: Path, split: dict | None = None, **values) -> None:
 def clone(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("e2e") / "igfake"
     sh(["git", "clone", "--quiet", str(REPO), str(target)], cwd=REPO)
-    set_train_params(target, split=SPLIT, **SMALL)
+    # The gate's baseline is the committed full-size run; these small runs are judged in the last test only.
+    set_train_params(target, split=SPLIT, gate={"enabled": False}, **SMALL)
     sh(["dvc", "repro"], cwd=target)
+    # The default run's split results, kept for comparing the experiments below against it.
+    shutil.copy(target / "data/predictions/splits.parquet", default_results(target))
     return target
+
+
+def default_results(clone: Path) -> Path:
+    return clone.parent / "default-splits.parquet"
 
 
 def mlflow_rows(clone: Path, sql: str, *args) -> list[tuple]:
@@ -58,6 +69,20 @@ def test_data_outputs_reproduce_the_committed_lock(clone):
     for stage in DATA_STAGES:
         assert lock_outs(committed, stage), stage
         assert lock_outs(fresh, stage) == lock_outs(committed, stage), stage
+
+
+def test_ci_report_on_a_fresh_clone(clone):
+    """What .ci/run writes: data bit-identical to the committed lock; the small run's model outputs differ
+    from the committed full-size run, and their comparison is labelled unpaired (different k-fold splits)."""
+    out = sh(["igfake", "ci-report"], cwd=clone).stdout
+    assert out.startswith("reports/ci.md: data stages: bit-identical; metrics against the committed run: ")
+    report = (clone / "reports/ci.md").read_text()
+    assert "- data stages: **bit-identical**" in report and "- quality gate: **off**" in report
+    assert "`data/predictions/splits.parquet`" in report and "differ from the committed lock" in report
+    assert "not in this machine's DVC cache" in report and "UNPAIRED: different k-fold splits (10 vs 5)" in report
+    for line in report.splitlines():
+        if line.startswith("!["):
+            assert (clone / "reports" / line.split("(")[1].rstrip(")")).is_file(), line
 
 
 def test_pipeline_is_up_to_date_and_a_second_repro_runs_nothing(clone):
@@ -126,29 +151,51 @@ def test_mlflow_holds_a_parent_run_with_one_child_per_seed(clone):
 
 def test_dvc_exp_run_sweeps_and_lands_in_the_same_mlflow_db(clone):
     before = mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0]
-    sh(["dvc", "exp", "run", "--name", "short", "-S", "train.epochs=3", "-S", "train.seeds=2"], cwd=clone)
+    sh(["dvc", "exp", "run", "--name", "epochs5", "-S", "train.epochs=5"], cwd=clone)
     shown = json.loads(sh(["dvc", "exp", "show", "--json"], cwd=clone).stdout)
     experiments = [e for row in shown for e in (row.get("experiments") or [])]
-    (short,) = [e for e in experiments if e.get("name") == "short"]
+    (short,) = [e for e in experiments if e.get("name") == "epochs5"]
     (rev,) = short["revs"]
     metrics = rev["data"]["metrics"]["reports/metrics.json"]["data"]
-    assert metrics["seeds"]["n"] == 2
+    assert metrics["seeds"]["n"] == SMALL["seeds"]
     params = rev["data"]["params"]["params.yaml"]["data"]["train"]
-    assert params["epochs"] == 3 and params["seeds"] == 2
-    assert mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0] == before + 1 + 2 + SPLITS
-    tagged = mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = 'short'")
-    assert len(tagged) == 1 + 2 + SPLITS
+    assert params["epochs"] == 5 and params["seeds"] == SMALL["seeds"]
+    assert mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0] == before + 1 + SMALL["seeds"] + SPLITS
+    tagged = mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = 'epochs5'")
+    assert len(tagged) == 1 + SMALL["seeds"] + SPLITS
 
 
 def test_queued_experiments_log_to_the_parent_repository_store(clone):
     """``dvc exp run --queue`` runs in .dvc/tmp/exps/...; its MLflow runs must still land in <repo>/mlflow.db."""
-    sh(["dvc", "exp", "run", "--queue", "--name", "queued", "-S", "train.epochs=2", "-S", "train.seeds=2"], cwd=clone)
+    # The workspace holds the epochs5 experiment now: set the default epochs back explicitly.
+    sh(["dvc", "exp", "run", "--queue", "--name", "seed100", "-S", "train.seed=100",
+        "-S", f"train.epochs={SMALL['epochs']}"], cwd=clone)
     sh(["dvc", "exp", "run", "--run-all"], cwd=clone)
-    tagged = mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = 'queued'")
-    assert len(tagged) == 1 + 2 + SPLITS  # parent, 2 seeds, the k-fold splits
+    tagged = mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = 'seed100'")
+    assert len(tagged) == 1 + SMALL["seeds"] + SPLITS  # parent, the seeds, the k-fold splits
     assert not list((clone / ".dvc").rglob("mlflow.db"))
     (location,) = mlflow_rows(clone, "SELECT artifact_location FROM experiments WHERE name = 'igfake'")[0]
     assert location == (clone / "mlruns").resolve().as_uri()
+
+
+def test_compare_judges_the_experiments_with_the_noise(clone):
+    """The two sweeps above against the default run: 5 epochs instead of 20 is judged worse; other member
+    seeds (100-102) are judged not different. The experiments are read by name from the DVC cache."""
+    def compared(*refs: str) -> dict:
+        return json.loads(sh(["igfake", "compare", *refs, "--json"], cwd=clone).stdout)
+
+    default = str(default_results(clone))
+    worse = compared(default, "epochs5")
+    assert worse["paired"] and worse["splits"] == SPLITS and worse["verdict"] == "worse", worse
+    loss = next(m for m in worse["metrics"] if m["metric"] == "log_loss")
+    assert loss["low"] > 0 and loss["verdict"] == "worse"
+    same = compared(default, "seed100")
+    assert same["paired"] and same["verdict"] == "no detectable difference", same
+    assert all(m["low"] <= 0 <= m["high"] for m in same["metrics"])
+    assert same["notes"][0].startswith("member seeds differ (0-2 vs 100-102)")
+    markdown = sh(["igfake", "compare", "seed100", "epochs5"], cwd=clone).stdout
+    assert markdown.startswith("## `epochs5:mlp` against `seed100:mlp`") and "paired over 5 k-fold splits" in markdown
+    print(json.dumps({"epochs5": worse, "seed100": same}))
 
 
 def test_mlflow_ui_and_rest_api_serve_the_runs(clone):
@@ -217,8 +264,22 @@ def test_forced_repro_gives_identical_data_and_metrics(clone):
     before = {p: (clone / p).read_bytes() for p in
               ("data/raw/profiles.jsonl", "data/raw/graph.jsonl", "data/interim/labelled.parquet",
                "data/features/features.parquet", "data/predictions/predictions.parquet", "models/model.keras",
-               "reports/metrics.json",
-               "reports/variance.json")}
+               "data/predictions/splits.parquet", "reports/metrics.json", "reports/variance.json",
+               "reports/gate.json")}
     sh(["dvc", "repro", "-f"], cwd=clone)
     for path, content in before.items():
         assert (clone / path).read_bytes() == content, path
+
+
+def test_a_failing_gate_stops_export_tflite_with_the_rule(clone):
+    """Last: it leaves the clone with the gate on and no TFLite model."""
+    set_train_params(clone, gate={"enabled": True, "min_accuracy": 0.999})
+    failed = sh(["dvc", "repro"], cwd=clone, check=False)
+    assert failed.returncode != 0
+    (line,) = [x for x in failed.stderr.splitlines() if x.startswith("igfake export-tflite: error:")]
+    assert line.startswith("igfake export-tflite: error: reports/gate.json: the gate did not bless this model "
+                           "(min_accuracy: k-fold accuracy 0.")
+    assert "lower end < 0.999" in line
+    gate = json.loads((clone / "reports/gate.json").read_text())
+    assert not gate["blessed"] and "min_accuracy" in gate["failed"]
+    assert not (clone / "models/model.tflite").exists()
