@@ -51,6 +51,17 @@ def outputs_section(committed_lock: str, fresh_lock: str) -> tuple[list[str], bo
     return lines, identical
 
 
+def baseline_status(committed_lock: str, baseline_md5: str | None) -> str:
+    """Whether the gate's baseline is HEAD's own committed train result, or lags behind it."""
+    committed = lock_outs(committed_lock, ("train",)).get("data/predictions/splits.parquet")
+    if baseline_md5 is None:
+        return "The gate has no baseline (`igfake baseline` writes one)."
+    if baseline_md5 == committed:
+        return "The gate's baseline is the committed run's own split results (same md5 as in `dvc.lock`)."
+    return ("The gate's baseline is NOT the committed run's split results (md5 differs from `dvc.lock`): "
+            "if the committed change was accepted, refresh it with `igfake baseline` and commit it.")
+
+
 def metrics_section(comparison: compare.Comparison | None, reason: str, committed: Mapping[str, Any] | None,
                     fresh: Mapping[str, Any], variance: Mapping[str, Any] | None) -> list[str]:
     lines = ["## Metrics against the committed run", ""]
@@ -87,7 +98,8 @@ def gate_section(gate: Mapping[str, Any]) -> list[str]:
 
 def build(committed_lock: str, fresh_lock: str, comparison: compare.Comparison | None, comparison_note: str,
           committed_metrics: Mapping[str, Any] | None, fresh_metrics: Mapping[str, Any],
-          variance: Mapping[str, Any] | None, gate: Mapping[str, Any], commit: str) -> str:
+          variance: Mapping[str, Any] | None, gate: Mapping[str, Any], commit: str,
+          baseline_md5: str | None = None) -> str:
     """The Markdown report; paths to plots are relative to ``reports/`` (where ci.md is written)."""
     outputs, identical = outputs_section(committed_lock, fresh_lock)
     verdict = comparison.verdict if comparison else "not compared"
@@ -100,7 +112,8 @@ def build(committed_lock: str, fresh_lock: str, comparison: compare.Comparison |
     plots = ["## Plots", "", *[f"![{title}]({path})" for title, path in PLOTS.items()]]
     return "\n".join([*head, *outputs, "", *metrics_section(comparison, comparison_note, committed_metrics,
                                                               fresh_metrics, variance),
-                      "", *gate_section(gate), "", *plots]) + "\n"
+                      "", *gate_section(gate), "", baseline_status(committed_lock, baseline_md5), "",
+                      *plots]) + "\n"
 
 
 def loads_or_none(text: str | None) -> Any:

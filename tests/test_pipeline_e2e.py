@@ -80,6 +80,7 @@ def test_ci_report_on_a_fresh_clone(clone):
     assert "- data stages: **bit-identical**" in report and "- quality gate: **off**" in report
     assert "`data/predictions/splits.parquet`" in report and "differ from the committed lock" in report
     assert "not in this machine's DVC cache" in report and "UNPAIRED: different k-fold splits (10 vs 5)" in report
+    assert "The gate's baseline is the committed run's own split results" in report
     for line in report.splitlines():
         if line.startswith("!["):
             assert (clone / "reports" / line.split("(")[1].rstrip(")")).is_file(), line

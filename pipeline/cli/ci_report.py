@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 
@@ -57,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         ci_report.loads_or_none(_git_show(args.against, "reports/metrics.json")),
         json.loads(paths.METRICS.read_text(encoding="utf-8")),
         ci_report.loads_or_none(_git_show(args.against, "reports/variance.json")),
-        json.loads(paths.GATE.read_text(encoding="utf-8")), commit or args.against)
+        json.loads(paths.GATE.read_text(encoding="utf-8")), commit or args.against,
+        hashlib.md5(paths.BASELINE.read_bytes()).hexdigest() if paths.BASELINE.is_file() else None)
     atomic.write_text(paths.CI_REPORT, text)
     print(f"{paths.CI_REPORT.relative_to(paths.ROOT)}: {text.splitlines()[2][2:]}; "
           f"{text.splitlines()[3][2:]}; {text.splitlines()[4][2:]}".replace("**", ""))
