@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline import compare
-from pipeline.errors import GateError
+from pipeline.errors import GateError, ParamsError
 from pipeline.params import GateParams
 
 
@@ -41,6 +41,10 @@ def judge(params: GateParams, current: compare.RunResults, baseline: compare.Run
     """The verdict for ``reports/gate.json``: ``blessed``, every rule's result, the comparison with the baseline."""
     if not params.enabled:
         return {"enabled": False, "blessed": True, "failed": [], "rules": [], "alpha": alpha}
+    if len(current.kfold) < 2:
+        raise ParamsError(f"evaluate.gate: the gate judges the repeated k-fold results, and this run has "
+                          f"{len(current.kfold)} k-fold split(s): set train.split.repeats >= 1, or "
+                          "evaluate.gate.enabled: false")
     intervals = compare.summary(current, alpha, ("accuracy", "roc_auc"))
     rules = [_bound("accuracy", intervals["accuracy"], params.min_accuracy),
              _bound("roc_auc", intervals["roc_auc"], params.min_roc_auc)]

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline import compare, gate
 from pipeline.cli import main
-from pipeline.errors import GateError
+from pipeline.errors import GateError, ParamsError
 from pipeline.params import GateParams
 
 from .conftest import REPO, repo_section, run_env
@@ -59,6 +59,14 @@ def test_a_significant_regression_against_the_baseline_fails_the_gate():
 def test_a_turned_off_gate_blesses_anything():
     verdict = gate.judge(dataclasses.replace(ON, enabled=False), run(shift=-0.5), run("baseline"), alpha=0.05)
     assert verdict == {"enabled": False, "blessed": True, "failed": [], "rules": [], "alpha": 0.05}
+
+
+def test_a_run_without_k_fold_splits_cannot_be_gated():
+    holdout_only = predictions.split_results([r for r in results_table().to_pylist() if r["split"] == "holdout"],
+                                             PROTOCOL)
+    with pytest.raises(ParamsError, match=r"^evaluate.gate: .* 0 k-fold split\(s\): set train.split.repeats >= 1, "
+                                          r"or evaluate.gate.enabled: false$"):
+        gate.judge(ON, compare.run_results(holdout_only, "run"), None, alpha=0.05)
 
 
 def test_params_yaml_gate_and_alpha_are_validated():
