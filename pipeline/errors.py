@@ -47,3 +47,11 @@ class RequestFailed(CrawlError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+class CompareError(IgfakeError):
+    """Two runs cannot be compared, or a run's results cannot be read: the message says why and what to do."""
+
+
+class GateError(IgfakeError):
+    """The quality gate did not bless the model: the message names the failed rule."""

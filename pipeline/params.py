@@ -222,6 +222,19 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
+class GateParams:
+    """What a model must show before export-tflite ships it (:mod:`pipeline.gate`)."""
+
+    # false: every model is blessed (reports/gate.json says the gate is off).
+    enabled: bool
+    # The lower ends of the k-fold accuracy's and ROC AUC's (1 - compare.alpha) intervals must reach these.
+    min_accuracy: float = checked(PROBABILITY)
+    min_roc_auc: float = checked(PROBABILITY)
+    # No metric significantly worse than the baseline, data/baseline/splits.parquet (`igfake baseline`).
+    no_regression: bool
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
     # The decision threshold on P(authentic) with threshold_rule fixed; train's split results use it too.
     threshold: float = checked(OPEN_FRACTION)
@@ -235,6 +248,13 @@ class EvaluateParams:
     bootstrap_seed: int = checked(NON_NEGATIVE_INT)
     # Equal-width probability bins of the expected calibration error and the reliability diagram.
     calibration_bins: int = checked(Check("an integer from 2 to 50", lambda v: 2 <= v <= 50))
+    gate: GateParams
+
+
+@dataclass(frozen=True)
+class CompareParams:
+    # Significance level of `igfake compare`, the gate and the CI report; their intervals are (1 - alpha).
+    alpha: float = checked(OPEN_FRACTION)
 
 
 @dataclass(frozen=True)
@@ -295,6 +315,7 @@ SECTIONS: dict[str, type] = {
     "featurize": FeaturizeParams,
     "train": TrainParams,
     "evaluate": EvaluateParams,
+    "compare": CompareParams,
     "export_tflite": ExportTfliteParams,
     "mlflow": MlflowParams,
     "train_list": TrainListParams,

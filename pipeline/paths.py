@@ -52,6 +52,8 @@ PREDICTIONS = DATA / "predictions" / "predictions.parquet"
 SPLIT_RESULTS = DATA / "predictions" / "splits.parquet"
 # Every member's loss curves on every split.
 HISTORY = DATA / "predictions" / "history.parquet"
+# The gate's baseline: a copy of an accepted run's split results, tracked by git (`igfake baseline` writes it).
+BASELINE = DATA / "baseline" / "splits.parquet"
 
 MODELS = ROOT / "models"
 KERAS_MODEL = MODELS / "model.keras"
@@ -81,6 +83,8 @@ REPORT_HTML = REPORTS / "report.html"
 MODEL_CARD = REPORTS / "model_card.md"
 EXPORT_REPORT = REPORTS / "export.json"
 LIST_MODEL_REPORT = REPORTS / "list_model.json"
+GATE = REPORTS / "gate.json"
+CI_REPORT = REPORTS / "ci.md"
 PLOTS = REPORTS / "plots"
 # DVC plot data (CSV) and the same plots as PNGs, by what they hold (see evaluate's PLOT_DATA).
 PLOT_NAMES = ("roc", "confusion", "seed_accuracy", "seed_accuracy_histogram", "kfold_accuracy",

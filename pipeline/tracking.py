@@ -183,6 +183,7 @@ class PipelineRun:
     features_md5: str
     keras_model: Path
     tflite_model: Path
+    gate: dict[str, Any] | None  # reports/gate.json: the quality gate's verdict
     artifacts: dict[str, list[Path]]  # artifact folder -> files
 
 
@@ -238,7 +239,7 @@ def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> d
     starts = [t["started"] for t in run.timing.values()]
     name = run_name()
     parent = client.create_run(experiment_id, start_time=_ms(min(starts)) if starts else None, run_name=name,
-                               tags=tags | {"igfake.kind": "study"})
+                               tags=tags | {"igfake.kind": "study"} | gate_tags(run.gate))
     parent_id = parent.info.run_id
     splits = run.splits[run.splits["model"] == model]
     history = run.history[run.history["model"] == model]
@@ -270,6 +271,16 @@ def ui_path(experiment_id: str) -> str:
     """Where the MLflow UI shows the experiment's runs: its own default is a GenAI overview, and its
     choice between GenAI and model training is the browser's, unless the link says."""
     return f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
+def gate_tags(verdict: dict[str, Any] | None) -> dict[str, str]:
+    """The quality gate's verdict as tags: ``igfake.gate`` blessed, not blessed or off, and the failed rules."""
+    if verdict is None or not verdict.get("enabled", False):
+        return {"igfake.gate": "off"}
+    tags = {"igfake.gate": "blessed" if verdict["blessed"] else "not blessed"}
+    if verdict.get("failed"):
+        tags["igfake.gate.failed"] = ", ".join(verdict["failed"])
+    return tags
 
 
 def _log_members(client: MlflowClient, experiment_id: str, parent_id: str, run: PipelineRun, holdout: pd.DataFrame,

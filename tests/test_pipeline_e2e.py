@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 from pathlib import Path
@@ -18,9 +19,11 @@ from .conftest import REPO, sh
 
 pytestmark = pytest.mark.slow
 
-SMALL = {"seeds": 3, "epochs": 5}
+# Small, but enough for `igfake compare`: 5 k-fold splits give the paired test 4 degrees of freedom, and
+# 20 epochs leave the sweep's 5 clearly worse.
+SMALL = {"seeds": 3, "epochs": 20}
 SMALL_SEED = 0  # train.seed in params.yaml: the first member's seed
-SPLIT = {"folds": 2, "repeats": 1}
+SPLIT = {"folds": 5, "repeats": 1}
 SPLITS = SPLIT["folds"] * SPLIT["repeats"]
 BASELINES = ("logreg", "forest")  # params.yaml's train.baselines.models: one nested MLflow run each
 DATA_STAGES = ("crawl", "label-import", "featurize")
@@ -32,11 +35,12 @@ def lock_outs(lock_text: str, stage: str) -> dict[str, str]:
     return {o["path"]: o["md5"] for o in lock["stages"][stage]["outs"] if o["path"].startswith("data/")}
 
 
-def set_train_params(clone: Path, split: dict | None = None, **values) -> None:
+def set_train_params(clone: Path, split: dict | None = None, gate: dict | None = None, **values) -> None:
     path = clone / "params.yaml"
     params = yaml.safe_load(path.read_text())
     params["train"].update(values)
     params["train"]["split"].update(split or {})
+    params["evaluate"]["gate"].update(gate or {})
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -44,9 +48,16 @@ def set_train_params(clone: Path, split: dict | None = None, **values) -> None:
 def clone(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("e2e") / "igfake"
     sh(["git", "clone", "--quiet", str(REPO), str(target)], cwd=REPO)
-    set_train_params(target, split=SPLIT, **SMALL)
+    # The gate's baseline is the committed full-size run; these small runs are judged in the last test only.
+    set_train_params(target, split=SPLIT, gate={"enabled": False}, **SMALL)
     sh(["dvc", "repro"], cwd=target)
+    # The default run's split results, kept for comparing the experiments below against it.
+    shutil.copy(target / "data/predictions/splits.parquet", default_results(target))
     return target
+
+
+def default_results(clone: Path) -> Path:
+    return clone.parent / "default-splits.parquet"
 
 
 def mlflow_rows(clone: Path, sql: str, *args) -> list[tuple]:
@@ -60,6 +71,21 @@ def test_data_outputs_reproduce_the_committed_lock(clone):
     for stage in DATA_STAGES:
         assert lock_outs(committed, stage), stage
         assert lock_outs(fresh, stage) == lock_outs(committed, stage), stage
+
+
+def test_ci_report_on_a_fresh_clone(clone):
+    """What .ci/run writes: data bit-identical to the committed lock; the small run's model outputs differ
+    from the committed full-size run, and their comparison is labelled unpaired (different k-fold splits)."""
+    out = sh(["igfake", "ci-report"], cwd=clone).stdout
+    assert out.startswith("reports/ci.md: data stages: bit-identical; metrics against the committed run: ")
+    report = (clone / "reports/ci.md").read_text()
+    assert "- data stages: **bit-identical**" in report and "- quality gate: **off**" in report
+    assert "`data/predictions/splits.parquet`" in report and "differ from the committed lock" in report
+    assert "not in this machine's DVC cache" in report and "UNPAIRED: different k-fold splits (10 vs 5)" in report
+    assert "The gate's baseline is the committed run's own split results" in report
+    for line in report.splitlines():
+        if line.startswith("!["):
+            assert (clone / "reports" / line.split("(")[1].rstrip(")")).is_file(), line
 
 
 def test_pipeline_is_up_to_date_and_a_second_repro_runs_nothing(clone):
@@ -145,6 +171,7 @@ def test_mlflow_holds_a_parent_run_with_one_child_per_seed(clone):
     assert artifacts.startswith((clone / "mlruns").resolve().as_uri())
     tags = dict(mlflow_rows(clone, "SELECT key, value FROM tags WHERE run_uuid = ?", parent))
     assert tags["mlflow.source.git.commit"] == head
+    assert tags["igfake.gate"] == "off"  # the clone turns the gate off; reports/gate.json says so
     # Nested runs record the fits' own durations, not the instant they were logged.
     (train_seconds,) = mlflow_rows(clone, "SELECT (end_time - start_time) / 1000.0 FROM runs WHERE name = ? AND "
                                           "run_uuid IN (SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' "
@@ -241,36 +268,36 @@ def exp_runs(clone: Path, name: str) -> list[tuple]:
 
 def test_every_experiment_reaches_mlflow_even_when_dvc_restores_it_from_the_run_cache(clone):
     before = mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0]
-    sh(["dvc", "exp", "run", "--name", "short", "-S", "train.epochs=3", "-S", "train.seeds=2"], cwd=clone)
+    sh(["dvc", "exp", "run", "--name", "epochs5", "-S", "train.epochs=5"], cwd=clone)
     shown = json.loads(sh(["dvc", "exp", "show", "--json"], cwd=clone).stdout)
     experiments = [e for row in shown for e in (row.get("experiments") or [])]
-    (short,) = [e for e in experiments if e.get("name") == "short"]
+    (short,) = [e for e in experiments if e.get("name") == "epochs5"]
     (rev,) = short["revs"]
     metrics = rev["data"]["metrics"]["reports/metrics.json"]["data"]
-    assert metrics["seeds"]["n"] == 2
+    assert metrics["seeds"]["n"] == SMALL["seeds"]
     params = rev["data"]["params"]["params.yaml"]["data"]["train"]
-    assert params["epochs"] == 3 and params["seeds"] == 2
+    assert params["epochs"] == 5 and params["seeds"] == SMALL["seeds"]
     # track's parent, 2 seeds, the k-fold splits, the baselines; and train-list's run (its deps changed).
-    assert mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0] == before + 1 + 2 + SPLITS + len(BASELINES) + 1
-    assert len(exp_runs(clone, "short")) == 1 + 2 + SPLITS + len(BASELINES)
+    assert mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0] == (before + 1 + SMALL["seeds"] + SPLITS
+                                                                    + len(BASELINES) + 1)
+    assert len(exp_runs(clone, "epochs5")) == 1 + SMALL["seeds"] + SPLITS + len(BASELINES)
 
     # Back to short's params after another experiment: DVC restores train from its run-cache, running no
     # training code; track still runs, because DVC never restores it from the run-cache.
-    sh(["dvc", "exp", "run", "--name", "longer", "-S", "train.epochs=4", "-S", "train.seeds=2"], cwd=clone)
-    restored = sh(["dvc", "exp", "run", "--name", "restored", "-S", "train.epochs=3", "-S", "train.seeds=2"],
-                  cwd=clone)
+    sh(["dvc", "exp", "run", "--name", "longer", "-S", "train.epochs=6"], cwd=clone)
+    restored = sh(["dvc", "exp", "run", "--name", "restored", "-S", "train.epochs=5"], cwd=clone)
     assert "Stage 'train' is cached - skipping run" in restored.stdout + restored.stderr
     assert "Running stage 'track'" in restored.stdout
-    assert len(exp_runs(clone, "restored")) == 1 + 2 + SPLITS + len(BASELINES)
+    assert len(exp_runs(clone, "restored")) == 1 + SMALL["seeds"] + SPLITS + len(BASELINES)
     # The same params once more: nothing changed since the workspace's last run, so DVC runs no stage.
-    same = sh(["dvc", "exp", "run", "--name", "same", "-S", "train.epochs=3", "-S", "train.seeds=2"], cwd=clone)
+    same = sh(["dvc", "exp", "run", "--name", "same", "-S", "train.epochs=5"], cwd=clone)
     assert "Running stage" not in same.stdout and not exp_runs(clone, "same")
 
     # Sync: each experiment's runs get its own commit, which DVC makes only after the run, and the
     # experiment that ran nothing gets a parent run of its own, linked to the run it repeats.
     synced = sh(["igfake", "mlflow", "sync"], cwd=clone)
     assert "1 experiments that reproduced nothing new linked" in synced.stdout
-    for name in ("short", "longer", "restored", "same"):
+    for name in ("epochs5", "longer", "restored", "same"):
         ref = sh(["git", "for-each-ref", "--format=%(objectname)", f"refs/exps/*/*/{name}"], cwd=clone).stdout
         commits = mlflow_rows(clone, "SELECT DISTINCT value FROM tags WHERE key = 'mlflow.source.git.commit' AND "
                                      "run_uuid IN (SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = ?)",
@@ -288,14 +315,16 @@ def test_every_experiment_reaches_mlflow_even_when_dvc_restores_it_from_the_run_
 
 def test_queued_experiments_log_to_the_parent_repository_store(clone):
     """``dvc exp run --queue`` runs in .dvc/tmp/exps/...; its MLflow runs must still land in <repo>/mlflow.db."""
-    sh(["dvc", "exp", "run", "--queue", "--name", "queued", "-S", "train.epochs=2", "-S", "train.seeds=2"], cwd=clone)
+    # The workspace holds the last experiment now: set the default epochs back explicitly.
+    sh(["dvc", "exp", "run", "--queue", "--name", "seed100", "-S", "train.seed=100",
+        "-S", f"train.epochs={SMALL['epochs']}"], cwd=clone)
     sh(["dvc", "exp", "run", "--run-all"], cwd=clone)
-    assert len(exp_runs(clone, "queued")) == 1 + 2 + SPLITS + len(BASELINES)  # parent, 2 seeds, the k-fold splits
+    assert len(exp_runs(clone, "seed100")) == 1 + SMALL["seeds"] + SPLITS + len(BASELINES)
     assert not list((clone / ".dvc").rglob("mlflow.db"))
     (location,) = mlflow_rows(clone, "SELECT artifact_location FROM experiments WHERE name = 'igfake'")[0]
     assert location == (clone / "mlruns").resolve().as_uri()
     (source,) = mlflow_rows(clone, "SELECT DISTINCT value FROM tags WHERE key = 'mlflow.source.name' AND run_uuid IN "
-                                   "(SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = 'queued')")
+                                   "(SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = 'seed100')")
     assert source == (str(clone / "dvc.yaml"),)  # the repository's pipeline, not the temporary copy
 
 
@@ -311,6 +340,26 @@ def test_exp_show_leads_with_the_headline_and_the_changed_params(clone):
     shown = json.loads(sh(["dvc", "exp", "show", "--json"], cwd=clone).stdout)
     workspace = shown[0]["rev"] == "workspace" and shown[0]["data"]["metrics"]["reports/metrics.json"]["data"]
     assert list(workspace)[:4] == ["accuracy", "roc_auc", "seeds", "kfold"]
+
+
+def test_compare_judges_the_experiments_with_the_noise(clone):
+    """The two sweeps above against the default run: 5 epochs instead of 20 is judged worse; other member
+    seeds (100-102) are judged not different. The experiments are read by name from the DVC cache."""
+    def compared(*refs: str) -> dict:
+        return json.loads(sh(["igfake", "compare", *refs, "--json"], cwd=clone).stdout)
+
+    default = str(default_results(clone))
+    worse = compared(default, "epochs5")
+    assert worse["paired"] and worse["splits"] == SPLITS and worse["verdict"] == "worse", worse
+    loss = next(m for m in worse["metrics"] if m["metric"] == "log_loss")
+    assert loss["low"] > 0 and loss["verdict"] == "worse"
+    same = compared(default, "seed100")
+    assert same["paired"] and same["verdict"] == "no detectable difference", same
+    assert all(m["low"] <= 0 <= m["high"] for m in same["metrics"])
+    assert same["notes"][0].startswith("member seeds differ (0-2 vs 100-102)")
+    markdown = sh(["igfake", "compare", "seed100", "epochs5"], cwd=clone).stdout
+    assert markdown.startswith("## `epochs5:mlp` against `seed100:mlp`") and "paired over 5 k-fold splits" in markdown
+    print(json.dumps({"epochs5": worse, "seed100": same}))
 
 
 HEADLINE = ("accuracy", "roc_auc", "seeds.mean", "seeds.std", "seeds.min", "seeds.max", "seeds.n", "kfold.mean",
@@ -366,7 +415,7 @@ def test_mlflow_rest_api_finds_each_experiment_with_its_commit_dataset_artifacts
     experiment = rest(mlflow_server, "experiments/get-by-name?experiment_name=igfake")["experiment"]
     assert {t["key"]: t["value"] for t in experiment["tags"]}["mlflow.experimentKind"] == "custom_model_development"
     ids = [experiment["experiment_id"]]
-    for name in ("short", "restored"):
+    for name in ("epochs5", "restored"):
         query = f"attributes.run_name = '{name}' AND tags.`igfake.kind` = 'study'"
         (parent,) = rest(mlflow_server, "runs/search", {"experiment_ids": ids, "filter": query})["runs"]
         run_id = parent["info"]["run_id"]
@@ -388,7 +437,8 @@ def test_mlflow_rest_api_finds_each_experiment_with_its_commit_dataset_artifacts
         children = rest(mlflow_server, "runs/search", {
             "experiment_ids": ids, "filter": f"tags.mlflow.parentRunId = '{run_id}'", "max_results": 100})["runs"]
         assert sorted(c["info"]["run_name"] for c in children) == sorted(
-            ["seed-0", "seed-1"] + [f"split-r0f{i}" for i in range(SPLITS)] + [f"baseline-{b}" for b in BASELINES])
+            [f"seed-{i}" for i in range(SMALL["seeds"])] + [f"split-r0f{i}" for i in range(SPLITS)]
+            + [f"baseline-{b}" for b in BASELINES])
 
 
 def test_mlflow_ui_lists_the_runs_by_name_in_a_real_browser(clone, mlflow_server):
@@ -408,7 +458,7 @@ def test_mlflow_ui_lists_the_runs_by_name_in_a_real_browser(clone, mlflow_server
             logged = json.loads((clone / "data/tracking/mlflow_run.json").read_text())
             assert logged["experiment_id"] == experiment["experiment_id"]
             page.goto(f"{mlflow_server}/{logged['ui']}")
-            for name in ("short", "restored", "same", "queued"):
+            for name in ("epochs5", "restored", "same", "seed100"):
                 page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
             assert "/runs" in page.url and "workflowType=machine_learning" in page.url
         finally:
@@ -444,8 +494,22 @@ def test_forced_repro_gives_identical_data_and_metrics(clone):
               ("data/raw/profiles.jsonl", "data/raw/graph.jsonl", "data/interim/labelled.parquet",
                "data/features/features.parquet", "data/predictions/predictions.parquet", "models/model.keras",
                "data/predictions/splits.parquet", "reports/metrics.json", "reports/slices.json",
-               "reports/variance.json")}
+               "reports/variance.json", "reports/gate.json")}
     sh(["dvc", "repro", "-f"], cwd=clone)
     for path, content in before.items():
         assert (clone / path).read_bytes() == content, path
+
+
+def test_a_failing_gate_stops_export_tflite_with_the_rule(clone):
+    """Last: it leaves the clone with the gate on and no TFLite model."""
+    set_train_params(clone, gate={"enabled": True, "min_accuracy": 0.999})
+    failed = sh(["dvc", "repro"], cwd=clone, check=False)
+    assert failed.returncode != 0
+    (line,) = [x for x in failed.stderr.splitlines() if x.startswith("igfake export-tflite: error:")]
+    assert line.startswith("igfake export-tflite: error: reports/gate.json: the gate did not bless this model "
+                           "(min_accuracy: k-fold accuracy 0.")
+    assert "lower end < 0.999" in line
+    gate = json.loads((clone / "reports/gate.json").read_text())
+    assert not gate["blessed"] and "min_accuracy" in gate["failed"]
+    assert not (clone / "models/model.tflite").exists()
 

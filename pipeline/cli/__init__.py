@@ -28,11 +28,14 @@ def _commands() -> dict[str, str]:
         "simulator": "simulated Instagram: `igfake simulator serve --port N`",
         "label": "label the crawled profiles in the terminal, one key per decision",
         "mlflow": "MLflow housekeeping: `igfake mlflow sync` after `dvc exp run`",
+        "compare": "compare two runs (or two models of one run) with a paired test over the k-fold splits",
+        "baseline": "set the quality gate's baseline: copy a run's split results to data/baseline/",
+        "ci-report": "write reports/ci.md: reproduction, metrics against the committed ones, the gate",
     }
 
 
 def load_command(name: str) -> Command:
-    return importlib.import_module(f"pipeline.cli.{name}").COMMAND
+    return importlib.import_module(f"pipeline.cli.{name.replace('-', '_')}").COMMAND
 
 
 class _Parser(argparse.ArgumentParser):

@@ -2,11 +2,13 @@
 
 Reads ``data/predictions/predictions.parquet`` and ``splits.parquet`` (train), ``data/interim/labelled.parquet``
 (label-import: the profiles' attributes for slices and, from the simulator, the truth behind each label),
-``reports/variance.json``, ``reports/labels.json`` and ``params.yaml`` section ``evaluate``. Writes
+``reports/variance.json``, ``reports/labels.json``, the gate's baseline ``data/baseline/splits.parquet``
+and ``params.yaml`` sections ``evaluate`` and ``compare``. Writes
 ``reports/metrics.json`` (the headline, the one DVC metric), ``reports/evaluation.json`` (everything, with
 intervals, baselines and comparisons), ``reports/slices.json``, ``reports/confusion.txt`` (as the article printed it),
 DVC plot data ``reports/plots/<plot>.csv`` with PNG renderings beside them, ``reports/report.html``
-(self-contained) and ``reports/model_card.md``.
+(self-contained), ``reports/model_card.md`` and the quality gate's verdict, ``reports/gate.json``
+(:mod:`pipeline.gate`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 
 import pyarrow.parquet as pq
 
-from pipeline import atomic, evaluation, metrics, paths, plots, report
+from pipeline import atomic, compare, evaluation, gate, metrics, paths, plots, report
 from pipeline.params import load_section
 from pipeline.stages import run
 
@@ -52,6 +54,13 @@ def main() -> None:
                  ev.report["threshold"]["value"],
                  "; ".join(f"{m} {report.interval(v['accuracy'])}" for m, v in models.items() if m != "mlp"))
         log.info("%s", report.verdict(ev.report, variance))
+        alpha = load_section("compare", paths.PARAMS).alpha
+        current = compare.run_results(pq.read_table(paths.SPLIT_RESULTS), "workspace")
+        baseline = compare.run_results(pq.read_table(paths.BASELINE), "baseline") if paths.BASELINE.is_file() else None
+        verdict = gate.judge(params.gate, current, baseline, alpha)
+        atomic.write_json(paths.GATE, verdict)
+        log.info("gate: %s", "off" if not verdict["enabled"] else "blessed" if verdict["blessed"]
+                 else f"NOT blessed ({', '.join(verdict['failed'])})")
 
     run("evaluate", body)
 

@@ -2,17 +2,19 @@
 
 Reads ``models/model.keras``, ``data/features/features.parquet``, ``data/predictions/predictions.parquet``
 (which rows are test rows) and ``params.yaml`` sections ``export_tflite`` and ``featurize``. Writes
-``models/model.tflite`` and ``reports/export.json``; fails if LiteRT and Keras differ by more than
+``models/model.tflite`` and ``reports/export.json``; refuses a model the quality gate did not bless
+(``reports/gate.json``, naming the failed rule) and fails if LiteRT and Keras differ by more than
 ``export_tflite.tolerance`` on any test row.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pyarrow.parquet as pq
 
-from pipeline import atomic, console, export, paths
+from pipeline import atomic, console, export, gate, paths
 from pipeline import model as model_lib
 from pipeline.errors import InputError
 from pipeline.params import load_section
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     def body() -> None:
+        gate.require_blessed(json.loads(paths.GATE.read_text(encoding="utf-8")), paths.GATE.relative_to(paths.ROOT))
         tolerance = load_section("export_tflite", paths.PARAMS).tolerance
         feature_set = load_section("featurize", paths.PARAMS).feature_set
         atomic.check_together(paths.commit_journal("train"))

@@ -45,9 +45,10 @@ def main() -> None:
             features_md5=hashlib.md5(paths.FEATURES.read_bytes()).hexdigest(),
             keras_model=paths.KERAS_MODEL,
             tflite_model=paths.TFLITE_MODEL,
+            gate=json.loads(paths.GATE.read_text()) if paths.GATE.is_file() else None,
             artifacts={
-                "reports": [paths.METRICS, paths.VARIANCE, paths.CONFUSION, paths.EXPORT_REPORT, paths.LABELS_REPORT,
-                            paths.CRAWL_REPORT, paths.TRAIN_TIMING],
+                "reports": [paths.METRICS, paths.GATE, paths.VARIANCE, paths.CONFUSION, paths.EXPORT_REPORT,
+                            paths.LABELS_REPORT, paths.CRAWL_REPORT, paths.TRAIN_TIMING],
                 "plots": sorted(paths.PLOTS.glob("*.png")) + sorted(paths.PLOTS.glob("*.csv")),
                 "tflite": [paths.TFLITE_MODEL, paths.FEATURE_SPEC],
                 "pipeline": [paths.PARAMS, paths.ROOT / "dvc.yaml", paths.ROOT / "dvc.lock"],

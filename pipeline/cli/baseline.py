@@ -1,0 +1,32 @@
+"""``igfake baseline``: make a run the quality gate's baseline (``data/baseline/splits.parquet``).
+
+The gate compares every new run with this file, a dependency of the ``evaluate`` stage tracked by git.
+After accepting a change (a merged pull request, a better recipe), refresh it from that run and commit it:
+``igfake baseline && git add data/baseline && git commit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pyarrow.parquet as pq
+
+from pipeline import atomic, compare, paths, runs
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", nargs="?", default=runs.WORKSPACE, metavar="RUN",
+                        help="a git revision, a DVC experiment or 'workspace' (default)")
+
+
+def run(args: argparse.Namespace) -> int:
+    table = runs.read(args.source)
+    compare.run_results(table, args.source)  # refuse a table without the shipped model's results
+    with atomic.atomic_path(paths.BASELINE) as tmp:
+        pq.write_table(table, tmp)
+    print(f"{paths.BASELINE.relative_to(paths.ROOT)}: baseline from {args.source} ({table.num_rows} rows); "
+          "commit it, then `dvc repro` judges new runs against it")
+    return 0
+
+
+COMMAND = ("make a run the quality gate's baseline (data/baseline/splits.parquet)", add_arguments, run)

@@ -1,0 +1,70 @@
+"""``igfake ci-report``: write ``reports/ci.md`` after ``dvc repro`` (:mod:`pipeline.ci_report`).
+
+``.ci/run`` calls it on a clean clone; CI posts the file as the pull request's comment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+
+from pipeline import atomic, ci_report, compare, paths, runs
+from pipeline.errors import CompareError, InputError
+from pipeline.params import load_section
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--against", default="HEAD", help="the committed revision (default: HEAD)")
+
+
+def _git_show(rev: str, path: str) -> str | None:
+    shown = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=paths.ROOT, capture_output=True, text=True,
+                           check=False)
+    return shown.stdout if shown.returncode == 0 else None
+
+
+def _committed_comparison(rev: str, alpha: float) -> tuple[compare.Comparison | None, str]:
+    current = compare.run_results(runs.read(runs.WORKSPACE), "this run")
+    try:
+        return compare.compare(compare.run_results(runs.read(rev), rev), current, alpha), \
+            f"Compared with `{rev}`'s split results (from the local DVC cache)."
+    except CompareError as exc:
+        why = str(exc)
+    try:
+        committed = compare.run_results(runs.read(runs.BASELINE), "committed baseline")
+    except CompareError as exc:
+        return None, f"{why}; {exc}"
+    return compare.compare(committed, current, alpha), \
+        (f"`{rev}`'s own split results are not in this machine's DVC cache (its train outputs did not reproduce "
+         "bit for bit here), so this run is compared with the committed baseline, "
+         f"`{paths.BASELINE.relative_to(paths.ROOT)}`.")
+
+
+def run(args: argparse.Namespace) -> int:
+    committed_lock = _git_show(args.against, "dvc.lock")
+    if committed_lock is None:
+        raise InputError(f"{args.against}: no committed dvc.lock")
+    for path in (paths.METRICS, paths.GATE):
+        if not path.is_file():
+            raise InputError(f"{path.relative_to(paths.ROOT)}: not found; run `dvc repro` first")
+    alpha = load_section("compare", paths.PARAMS).alpha
+    comparison, note = _committed_comparison(args.against, alpha)
+    commit = subprocess.run(["git", "rev-parse", args.against], cwd=paths.ROOT, capture_output=True, text=True,
+                            check=False).stdout.strip()
+    text = ci_report.build(
+        committed_lock, (paths.ROOT / "dvc.lock").read_text(encoding="utf-8"), comparison, note,
+        ci_report.loads_or_none(_git_show(args.against, "reports/metrics.json")),
+        json.loads(paths.METRICS.read_text(encoding="utf-8")),
+        ci_report.loads_or_none(_git_show(args.against, "reports/variance.json")),
+        json.loads(paths.GATE.read_text(encoding="utf-8")), commit or args.against,
+        hashlib.md5(paths.BASELINE.read_bytes()).hexdigest() if paths.BASELINE.is_file() else None)
+    atomic.write_text(paths.CI_REPORT, text)
+    print(f"{paths.CI_REPORT.relative_to(paths.ROOT)}: {text.splitlines()[2][2:]}; "
+          f"{text.splitlines()[3][2:]}; {text.splitlines()[4][2:]}".replace("**", ""))
+    return 0
+
+
+COMMAND = ("write reports/ci.md: reproduction, metrics judged with their noise, the gate, the plots",
+           add_arguments, run)

@@ -1,0 +1,58 @@
+"""``igfake compare``: is run B better than run A, or is the difference luck? (:mod:`pipeline.compare`)
+
+A and B are git revisions, DVC experiment names, ``workspace``, ``baseline`` (the gate's) or a split
+results file; by default ``HEAD`` against the workspace. ``--against MODEL`` compares two models of one
+run (e.g. the MLP against a baseline model). Markdown on stdout, ``--json`` for machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from pipeline import compare, paths, runs
+from pipeline.params import load_section
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="*", metavar="RUN",
+                        help="A and B: a git revision, a DVC experiment, 'workspace', 'baseline' or a .parquet "
+                             "(default: HEAD workspace; with --against: one run, default workspace)")
+    parser.add_argument("--model", default="mlp", help="the model of A (default: mlp)")
+    parser.add_argument("--against", metavar="MODEL", help="the model of B (default: the same as --model)")
+    parser.add_argument("--alpha", type=float, help="significance level (default: compare.alpha in params.yaml)")
+    parser.add_argument("--paired-only", action="store_true",
+                        help="refuse runs that cannot be paired split by split instead of comparing them unpaired")
+    parser.add_argument("--json", action="store_true", help="JSON instead of Markdown")
+
+
+def choose_runs(refs: list[str], against: str | None) -> tuple[str, str]:
+    """(A, B) from the positional arguments, as the help says."""
+    if len(refs) > 2:
+        raise compare.CompareError(f"at most two runs, got {len(refs)}: {' '.join(refs)}")
+    if against is not None and len(refs) < 2:
+        one = refs[0] if refs else runs.WORKSPACE
+        return one, one
+    if not refs:
+        return "HEAD", runs.WORKSPACE
+    return refs[0], refs[1] if len(refs) == 2 else runs.WORKSPACE
+
+
+def run(args: argparse.Namespace) -> int:
+    alpha = args.alpha if args.alpha is not None else load_section("compare", paths.PARAMS).alpha
+    if not 0 < alpha < 1:
+        raise compare.CompareError(f"--alpha: expected a number strictly between 0 and 1, got {alpha}")
+    a_ref, b_ref = choose_runs(args.runs, args.against)
+    tables = {ref: runs.read(ref) for ref in dict.fromkeys((a_ref, b_ref))}
+    a = compare.run_results(tables[a_ref], a_ref, args.model)
+    b = compare.run_results(tables[b_ref], b_ref, args.against or args.model)
+    result = compare.compare(a, b, alpha, allow_unpaired=not args.paired_only)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        print(compare.to_markdown(result), end="")
+    return 0
+
+
+COMMAND = ("compare two runs (or two models of one run) with the noise: paired differences, intervals, verdicts",
+           add_arguments, run)
