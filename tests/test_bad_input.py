@@ -519,7 +519,8 @@ CLI_CASES = [
     (["simulator", "serve", "--port", "x"], "igfake simulator serve: error: argument --port: invalid int value"),
     (["nonsense"], "igfake: error: argument COMMAND: invalid choice: 'nonsense'"),
     (["label", "--annotator", "bad name"], "igfake label: error: --annotator: expected letters"),
-    (["predict", "missing.jsonl", "--model", "params.yaml"], "missing.jsonl: not found"),
+    # The model is checked first: a file that is no TFLite model is named, with what to do.
+    (["predict", "missing.jsonl", "--model", "params.yaml"], "params.yaml: not a usable TFLite model"),
 ]
 
 

@@ -140,7 +140,8 @@ def test_mlflow_holds_a_parent_run_with_one_child_per_seed(clone):
     assert len(parents) == 1
     (parent, name), = parents
     head = sh(["git", "rev-parse", "HEAD"], cwd=clone).stdout.strip()
-    assert name == f"main@{head[:7]}"  # branch@commit: a list of runs reads as what each one was
+    branch = sh(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=clone).stdout.strip()
+    assert name == f"{branch}@{head[:7]}"  # branch@commit: a list of runs reads as what each one was
     logged = json.loads((clone / "data/tracking/mlflow_run.json").read_text())
     assert logged["run_id"] == parent and logged["run_name"] == name
     children = mlflow_rows(clone, "SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' AND value = ?", parent)
