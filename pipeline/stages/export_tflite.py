@@ -25,9 +25,10 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     def body() -> None:
-        gate.require_blessed(json.loads(paths.GATE.read_text(encoding="utf-8")), paths.GATE.relative_to(paths.ROOT))
+        # Params first: a bad value stops the stage before it reads anything.
         tolerance = load_section("export_tflite", paths.PARAMS).tolerance
         feature_set = load_section("featurize", paths.PARAMS).feature_set
+        gate.require_blessed(json.loads(paths.GATE.read_text(encoding="utf-8")), paths.GATE.relative_to(paths.ROOT))
         atomic.check_together(paths.commit_journal("train"))
         model = model_lib.load_model(paths.KERAS_MODEL)
         predictions = pq.read_table(paths.PREDICTIONS, columns=["pk", "split"])
