@@ -23,7 +23,9 @@ DATA_STAGES = ("crawl", "label-import", "featurize")
 MODEL_STAGES = ("train", "evaluate", "export-tflite")
 KEY_METRICS = ("accuracy", "roc_auc", "precision_authentic", "precision_fake", "recall_authentic", "recall_fake")
 PLOTS = {"ROC": "plots/roc.png", "Confusion matrix": "plots/confusion.png",
-         "Per-seed accuracy": "plots/seed_histogram.png"}
+         "Per-seed accuracy": "plots/seed_accuracy.png",
+         "Per-seed accuracy, histogram": "plots/seed_accuracy_histogram.png",
+         "Accuracy by k-fold split": "plots/kfold_accuracy.png", "Calibration": "plots/calibration.png"}
 
 
 def lock_outs(lock_text: str, stages: tuple[str, ...]) -> dict[str, str]:
