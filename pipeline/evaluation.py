@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline import calibration as calibration_lib
 from pipeline import features, metrics, predictions
 from pipeline.errors import InputError, ParamsError
 from pipeline.params import EvaluateParams
@@ -216,6 +217,52 @@ def holdout_comparison(y: np.ndarray, probs: Mapping[str, np.ndarray], threshold
     return out
 
 
+# -- calibration -------------------------------------------------------------------------------------------
+
+CALIBRATION_METRICS = ("log_loss", "brier", "ece")
+
+
+def calibration_options(y_valid: np.ndarray, z_valid: np.ndarray, y_test: np.ndarray, z_test: np.ndarray,
+                        shipped: Mapping[str, Any], shipped_test: np.ndarray, bins: int,
+                        rows: np.ndarray) -> dict[str, Any]:
+    """Every calibration method fitted on the validation rows' logits and measured on the test rows, so a
+    reviewer can see whether the shipped model needs one: its parameters, log loss, Brier score and ECE with
+    95% intervals, and its log loss minus the uncalibrated model's on the same resampled rows (paired).
+
+    ``shipped`` is the calibration train built into the model; its row uses ``shipped_test``, what the
+    model outputs, rather than a refit. A method that cannot be fitted says why instead.
+    """
+    y_test = np.asarray(y_test).astype(int)
+    test_probs: dict[str, np.ndarray] = {}
+    options: dict[str, Any] = {}
+    for method in calibration_lib.METHODS:
+        try:
+            fitted = calibration_lib.fit(method, y_valid, z_valid)
+        except InputError as e:
+            options[method] = {"method": method, "error": str(e).removeprefix("train.calibration: ")}
+            continue
+        test_probs[method] = (np.asarray(shipped_test, np.float64) if method == shipped["method"]
+                              else fitted.apply(z_test))
+        m = metrics.with_intervals(y_test, test_probs[method], 0.5, bins, rows)
+        options[method] = fitted.to_dict() | {name: m[name] for name in CALIBRATION_METRICS}
+    reference = test_probs.get("none")
+    for method, p in test_probs.items():
+        if method == "none" or reference is None:
+            continue
+        change = _row_log_loss(y_test, p) - _row_log_loss(y_test, reference)
+        lo, hi = np.percentile(change[rows].mean(axis=1), [2.5, 97.5])
+        options[method]["log_loss_change"] = {
+            "mean_difference": float(change.mean()), "ci95": [float(lo), float(hi)],
+            # Lower log loss is better: "better" when the whole interval lies below zero.
+            "verdict": _verdict(-float(hi), -float(lo))}
+    return {"shipped": shipped["method"], "fitted_on": "valid", "valid_rows": len(y_valid), "options": options}
+
+
+def _row_log_loss(y: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(prob, np.float64), 1e-7, 1 - 1e-7)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
 # -- the whole evaluation ----------------------------------------------------------------------------------
 
 def model_probabilities(table: pd.DataFrame) -> dict[str, str]:
@@ -224,9 +271,9 @@ def model_probabilities(table: pd.DataFrame) -> dict[str, str]:
 
 
 def evaluate(table: pd.DataFrame, params: EvaluateParams, profiles: pd.DataFrame | None = None,
-             splits: pd.DataFrame | None = None) -> Evaluation:
+             splits: pd.DataFrame | None = None, calibration: Mapping[str, Any] | None = None) -> Evaluation:
     """Everything evaluate reports, from train's predictions (and, when given, label-import's profiles with
-    their ``truth`` and train's split results)."""
+    their ``truth``, train's split results and the shipped model's ``calibration`` as train recorded it)."""
     valid, test = table[table["split"] == "valid"], table[table["split"] == "test"]
     y = test["label"].to_numpy().astype(int)
     bins = params.calibration_bins
@@ -255,6 +302,9 @@ def evaluate(table: pd.DataFrame, params: EvaluateParams, profiles: pd.DataFrame
     report["comparison"] = {"holdout": holdout_comparison(y, probs, cut, rows)}
     if splits is not None:
         report["comparison"]["kfold"] = kfold_comparison(splits)
+    if calibration is not None and len(valid) and "logit" in table and table["logit"].notna().all():
+        report["calibration"] = calibration_options(valid["label"].to_numpy(), valid["logit"].to_numpy(), y,
+                                                    test["logit"].to_numpy(), calibration, shipped, bins, rows)
 
     slices: list[dict[str, Any]] = []
     if profiles is not None:

@@ -12,7 +12,8 @@ float64 evaluation by ~1e-5, and TFLite from Keras by as much) and make training
 
 What ships is a plain Keras model of ordinary layers (so it converts to TFLite as is): the
 preprocessing, the members side by side in one wide hidden layer, a block-diagonal output layer, and
-their mean.
+their mean; with a calibration (:mod:`pipeline.calibration`), the members' logits go to a last layer that
+averages and calibrates them instead.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline import atomic
+from pipeline.calibration import Calibration
 
 
 @dataclass(frozen=True)
@@ -263,25 +265,73 @@ class _EarlyStopping:
         return self.best or current
 
 
-def member_probabilities(members: Members, x: np.ndarray) -> np.ndarray:
-    """Every member's P(authentic) for every row: float32 [S, N]."""
+def member_logits(members: Members, x: np.ndarray) -> np.ndarray:
+    """Every member's logit for every row: float32 [S, N]."""
     x = np.asarray(x, np.float32)
     stacked = tf.broadcast_to(tf.constant(x)[None], (len(members.seeds), *x.shape))
-    logits = _logits(stacked, *(tf.constant(w) for w in (members.w1, members.b1, members.w2, members.b2)))
-    return tf.sigmoid(logits).numpy()
+    return _logits(stacked, *(tf.constant(w) for w in (members.w1, members.b1, members.w2, members.b2))).numpy()
 
 
-def shipped_model(members: Members, preprocessing: Preprocessing | None = None) -> keras.Model:
-    """A plain Keras model: raw features [N, F] -> mean P(authentic) of the members [N, 1]."""
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """P(authentic) from logits, as the model computes it (float32)."""
+    return tf.sigmoid(tf.constant(np.asarray(logits, np.float32))).numpy()
+
+
+def member_probabilities(members: Members, x: np.ndarray) -> np.ndarray:
+    """Every member's P(authentic) for every row: float32 [S, N]."""
+    return sigmoid(member_logits(members, x))
+
+
+@keras.saving.register_keras_serializable(package="igfake")
+class CalibratedMean(keras.layers.Layer):
+    """Members' logits [N, S] -> ``sigmoid(scale * (log p - log q) + shift)`` [N, 1], with ``p`` and ``q``
+    the members' mean P(authentic) and mean P(fake) (:func:`pipeline.calibration.ensemble_logit`).
+
+    ``q`` is averaged from each member's own ``sigmoid(-logit)`` rather than taken as ``1 - p``: a confident
+    ensemble's ``1 - p`` is rounding noise in float32, and the temperature would magnify it past the
+    TFLite parity tolerance. An infinite logit (a member beyond float32's exp) gives 0 or 1, never NaN.
+    """
+
+    def __init__(self, scale: float, shift: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+        self.shift = float(shift)
+
+    def call(self, logits):
+        p = keras.ops.mean(keras.ops.sigmoid(logits), axis=-1, keepdims=True)
+        q = keras.ops.mean(keras.ops.sigmoid(-logits), axis=-1, keepdims=True)
+        return keras.ops.sigmoid(self.scale * (keras.ops.log(p) - keras.ops.log(q)) + self.shift)
+
+    def get_config(self) -> dict:
+        return super().get_config() | {"scale": self.scale, "shift": self.shift}
+
+
+def shipped_model(members: Members, preprocessing: Preprocessing | None = None,
+                  calibration: Calibration | None = None) -> keras.Model:
+    """A plain Keras model: raw features [N, F] -> mean P(authentic) of the members [N, 1], calibrated if
+    ``calibration`` is given and not the identity."""
     s, f, h = members.w1.shape
     inputs = keras.Input((f,), name="features")
     x = inputs
     for layer in (preprocessing.layers() if preprocessing else []):
         x = layer(x)
     hidden = keras.layers.Dense(s * h, activation="relu", name="members_hidden")(x)
-    probs = keras.layers.Dense(s, activation="sigmoid", name="members_output")(hidden)
-    mean = keras.layers.Dense(1, use_bias=False, name="mean")(probs)
-    model = keras.Model(inputs, mean, name=f"igfake_{s}_members")
+    calibrated = calibration is not None and not calibration.is_identity
+    if calibrated:
+        logits = keras.layers.Dense(s, name="members_output")(hidden)
+        out = CalibratedMean(calibration.scale, calibration.shift, name=f"calibrated_{calibration.method}")(logits)
+    else:
+        probs = keras.layers.Dense(s, activation="sigmoid", name="members_output")(hidden)
+        out = keras.layers.Dense(1, use_bias=False, name="mean")(probs)
+    model = keras.Model(inputs, out, name=f"igfake_{s}_members")
+    _set_member_weights(model, members)
+    if not calibrated:
+        model.get_layer("mean").set_weights([np.full((s, 1), 1.0 / s, np.float32)])
+    return model
+
+
+def _set_member_weights(model: keras.Model, members: Members) -> None:
+    s, f, h = members.w1.shape
     # Member j owns hidden units j*h .. (j+1)*h and output j; everything off its block is zero.
     out_kernel = np.zeros((s * h, s), np.float32)
     for j in range(s):
@@ -289,8 +339,6 @@ def shipped_model(members: Members, preprocessing: Preprocessing | None = None) 
     model.get_layer("members_hidden").set_weights(
         [members.w1.transpose(1, 0, 2).reshape(f, s * h), members.b1.reshape(s * h)])
     model.get_layer("members_output").set_weights([out_kernel, members.b2])
-    model.get_layer("mean").set_weights([np.full((s, 1), 1.0 / s, np.float32)])
-    return model
 
 
 def make_deterministic(seed: int) -> None:

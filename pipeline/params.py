@@ -203,6 +203,9 @@ class TrainParams:
     split: SplitParams
     # What export-tflite ships: the mean probability of all seed members, or member 0 alone.
     ship: Literal["ensemble", "seed"]
+    # Calibration of the shipped model, fitted on the hold-out's validation rows and built into it
+    # (pipeline/calibration.py): none, temperature (sigmoid(z / T)) or platt (sigmoid(a z + b)).
+    calibration: Literal["none", "temperature", "platt"]
     baselines: BaselinesParams
 
     @property
@@ -219,6 +222,9 @@ class TrainParams:
             if recipe.patience > 0 and recipe.validation_size == 0:
                 raise ParamsError(f"train.presets.{name}.patience: early stopping needs a validation slice, "
                                   f"but train.presets.{name}.validation_size is 0")
+        if self.calibration != "none" and self.recipe.validation_size == 0:
+            raise ParamsError(f"train.calibration: {self.calibration} is fitted on validation rows, but "
+                              f"train.presets.{self.preset}.validation_size is 0")
 
 
 @dataclass(frozen=True)

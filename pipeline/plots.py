@@ -89,7 +89,10 @@ def kfold_accuracy_png(kfold: Sequence[dict], target: Path) -> None:
                 alpha=0.45 if model == "mlp" else 0.9, label=model, linestyle="none")
     ax.set_xticks(range(len(splits)), splits, rotation=45)
     ax.set(xlabel="k-fold split (repeat r, fold f)", ylabel="test accuracy", title="Accuracy by split and member")
-    ax.legend(fontsize="small")
+    if kfold:
+        ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no k-fold splits (train.split.repeats: 0)", ha="center", transform=ax.transAxes)
     fig.tight_layout()
     _save(fig, target)
 

@@ -2,6 +2,8 @@
 
 ``data/predictions/predictions.parquet`` has one row per labelled profile: ``pk``, ``label``, its
 ``split`` on the fixed hold-out (train, valid or test), ``prob`` (what the shipped model outputs),
+``logit`` (the shipped model's logit before its calibration, which the schema's ``igfake.calibration``
+metadata describes: ``prob = sigmoid(scale * logit + shift)``, or the members' plain mean without one),
 ``prob_cv`` (the cross-validated probability: from the k-fold study's models that held the row out; NaN
 without one), one ``prob_seed_<seed>`` column per seed member, then one ``prob_baseline_<model>`` column
 per baseline (:mod:`pipeline.baselines`: fitted on the same training rows).
@@ -14,6 +16,7 @@ TensorFlow.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -21,13 +24,16 @@ import pyarrow as pa
 
 SEED_COLUMN_PREFIX = "prob_seed_"
 BASELINE_COLUMN_PREFIX = "prob_baseline_"
+CALIBRATION_KEY = b"igfake.calibration"
 
 
 def table(pks: np.ndarray, y: np.ndarray, valid: np.ndarray, test: np.ndarray, shipped: np.ndarray,
           member_seeds: Sequence[int], member_probs: np.ndarray,
           baseline_probs: Mapping[str, np.ndarray] | None = None,
-          cross_validated: np.ndarray | None = None) -> pa.Table:
-    """The table, from row indices of the validation and test rows (the rest are training rows)."""
+          cross_validated: np.ndarray | None = None, shipped_logit: np.ndarray | None = None,
+          calibration: Mapping[str, object] | None = None) -> pa.Table:
+    """The table, from row indices of the validation and test rows (the rest are training rows);
+    ``calibration`` (the fitted :class:`pipeline.calibration.Calibration` as a dict) goes to the metadata."""
     role = np.full(len(y), "train", dtype=object)
     role[valid] = "valid"
     role[test] = "test"
@@ -36,13 +42,21 @@ def table(pks: np.ndarray, y: np.ndarray, valid: np.ndarray, test: np.ndarray, s
         "label": pa.array(y, pa.int8()),
         "split": pa.array(role, pa.string()),
         "prob": pa.array(shipped, pa.float32()),
+        "logit": pa.array(np.full(len(y), np.nan) if shipped_logit is None else shipped_logit, pa.float64()),
         "prob_cv": pa.array(np.full(len(y), np.nan) if cross_validated is None else cross_validated, pa.float32()),
     }
     for seed, probs in zip(member_seeds, member_probs, strict=True):
         columns[f"{SEED_COLUMN_PREFIX}{seed}"] = pa.array(probs, pa.float32())
     for name, probs in (baseline_probs or {}).items():
         columns[f"{BASELINE_COLUMN_PREFIX}{name}"] = pa.array(probs, pa.float32())
-    return pa.table(columns)
+    metadata = {CALIBRATION_KEY: json.dumps(dict(calibration), sort_keys=True)} if calibration else None
+    return pa.table(columns, metadata=metadata)
+
+
+def calibration(schema: pa.Schema) -> dict[str, object] | None:
+    """The shipped model's calibration as train recorded it in the predictions' metadata (None: not recorded)."""
+    raw = (schema.metadata or {}).get(CALIBRATION_KEY)
+    return json.loads(raw) if raw else None
 
 
 def seed_columns(column_names: Sequence[str]) -> dict[int, str]:

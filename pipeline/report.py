@@ -65,6 +65,55 @@ def verdict(report: Mapping[str, Any], variance: Mapping[str, Any]) -> str:
             f"not significant at 95%.")
 
 
+CALIBRATION_NAMES = {"none": "none", "temperature": "temperature scaling", "platt": "Platt scaling"}
+
+
+def calibration_sentence(calibration: Mapping[str, Any]) -> str:
+    """One plain sentence: is the shipped model calibrated, and would a calibration help on the test rows?"""
+    options, shipped = calibration["options"], calibration["shipped"]
+    fitted = f"fitted on {calibration['valid_rows']} validation rows"
+    if shipped != "none":
+        o = options[shipped]
+        change = o.get("log_loss_change")
+        effect = (f"; on the test rows it changes the log loss by {change['mean_difference']:+.4f} "
+                  f"[{change['ci95'][0]:+.4f}, {change['ci95'][1]:+.4f}] ({change['verdict']})" if change else "")
+        return (f"The shipped model is calibrated by {CALIBRATION_NAMES[shipped]} ({_calibration_parameters(o)}), "
+                f"{fitted}{effect}.")
+    others = {m: o for m, o in options.items() if m != "none" and "log_loss_change" in o}
+    if not others:
+        return "The shipped model is not recalibrated, and no calibration could be fitted on its validation rows."
+    helps = [m for m, o in others.items() if o["log_loss_change"]["verdict"] == "better"]
+    effects = "; ".join(f"{CALIBRATION_NAMES[m]} ({_calibration_parameters(o)}) "
+                        f"{o['log_loss_change']['mean_difference']:+.4f} "
+                        f"[{o['log_loss_change']['ci95'][0]:+.4f}, {o['log_loss_change']['ci95'][1]:+.4f}]"
+                        for m, o in others.items())
+    advice = (f"{' and '.join(CALIBRATION_NAMES[m] for m in helps)} would lower it significantly: consider "
+              f"train.calibration: {helps[0]}." if helps else
+              "No calibration lowers it significantly, so the probabilities are shipped as the members give them.")
+    return (f"The shipped model is not recalibrated (train.calibration: none). Calibrations {fitted} change the "
+            f"test log loss by: {effects}. {advice}")
+
+
+def _calibration_parameters(option: Mapping[str, Any]) -> str:
+    if option["method"] == "temperature":
+        return f"T = {option['temperature']:.3f}"
+    if option["method"] == "platt":
+        return f"a = {option['scale']:.3f}, b = {option['shift']:+.3f}"
+    return "identity"
+
+
+def gate_sentence(gate: Mapping[str, Any] | None) -> str:
+    """The quality gate's verdict in one sentence, naming the failed rules."""
+    if gate is None:
+        return "The quality gate was not judged."
+    if not gate.get("enabled"):
+        return "The quality gate is off (evaluate.gate.enabled: false)."
+    if gate["blessed"]:
+        return "The quality gate blessed this model: every rule passed."
+    failed = [f"{r['name']} ({r['detail']})" for r in gate["rules"] if not r["passed"]]
+    return "The quality gate did NOT bless this model: " + "; ".join(failed) + "."
+
+
 def _png_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
@@ -100,7 +149,8 @@ def model_card(report: Mapping[str, Any], labels: Mapping[str, Any], variance: M
         "## Model",
         f"`Dense(16, relu) -> Dense(1, sigmoid)` on 16 profile features, an ensemble of "
         f"{report['seeds']['n']} seeded members (mean probability), shipped as TFLite. Output: P(authentic). "
-        f"Decision threshold {fmt(report['threshold']['value'], 2)} (rule: {report['threshold']['rule']}).", "",
+        f"Decision threshold {fmt(report['threshold']['value'], 2)} (rule: {report['threshold']['rule']}).",
+        *([calibration_sentence(report["calibration"])] if "calibration" in report else []), "",
         "## Data",
         f"- Source: {labels.get('source', 'unknown')} labels; {labels.get('labelled', '?')} labelled profiles "
         f"({labels.get('authentic', '?')} authentic, {labels.get('fake', '?')} fake); "
@@ -144,8 +194,9 @@ img{max-width:520px;border:1px solid #eee}
 
 
 def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], variance: Mapping[str, Any],
-                labels: Mapping[str, Any], pngs: Mapping[str, Path], card_markdown: str) -> str:
-    """The whole report as one HTML document, images inline."""
+                labels: Mapping[str, Any], pngs: Mapping[str, Path], card_markdown: str,
+                gate: Mapping[str, Any] | None = None) -> str:
+    """The whole report as one HTML document, images inline; ``gate`` is the quality gate's verdict."""
     models = report["models"]
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>igfake evaluation</title>"
              f"<style>{STYLE}</style></head><body>",
@@ -155,8 +206,8 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
              f'<b>{html.escape(interval(models["mlp"]["accuracy"]))}</b>, ROC AUC '
              f'<b>{html.escape(interval(models["mlp"]["roc_auc"]))}</b>. Threshold '
              f'{fmt(report["threshold"]["value"], 2)} (rule <code>{html.escape(report["threshold"]["rule"])}</code>, '
-             f'chosen on {html.escape(str(report["threshold"]["chosen_on"]))}). '
-             f'The gate: none in this pipeline yet.</p>']
+             f'chosen on {html.escape(str(report["threshold"]["chosen_on"]))}).</p>',
+             f'<p id="gate">{html.escape(gate_sentence(gate))}</p>']
 
     parts.append("<h2>Metrics with 95% intervals (bootstrap over test rows)</h2>")
     parts.append(_table(["metric", *(model_name(m) for m in models)],
@@ -169,6 +220,25 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
     parts.append(_table(["metric", "mean", "std", "min", "max", "n"],
                         [[METRIC_NAMES[n], fmt(s["mean"]), fmt(s["std"]), fmt(s["min"]), fmt(s["max"]), s["n"]]
                          for n, s in report["seed_metrics"].items()]))
+
+    calibration = report.get("calibration")
+    if calibration:
+        parts.append("<h2>Calibration</h2>")
+        parts.append(f'<p id="calibration">{html.escape(calibration_sentence(calibration))}</p>')
+        cal_rows = []
+        for method, o in calibration["options"].items():
+            name = CALIBRATION_NAMES[method] + (" (shipped)" if method == calibration["shipped"] else "")
+            if "error" in o:
+                cal_rows.append([name, "not fitted: " + o["error"], "", "", "", ""])
+                continue
+            change = o.get("log_loss_change")
+            cal_rows.append([name, _calibration_parameters(o),
+                             *(interval(o[m], 4) for m in ("log_loss", "brier", "ece")),
+                             f"{change['mean_difference']:+.4f} [{change['ci95'][0]:+.4f}, {change['ci95'][1]:+.4f}] "
+                             f"({change['verdict']})" if change else "-"])
+        parts.append(_table(["calibration", f"fitted on {calibration['valid_rows']} validation rows",
+                             "log loss [95% CI]", "Brier [95% CI]", "ECE [95% CI]", "log loss change vs none"],
+                            cal_rows, "calibration"))
 
     parts.append("<h2>Variance decomposition and baselines in the same protocol</h2>")
     rows = []

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
+from pipeline import calibration as calibration_lib
 from pipeline import metrics, predictions
 from pipeline import model as model_lib
 from pipeline.errors import InputError
@@ -55,6 +56,7 @@ class SplitFit:
     split: Split
     preprocessing: model_lib.Preprocessing
     members: model_lib.Members
+    logits: np.ndarray  # float32 [S, N]: every member's logit for every row
     probs: np.ndarray  # float32 [S, N]: every member's P(authentic) for every row
     history: model_lib.FitHistory
     started: float  # when the fit started (Unix time) and how long it took: for tracking, never for results
@@ -156,8 +158,9 @@ def fit_split(x: np.ndarray, y: np.ndarray, split: Split, seeds: Sequence[int], 
     history: list[model_lib.FitHistory] = []
     members = model_lib.train_members(z[split.train], y[split.train], seeds, fit_config(params),
                                       validation=validation, history=history)
-    probs = model_lib.member_probabilities(members, z)
-    return SplitFit(split, pre, members, probs, history[0], started, time.perf_counter() - clock)
+    logits = model_lib.member_logits(members, z)
+    return SplitFit(split, pre, members, logits, model_lib.sigmoid(logits), history[0], started,
+                    time.perf_counter() - clock)
 
 
 def accuracies(y: np.ndarray, probs: np.ndarray, rows: np.ndarray, threshold: float) -> np.ndarray:
@@ -215,6 +218,8 @@ class StudyResult:
     holdout: SplitFit  # the fixed split: what ships, what evaluate reports
     kfold: list[SplitFit]  # the repeated k-fold study (empty without repeats)
     kfold_accuracy: np.ndarray  # [splits, seeds]
+    shipped_logit: np.ndarray  # float64 [N]: the shipped model's logit before calibration
+    calibration: calibration_lib.Calibration  # fitted on the hold-out's validation rows (identity: none)
     shipped_probs: np.ndarray  # float32 [N]: what the shipped model outputs
     variance: dict[str, Any]
 
@@ -250,13 +255,26 @@ def run(x: np.ndarray, y: np.ndarray, params: TrainParams, log_columns: Sequence
     kfold_acc = np.array([accuracies(y, f.probs, f.split.test, threshold) for f in kfold])
     variance = decompose(holdout_acc, kfold_acc if kfold else None, n_test=len(fixed.split.test),
                          n_train=len(fixed.split.train) + len(fixed.split.valid))
-    shipped = fixed.probs.mean(axis=0) if params.ship == "ensemble" else fixed.probs[0]
-    return StudyResult(fixed, kfold, kfold_acc, shipped, variance)
+    shipped_logit, calibration, shipped = calibrate(y, fixed, params)
+    return StudyResult(fixed, kfold, kfold_acc, shipped_logit, calibration, shipped, variance)
 
 
 def shipped_members(members: model_lib.Members, ship: str) -> model_lib.Members:
     """What ships (``train.ship``): every member, averaged, or member 0 alone."""
     return members if ship == "ensemble" else members.select([0])
+
+
+def calibrate(y: np.ndarray, fixed: SplitFit, params: TrainParams
+              ) -> tuple[np.ndarray, calibration_lib.Calibration, np.ndarray]:
+    """The shipped model's logit on every row, its calibration (``train.calibration``, fitted on the
+    hold-out's validation rows only) and what it outputs: (logit [N], calibration, P(authentic) float32 [N])."""
+    members = [0] if params.ship == "seed" else slice(None)
+    logit = calibration_lib.ensemble_logit(fixed.logits[members])
+    calibration = calibration_lib.fit(params.calibration, y[fixed.split.valid], logit[fixed.split.valid])
+    if calibration.is_identity:
+        # Exactly the uncalibrated model's arithmetic: the mean of the members' float32 probabilities.
+        return logit, calibration, fixed.probs[members].mean(axis=0)
+    return logit, calibration, calibration.apply(logit).astype(np.float32)
 
 
 def split_row(model: str, split: Split, member_seed: int, y: np.ndarray, pks: np.ndarray, probs: np.ndarray,

@@ -174,6 +174,7 @@ class PipelineRun:
     params: TrainParams
     threshold: float
     metrics: dict[str, Any]  # reports/metrics.json
+    evaluation: dict[str, Any]  # reports/evaluation.json
     variance: dict[str, Any]  # reports/variance.json
     splits: pd.DataFrame  # data/predictions/splits.parquet
     history: pd.DataFrame  # data/predictions/history.parquet
@@ -253,7 +254,7 @@ def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> d
         headline = {k: float(v) for k, v in run.metrics.items() if isinstance(v, int | float)}
         seeds = run.metrics.get("seeds", {})
         mlflow.log_metrics(headline | {f"seed_accuracy_{k}": float(v) for k, v in seeds.items()}
-                           | flat_metrics("variance", run.variance))
+                           | flat_metrics("variance", run.variance) | calibration_metrics(run.evaluation))
         source = (paths.tracking_root() / os.path.relpath(paths.FEATURES, paths.ROOT)).as_uri()
         dataset = mlflow.data.from_pandas(run.features, source=source, targets="label", name="features",
                                           digest=run.features_md5)
@@ -265,6 +266,19 @@ def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> d
                     mlflow.log_artifact(str(file), artifact_path=folder)
     return {"experiment": experiment, "experiment_id": experiment_id, "run_id": parent_id, "run_name": name,
             "ui": ui_path(experiment_id)}
+
+
+def calibration_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
+    """Each calibration fitted on the validation rows as metrics (``calibration.<method>.<name>``): its
+    parameters and its test log loss, Brier score and ECE; the shipped one's method is a param
+    (``train.calibration``)."""
+    out: dict[str, float] = {}
+    for method, option in evaluation.get("calibration", {}).get("options", {}).items():
+        if "error" in option:
+            continue
+        out |= {f"calibration.{method}.{k}": float(option[k]) for k in ("scale", "shift")}
+        out |= {f"calibration.{method}.{k}": float(option[k]["value"]) for k in ("log_loss", "brier", "ece")}
+    return out
 
 
 def ui_path(experiment_id: str) -> str:

@@ -149,6 +149,8 @@ PARAMS_CASES = [
     ("mlflow.experiment", 5, "mlflow.experiment: expected a non-empty string, got 5"),
     ("crawl.seed_accounts", [], "crawl.seed_accounts: expected a non-empty list"),
     ("train.presets", [1], "train.presets: expected a mapping of stable, article"),
+    ("train.calibration", "isotonic",
+     "train.calibration: expected one of 'none', 'temperature', 'platt', got 'isotonic'"),
 ]
 
 

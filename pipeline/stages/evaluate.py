@@ -18,7 +18,7 @@ import logging
 
 import pyarrow.parquet as pq
 
-from pipeline import atomic, compare, evaluation, gate, metrics, paths, plots, report
+from pipeline import atomic, compare, evaluation, gate, metrics, paths, plots, predictions, report
 from pipeline.params import load_section
 from pipeline.stages import run
 
@@ -33,8 +33,10 @@ def main() -> None:
         params = load_section("evaluate", paths.PARAMS)
         atomic.check_together(paths.commit_journal("train"))
         profiles = pq.read_table(paths.LABELLED, columns=PROFILE_COLUMNS).to_pandas()
-        ev = evaluation.evaluate(pq.read_table(paths.PREDICTIONS).to_pandas(), params, profiles=profiles,
-                                 splits=pq.read_table(paths.SPLIT_RESULTS).to_pandas())
+        predicted = pq.read_table(paths.PREDICTIONS)
+        ev = evaluation.evaluate(predicted.to_pandas(), params, profiles=profiles,
+                                 splits=pq.read_table(paths.SPLIT_RESULTS).to_pandas(),
+                                 calibration=predictions.calibration(predicted.schema))
         variance = json.loads(paths.VARIANCE.read_text(encoding="utf-8"))
         labels = json.loads(paths.LABELS_REPORT.read_text(encoding="utf-8"))
         atomic.write_json(paths.METRICS, evaluation.headline(ev.report, variance), sort_keys=False)
@@ -45,20 +47,23 @@ def main() -> None:
             atomic.write_text(paths.PLOT_DATA[name],
                               frame.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
         write_pngs(ev)
+        # The gate's verdict first: the report shows it.
+        alpha = load_section("compare", paths.PARAMS).alpha
+        current = compare.run_results(pq.read_table(paths.SPLIT_RESULTS), "workspace")
+        baseline = compare.run_results(pq.read_table(paths.BASELINE), "baseline") if paths.BASELINE.is_file() else None
+        verdict = gate.judge(params.gate, current, baseline, alpha)
         card = report.model_card(ev.report, labels, variance)
         atomic.write_text(paths.MODEL_CARD, card)
         atomic.write_text(paths.REPORT_HTML, report.html_report(ev.report, ev.slices, variance, labels,
-                                                                paths.PLOT_PNG, card))
+                                                                paths.PLOT_PNG, card, verdict))
+        atomic.write_json(paths.GATE, verdict)
         models = ev.report["models"]
         log.info("accuracy %s (shipped, threshold %.2f); %s", report.interval(models["mlp"]["accuracy"]),
                  ev.report["threshold"]["value"],
                  "; ".join(f"{m} {report.interval(v['accuracy'])}" for m, v in models.items() if m != "mlp"))
         log.info("%s", report.verdict(ev.report, variance))
-        alpha = load_section("compare", paths.PARAMS).alpha
-        current = compare.run_results(pq.read_table(paths.SPLIT_RESULTS), "workspace")
-        baseline = compare.run_results(pq.read_table(paths.BASELINE), "baseline") if paths.BASELINE.is_file() else None
-        verdict = gate.judge(params.gate, current, baseline, alpha)
-        atomic.write_json(paths.GATE, verdict)
+        if "calibration" in ev.report:
+            log.info("%s", report.calibration_sentence(ev.report["calibration"]))
         log.info("gate: %s", "off" if not verdict["enabled"] else "blessed" if verdict["blessed"]
                  else f"NOT blessed ({', '.join(verdict['failed'])})")
 

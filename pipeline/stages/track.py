@@ -36,6 +36,7 @@ def main() -> None:
             params=params,
             threshold=threshold,
             metrics=json.loads(paths.METRICS.read_text()),
+            evaluation=json.loads(paths.EVALUATION.read_text()),
             variance=json.loads(paths.VARIANCE.read_text()),
             splits=pq.read_table(paths.SPLIT_RESULTS).to_pandas(),
             history=pq.read_table(paths.HISTORY).to_pandas(),
@@ -47,7 +48,8 @@ def main() -> None:
             tflite_model=paths.TFLITE_MODEL,
             gate=json.loads(paths.GATE.read_text()) if paths.GATE.is_file() else None,
             artifacts={
-                "reports": [paths.METRICS, paths.GATE, paths.VARIANCE, paths.CONFUSION, paths.EXPORT_REPORT,
+                "reports": [paths.METRICS, paths.EVALUATION, paths.SLICES, paths.REPORT_HTML, paths.MODEL_CARD,
+                            paths.GATE, paths.VARIANCE, paths.CONFUSION, paths.EXPORT_REPORT,
                             paths.LABELS_REPORT, paths.CRAWL_REPORT, paths.TRAIN_TIMING],
                 "plots": sorted(paths.PLOTS.glob("*.png")) + sorted(paths.PLOTS.glob("*.csv")),
                 "tflite": [paths.TFLITE_MODEL, paths.FEATURE_SPEC],

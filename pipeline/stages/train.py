@@ -4,7 +4,8 @@ Reads ``data/features/features.parquet`` and ``params.yaml`` sections ``train``,
 ``evaluate`` (the decision threshold). Splits the rows into a stratified, seeded hold-out; fits
 ``train.seeds`` members (member k seeded ``train.seed + k``), then the repeated k-fold study
 (:mod:`pipeline.study`). Writes ``models/model.keras`` (raw features in, P(authentic) out),
-``data/predictions/predictions.parquet`` (every row's split, label and per-member probability),
+``data/predictions/predictions.parquet`` (every row's split, label, per-member probability and the
+shipped model's logit, with its calibration, ``train.calibration``, fitted on the validation rows),
 ``data/predictions/splits.parquet`` (every member's test metrics on every split, for comparisons),
 ``data/predictions/history.parquet`` (every member's loss curves), ``reports/variance.json`` and
 ``reports/train_timing.json`` (when each split's fit ran: the one output that differs run to run).
@@ -57,7 +58,7 @@ def main() -> None:
         study_splits = [split for split, _ in splits]
         baseline_variance = baselines.variance(baseline_fits, study_splits, y, threshold)
         shipped = model_lib.shipped_model(study.shipped_members(result.members, params.ship),
-                                          result.holdout.preprocessing)
+                                          result.holdout.preprocessing, result.calibration)
         data_md5 = hashlib.md5(paths.FEATURES.read_bytes()).hexdigest()
         protocol = {"features_md5": data_md5, "threshold": threshold, **{f"split.{k}": v for k, v in
                                                                         dataclasses.asdict(params.split).items()}}
@@ -68,7 +69,9 @@ def main() -> None:
                 pq.write_table(predictions.table(pks, y, split.valid, split.test, result.shipped_probs,
                                                  result.members.seeds, result.holdout.probs,
                                                  {name: fits[0].probs for name, fits in baseline_fits.items()},
-                                                 study.out_of_fold(result.kfold, len(y))), tmp)
+                                                 study.out_of_fold(result.kfold, len(y)), result.shipped_logit,
+                                                 result.calibration.to_dict() | {
+                                                     "fitted_on": "valid", "valid_rows": len(split.valid)}), tmp)
             with atomic.atomic_path(paths.SPLIT_RESULTS) as tmp:
                 rows = (study.split_rows(result, y, pks, threshold)
                         + baselines.split_rows(baseline_fits, study_splits, y, pks, threshold))
@@ -82,6 +85,9 @@ def main() -> None:
         h = result.variance["holdout"]
         log.info("%d members on the hold-out: %.4f ± %.4f; %d k-fold splits", h["n_seeds"], h["mean"],
                  h["init_std"], len(result.kfold))
+        if not result.calibration.is_identity:
+            log.info("calibration %s fitted on %d validation rows: scale %.4f, shift %.4f", params.calibration,
+                     len(result.holdout.split.valid), result.calibration.scale, result.calibration.shift)
         for name, v in baseline_variance.items():
             log.info("baseline %s: hold-out %.4f; k-fold %s", name, v["holdout"]["mean"],
                      f"{v['kfold']['mean']:.4f}" if "kfold" in v else "-")
