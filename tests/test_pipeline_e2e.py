@@ -233,6 +233,7 @@ def test_report_renders_offline_in_chromium_with_every_image(clone):
             page.goto((clone / "reports/report.html").as_uri(), wait_until="load")
             images = page.evaluate("Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])")
             headline = page.inner_text("#headline")
+            gate_line, calibration_line = page.inner_text("#gate"), page.inner_text("#calibration")
             body = page.inner_text("body")
         finally:
             browser.close()
@@ -244,6 +245,12 @@ def test_report_renders_offline_in_chromium_with_every_image(clone):
     assert f"{metrics['truth']['mlp']['accuracy_vs_truth']['value']:.3f}" in body
     for heading in ("Label noise", "Slices", "Model card", "Intended use", "Limitations", "random forest"):
         assert heading in body, heading
+    gate = json.loads((clone / "reports/gate.json").read_text())
+    assert ("is off" if not gate["enabled"] else "blessed this model" if gate["blessed"]
+            else "did NOT bless") in gate_line
+    assert "not recalibrated" in calibration_line
+    temperature = metrics["calibration"]["options"]["temperature"]
+    assert f"T = {temperature['temperature']:.3f}" in calibration_line if "error" not in temperature else True
 
 
 def test_dvc_plots_render_every_plot_with_data_spanning_axes(clone):
