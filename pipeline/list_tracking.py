@@ -1,8 +1,9 @@
-"""MLflow for the audit's list-only model: one run per ``train-list``, beside train's runs.
+"""MLflow for the audit's list-only model: a run nested under the track stage's parent run.
 
-Kept apart from :mod:`pipeline.tracking` (the seed study's runs) but set up by it, so both land in the
-same store and experiment with the same tags. The run carries the TFLite model and the audit card as
-artifacts (what the audit runs), not a second logged Keras model beside the shipped one.
+Logged by the ``track`` stage from what ``train-list`` wrote, not by ``train-list`` itself: DVC restores a
+stage from its run-cache without running its code, so a stage that logged its own run would leave an
+experiment whose list-only model was restored without one. The run carries the TFLite model and the audit
+card as artifacts (what the audit runs), not a second logged Keras model beside the shipped one.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from pipeline import tracking
 from pipeline.params import TrainListParams
 
 
-def log_list_model(params: TrainListParams, experiment: str, quality: dict[str, Any], card: dict[str, Any],
-                   artifacts: list[Path]) -> str:
+def log_list_model(params: TrainListParams, experiment: str, parent_run_id: str, quality: dict[str, Any],
+                   card: dict[str, Any], artifacts: list[Path]) -> str:
     """Log the list-only model's params, its test quality (with intervals) and parity check, the shipped
-    model's error rates the audit corrects for, and ``artifacts``; return the run id."""
+    model's error rates the audit corrects for, and ``artifacts``, as a run named ``train-list`` under
+    ``parent_run_id``; return its id."""
     tracking.setup(experiment)
-    with mlflow.start_run(run_name="train-list", tags=tracking.run_tags("train-list")) as run:
+    tags = tracking.run_tags("track") | tracking.owner_tags() | {"igfake.kind": "list-model"}
+    with mlflow.start_run(run_name="train-list", parent_run_id=parent_run_id, nested=True, tags=tags) as run:
         mlflow.log_params({f"train_list.{k}": v for k, v in dataclasses.asdict(params).items()}
                           | {"feature_set": card["list_feature_set"], "threshold": card["threshold"]})
         mlflow.log_metrics(tracking.flat_metrics("list", quality))

@@ -317,3 +317,14 @@ def test_stage_deps_cover_every_imported_file(stage: str) -> None:
             f"dvc.yaml stage {stage!r} runs {PYTHON_STAGES[stage]}, which imports {len(missing)} file(s) its deps "
             f"do not cover, so editing them would not re-run the stage:\n" + "\n".join(f"  - {f}" for f in missing),
             pytrace=False)
+
+
+@pytest.mark.parametrize("stage", sorted(PYTHON_STAGES))
+def test_stage_deps_name_no_pipeline_file_the_stage_cannot_run(stage: str) -> None:
+    # A stale dep re-runs the stage (and, for train, minutes of training) when an unrelated module changes.
+    files = {file for name in import_closure(PYTHON_STAGES[stage]) if (file := module_file(name)) is not None}
+    stale = sorted(dep for dep in stage_deps(STAGE_SPECS[stage]) if dep.endswith(".py")
+                   and (dep == PACKAGE or dep.startswith(PACKAGE + "/")) and dep not in files)
+    if stale:
+        pytest.fail(f"dvc.yaml stage {stage!r} depends on {len(stale)} pipeline file(s) that "
+                    f"{PYTHON_STAGES[stage]} never imports:\n" + "\n".join(f"  - {f}" for f in stale), pytrace=False)

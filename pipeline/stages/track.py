@@ -17,7 +17,7 @@ import logging
 
 import pyarrow.parquet as pq
 
-from pipeline import atomic, console, features, paths, tracking
+from pipeline import atomic, console, features, list_tracking, paths, tracking
 from pipeline.params import load_section
 from pipeline.stages import run
 
@@ -31,6 +31,7 @@ def main() -> None:
         threshold = load_section("evaluate", paths.PARAMS).threshold
         feature_set = load_section("featurize", paths.PARAMS).feature_set
         experiment = load_section("mlflow", paths.PARAMS).experiment
+        list_params = load_section("train_list", paths.PARAMS)
         table = pq.read_table(paths.FEATURES)
         pipeline_run = tracking.PipelineRun(
             params=params,
@@ -58,6 +59,9 @@ def main() -> None:
         )
         with console.quiet():
             logged = tracking.log_pipeline_run(pipeline_run, experiment)
+            logged["list_model_run_id"] = list_tracking.log_list_model(
+                list_params, experiment, logged["run_id"], json.loads(paths.LIST_MODEL_REPORT.read_text()),
+                json.loads(paths.AUDIT_CARD.read_text()), [paths.LIST_TFLITE_MODEL, paths.AUDIT_CARD])
         atomic.write_json(paths.MLFLOW_RUN, logged)
         log.info("MLflow run %s (%s) in experiment %s; in the UI: %s", logged["run_name"], logged["run_id"],
                  logged["experiment"], logged["ui"])

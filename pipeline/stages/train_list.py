@@ -2,11 +2,11 @@
 
 Reads ``data/interim/labelled.parquet`` (the profiles and their labels), ``data/predictions/predictions.parquet``
 (train's split, and the shipped model's probabilities on the test rows) and ``params.yaml`` sections
-``train_list``, ``evaluate`` (the threshold) and ``mlflow``. Fits the list-only model on train's training
+``train_list`` and ``evaluate`` (the threshold). Fits the list-only model on train's training
 rows (:mod:`pipeline.list_model`), converts it to TFLite and checks LiteRT against Keras on the test rows
 within ``train_list.tolerance``. Writes ``models/list_model.tflite``, ``models/audit.json`` (the shipped
 model's held-out error rates, which the audit corrects for) and ``reports/list_model.json`` (accuracy and
-ROC AUC with 95% intervals); logs one MLflow run.
+ROC AUC with 95% intervals); the ``track`` stage logs them to MLflow.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import logging
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline import atomic, console, export, list_model, list_tracking, paths
+from pipeline import atomic, console, export, list_model, paths
 from pipeline.errors import InputError
 from pipeline.params import load_section
 from pipeline.stages import run
@@ -28,7 +28,6 @@ def main() -> None:
     def body() -> None:
         params = load_section("train_list", paths.PARAMS)
         threshold = load_section("evaluate", paths.PARAMS).threshold
-        experiment = load_section("mlflow", paths.PARAMS).experiment
         labelled = pq.read_table(paths.LABELLED)
         predictions = pq.read_table(paths.PREDICTIONS, columns=["pk", "split", "label", "prob", "prob_cv"])
         x = list_model.matrix(labelled)
@@ -51,11 +50,9 @@ def main() -> None:
             tmp.write_bytes(flatbuffer)
         atomic.write_json(paths.AUDIT_CARD, card)
         atomic.write_json(paths.LIST_MODEL_REPORT, quality)
-        run_id = list_tracking.log_list_model(params, experiment, quality, card,
-                                              [paths.LIST_TFLITE_MODEL, paths.AUDIT_CARD])
-        log.info("list-only model: accuracy %.3f %s, ROC AUC %.3f %s on %d test rows; MLflow run %s",
-                 quality["accuracy"], np.round(quality["accuracy_ci95"], 3).tolist(), quality["roc_auc"],
-                 np.round(quality["roc_auc_ci95"], 3).tolist(), quality["test_rows"], run_id)
+        log.info("list-only model: accuracy %.3f %s, ROC AUC %.3f %s on %d test rows", quality["accuracy"],
+                 np.round(quality["accuracy_ci95"], 3).tolist(), quality["roc_auc"],
+                 np.round(quality["roc_auc_ci95"], 3).tolist(), quality["test_rows"])
 
     run("train-list", body)
 
