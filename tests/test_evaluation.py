@@ -100,6 +100,17 @@ def test_models_truth_and_seeds_are_reported_beside_each_other():
     assert list(evaluation.plot_tables(ev)["seed_accuracy"]["seed"]) == [0, 1, 10]
 
 
+def test_the_headline_leads_with_the_mlp_and_ends_with_the_baselines():
+    table, profiles = synthetic()
+    r = evaluation.evaluate(table, params(), profiles=profiles).report
+    variance = {"kfold": {"mean": 0.9, "ci95": [0.88, 0.92]}, "baselines": {"logreg": {"kfold": {"mean": 0.87}}}}
+    head = evaluation.headline(r, variance)
+    assert list(head)[:4] == ["accuracy", "roc_auc", "seeds", "kfold"] and list(head)[-1] == "baselines"
+    assert head["baselines"] == {"logreg": {"accuracy": r["models"]["logreg"]["accuracy"]["value"],
+                                            "roc_auc": r["models"]["logreg"]["roc_auc"]["value"], "kfold_mean": 0.87}}
+    assert head["baselines"]["logreg"]["accuracy"] != head["accuracy"]
+
+
 def test_a_slice_worse_than_the_whole_is_flagged():
     table, profiles = synthetic(n=800)
     ev = evaluation.evaluate(table, params(), profiles=profiles)
