@@ -124,8 +124,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") 
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def model_card(report: Mapping[str, Any], labels: Mapping[str, Any], variance: Mapping[str, Any]) -> str:
-    """The model card as Markdown: intended use, data, metrics with intervals, limitations."""
+def model_card(report: Mapping[str, Any], labels: Mapping[str, Any], variance: Mapping[str, Any],
+               gate: Mapping[str, Any] | None = None) -> str:
+    """The model card as Markdown: intended use, data, metrics with intervals, the quality gate's verdict,
+    limitations."""
     models = report["models"]
     mlp = models["mlp"]
     kappas = [p["cohen_kappa"] for p in labels.get("agreement", []) if p.get("cohen_kappa") is not None]
@@ -168,7 +170,7 @@ def model_card(report: Mapping[str, Any], labels: Mapping[str, Any], variance: M
     if kfold:
         lines.append(f"Repeated k-fold ({kfold['splits']} splits x {kfold['n_seeds']} seeds): MLP accuracy "
                      f"{kfold['mean']:.3f} [{kfold['ci95'][0]:.3f}, {kfold['ci95'][1]:.3f}] (Nadeau-Bengio).")
-    lines += ["", verdict(report, variance), "", noise, "",
+    lines += ["", verdict(report, variance), "", gate_sentence(gate), "", noise, "",
               "## Limitations",
               "- The default data is **simulated** from per-class statistics of 969 hand-labelled real profiles; "
               "numbers on it show the pipeline works, not how the model does on today's Instagram.",

@@ -145,3 +145,21 @@ def test_histogram_bins_are_fixed():
     np.testing.assert_array_equal(edges_a, edges_b)
     assert a.sum() == 3 and b[0] == 1 and b[-1] == 1  # 0.60 counts in the first bin, not a new one
     assert metrics.summarize([0.9])["n"] == 1
+
+
+def test_model_card_and_report_state_the_gates_verdict():
+    from pipeline import report
+
+    table, profiles = synthetic()
+    r = evaluation.evaluate(table, params(), profiles=profiles).report
+    labels = {"source": "simulator", "labelled": 400, "authentic": 160, "fake": 240}
+    failed = {"enabled": True, "blessed": False, "failed": ["min_accuracy"],
+              "rules": [{"name": "min_accuracy", "passed": False, "detail": "lower end 0.81 < 0.92"},
+                        {"name": "min_roc_auc", "passed": True, "detail": "fine"}]}
+    card = report.model_card(r, labels, {}, failed)
+    assert "did NOT bless this model: min_accuracy (lower end 0.81 < 0.92)." in card and "min_roc_auc" not in card
+    page = report.html_report(r, [], {"holdout": {"mean": 0.9, "init_std": 0.01, "binomial_se": 0.02}}, labels, {},
+                              card, failed)
+    assert '<p id="gate">The quality gate did NOT bless this model: min_accuracy' in page
+    assert "blessed this model: every rule passed" in report.model_card(r, labels, {}, {**failed, "blessed": True})
+    assert "is off" in report.model_card(r, labels, {}, {"enabled": False, "blessed": True})

@@ -52,7 +52,7 @@ def main() -> None:
         current = compare.run_results(pq.read_table(paths.SPLIT_RESULTS), "workspace")
         baseline = compare.run_results(pq.read_table(paths.BASELINE), "baseline") if paths.BASELINE.is_file() else None
         verdict = gate.judge(params.gate, current, baseline, alpha)
-        card = report.model_card(ev.report, labels, variance)
+        card = report.model_card(ev.report, labels, variance, verdict)
         atomic.write_text(paths.MODEL_CARD, card)
         atomic.write_text(paths.REPORT_HTML, report.html_report(ev.report, ev.slices, variance, labels,
                                                                 paths.PLOT_PNG, card, verdict))
