@@ -309,13 +309,18 @@ def timing(result: StudyResult) -> dict[str, dict[str, float]]:
     """When each split's fit started (Unix time) and how long it took, by split."""
     return {fit.split.name: {"started": round(fit.started, 3), "seconds": round(fit.seconds, 3)}
             for fit in (result.holdout, *result.kfold)}
-def out_of_fold(kfold: Sequence[SplitFit], n_rows: int) -> np.ndarray:
-    """Each row's cross-validated P(authentic): the members' mean from the first repeat's fold that held the
-    row out (float32 [N]; NaN without a k-fold study). Every row is a test row exactly once per repeat, so
-    this scores all labelled rows with models that never saw them: what the audit's error rates come from.
+def out_of_fold(kfold: Sequence[SplitFit], n_rows: int, ship: str = "ensemble",
+                calibration: calibration_lib.Calibration = calibration_lib.IDENTITY) -> np.ndarray:
+    """Each row's cross-validated P(authentic), as the shipped model would give it: what ships of the first
+    repeat's fold that held the row out (``train.ship``), with the shipped model's calibration applied
+    (float32 [N]; NaN without a k-fold study). Every row is a test row exactly once per repeat, so this
+    scores all labelled rows with models that never saw them: what the audit's error rates come from.
     """
+    members = [0] if ship == "seed" else slice(None)
     out = np.full(n_rows, np.nan, np.float32)
     for fit in kfold:
         if fit.split.name.startswith("r0"):
-            out[fit.split.test] = fit.probs[:, fit.split.test].mean(axis=0)
+            rows = fit.split.test
+            out[rows] = (fit.probs[members][:, rows].mean(axis=0) if calibration.is_identity
+                         else calibration.apply(calibration_lib.ensemble_logit(fit.logits[members][:, rows])))
     return out

@@ -250,3 +250,18 @@ def test_a_calibrated_pipeline_ships_calibrated_probabilities_to_litert(workspac
     feature_table = pq.read_table(paths.FEATURES).to_pandas().set_index("pk").loc[rows["pk"]]
     x = features.to_matrix(pa.Table.from_pandas(feature_table.reset_index()), params["featurize"]["feature_set"])
     np.testing.assert_allclose(litert.run(paths.TFLITE_MODEL.read_bytes(), x), rows["prob"], atol=1e-5)
+
+
+def test_cross_validated_probabilities_are_what_the_shipped_model_would_say(trained):
+    """The audit corrects for the shipped model's errors, measured on prob_cv: so prob_cv must come from
+    what ships (member 0 alone under ship: seed) with the shipped calibration applied."""
+    y = trained[1]
+    rows = np.arange(len(y))
+    folds = [dataclasses.replace(_split_fit(trained, rows[:0], rows[k::2]),
+                                 split=study.Split(f"r0f{k}", rows[1 - k::2], rows[:0], rows[k::2])) for k in (0, 1)]
+    plain = study.out_of_fold(folds, len(y))
+    np.testing.assert_array_equal(plain, folds[0].probs.mean(axis=0))  # fold 0 and 1 share the scoring models
+    hot = calibration.Calibration("platt", 0.5, 1.0)
+    calibrated = study.out_of_fold(folds, len(y), "ensemble", hot)
+    np.testing.assert_allclose(calibrated, hot.apply(calibration.ensemble_logit(folds[0].logits)), atol=1e-6)
+    np.testing.assert_array_equal(study.out_of_fold(folds, len(y), "seed"), folds[0].probs[0])

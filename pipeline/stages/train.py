@@ -62,16 +62,16 @@ def main() -> None:
         data_md5 = hashlib.md5(paths.FEATURES.read_bytes()).hexdigest()
         protocol = {"features_md5": data_md5, "threshold": threshold, **{f"split.{k}": v for k, v in
                                                                         dataclasses.asdict(params.split).items()}}
+        split = result.holdout.split
+        cross_validated = study.out_of_fold(result.kfold, len(y), params.ship, result.calibration)
+        calibration = result.calibration.to_dict() | {"fitted_on": "valid", "valid_rows": len(split.valid)}
         # Everything below comes from one study: replaced together, so a kill between two renames is noticed.
         with atomic.together(paths.commit_journal("train")):
             with atomic.atomic_path(paths.PREDICTIONS) as tmp:
-                split = result.holdout.split
                 pq.write_table(predictions.table(pks, y, split.valid, split.test, result.shipped_probs,
                                                  result.members.seeds, result.holdout.probs,
                                                  {name: fits[0].probs for name, fits in baseline_fits.items()},
-                                                 study.out_of_fold(result.kfold, len(y)), result.shipped_logit,
-                                                 result.calibration.to_dict() | {
-                                                     "fitted_on": "valid", "valid_rows": len(split.valid)}), tmp)
+                                                 cross_validated, result.shipped_logit, calibration), tmp)
             with atomic.atomic_path(paths.SPLIT_RESULTS) as tmp:
                 rows = (study.split_rows(result, y, pks, threshold)
                         + baselines.split_rows(baseline_fits, study_splits, y, pks, threshold))
