@@ -454,7 +454,7 @@ def test_mlflow_rest_api_finds_each_experiment_with_its_commit_dataset_artifacts
             "experiment_ids": ids, "filter": f"tags.mlflow.parentRunId = '{run_id}'", "max_results": 100})["runs"]
         assert sorted(c["info"]["run_name"] for c in children) == sorted(
             [f"seed-{i}" for i in range(SMALL["seeds"])] + [f"split-r0f{i}" for i in range(SPLITS)]
-            + [f"baseline-{b}" for b in BASELINES])
+            + [f"baseline-{b}" for b in BASELINES] + ["train-list"])
 
 
 def test_mlflow_ui_lists_the_runs_by_name_in_a_real_browser(clone, mlflow_server):
