@@ -383,7 +383,10 @@ def mlflow_server(clone):
     server = subprocess.Popen(
         ["mlflow", "server", "--backend-store-uri", f"sqlite:///{clone / 'mlflow.db'}", "--default-artifact-root",
          str(clone / "mlruns"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=clone, env=run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        # Without MLflow 3's job runner: seven huey consumers for GenAI jobs (online scoring, trace archival)
+        # that start ~30 s in, take both cores while later tests run and ~11 s to stop; no check here uses them.
+        cwd=clone, env=run_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
