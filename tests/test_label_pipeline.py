@@ -32,7 +32,10 @@ def configure(project: Path, dump: str) -> None:
     params["simulator"].update(seed=11, accounts_per_seed=160)
     params["crawl"].update(source="files", files=[dump], seed_accounts=["seed.account"])
     params["label_import"].update(source="files", files=[dump])
+    # Small training: the test follows the labels, not the study (one 2-fold repeat, a 25-tree forest).
     params["train"].update(seeds=2, epochs=3)
+    params["train"]["split"].update(folds=2, repeats=1)
+    params["train"]["baselines"]["forest_trees"] = 25
     # A 3-epoch model of a small dump is not meant to ship: this test is about the labels' way through.
     params["evaluate"]["gate"]["enabled"] = False
     path.write_text(yaml.safe_dump(params, sort_keys=False))
