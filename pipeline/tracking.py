@@ -29,7 +29,6 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema, TensorSpec
 
 from pipeline import litert, metrics, paths
-from pipeline import model as model_lib
 from pipeline.params import TrainParams
 
 # MLflow 3's UI opens an experiment without this tag on its GenAI overview; this one is model training.
@@ -343,6 +342,9 @@ def _log_models(run: PipelineRun) -> None:
                                  outputs=Schema([ColSpec("float", "p_authentic")])),
         input_example=example,
         pip_requirements=[f"ai-edge-litert=={_version('ai-edge-litert')}", "pandas", "numpy"])
+    # TensorFlow only here: `igfake mlflow sync` and killed-run bookkeeping import this module without it.
+    from pipeline import model as model_lib
+
     # Keras' flavour takes only tensor signatures: one float32 [N, F] input.
     tensor = TensorSpec(np.dtype(np.float32), (-1, len(run.feature_names)), "features")
     mlflow.keras.log_model(

@@ -328,3 +328,16 @@ def test_stage_deps_name_no_pipeline_file_the_stage_cannot_run(stage: str) -> No
     if stale:
         pytest.fail(f"dvc.yaml stage {stage!r} depends on {len(stale)} pipeline file(s) that "
                     f"{PYTHON_STAGES[stage]} never imports:\n" + "\n".join(f"  - {f}" for f in stale), pytrace=False)
+
+
+def test_mlflow_bookkeeping_never_imports_tensorflow() -> None:
+    # `igfake mlflow sync` and the killed-run bookkeeping import pipeline.tracking; loading TensorFlow there
+    # cost ~10 s per call. Only logging the Keras model needs it, and imports it where it does.
+    import subprocess
+    import sys
+
+    code = ("import sys, pipeline.tracking, pipeline.cli.mlflow; "
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras')); "
+            "assert not heavy, heavy[:5]")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]

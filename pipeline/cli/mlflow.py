@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline import tracking  # MLflow and TensorFlow: only for this command, not for `igfake predict`
+    from pipeline import tracking  # MLflow: only for this command, not for `igfake predict`
 
     experiments = tracking.dvc_experiments(paths.ROOT)
     counts = tracking.sync_experiment_commits(experiments, load_section("mlflow", paths.PARAMS).experiment,
