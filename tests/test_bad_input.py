@@ -46,7 +46,11 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name, value in list(vars(paths).items()):
         if isinstance(value, Path) and value.is_relative_to(repo_root):
             monkeypatch.setattr(paths, name, root / value.relative_to(repo_root))
+        elif isinstance(value, dict) and value and all(isinstance(v, Path) for v in value.values()):
+            # The plot files, by plot name: left alone, evaluate would draw into the repository's reports/.
+            monkeypatch.setattr(paths, name, {k: root / v.relative_to(repo_root) for k, v in value.items()})
     assert root / "params.yaml" == paths.PARAMS and paths.RAW_PROFILES.is_relative_to(root)
+    assert all(p.is_relative_to(root) for p in [*paths.PLOT_DATA.values(), *paths.PLOT_PNG.values()])
     monkeypatch.chdir(root)
     return root
 
