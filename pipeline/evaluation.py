@@ -260,18 +260,13 @@ def calibration_options(y_valid: np.ndarray, z_valid: np.ndarray, y_test: np.nda
     for method, p in test_probs.items():
         if method == "none" or reference is None:
             continue
-        change = _row_log_loss(y_test, p) - _row_log_loss(y_test, reference)
+        change = metrics.row_log_loss(y_test, p) - metrics.row_log_loss(y_test, reference)
         lo, hi = np.percentile(change[rows].mean(axis=1), [2.5, 97.5])
         options[method]["log_loss_change"] = {
             "mean_difference": float(change.mean()), "ci95": [float(lo), float(hi)],
             # Lower log loss is better: "better" when the whole interval lies below zero.
             "verdict": _verdict(-float(hi), -float(lo))}
     return {"shipped": shipped["method"], "fitted_on": "valid", "valid_rows": len(y_valid), "options": options}
-
-
-def _row_log_loss(y: np.ndarray, prob: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(prob, np.float64), 1e-7, 1 - 1e-7)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
 # -- the whole evaluation ----------------------------------------------------------------------------------

@@ -102,6 +102,12 @@ def _clip(prob: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(prob, np.float64), 1e-7, 1 - 1e-7)
 
 
+def row_log_loss(y_true: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """Each row's log loss (clipped as Keras clips), for any shape: averaged, it is the log loss."""
+    y, clipped = np.asarray(y_true, np.float64), _clip(prob)
+    return -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))
+
+
 def expected_calibration_error(y_true: np.ndarray, prob: np.ndarray, bins: int) -> float:
     """Row-weighted mean |share authentic - mean P(authentic)| over ``bins`` equal-width probability bins."""
     return float(_ece(np.asarray(y_true, np.float64)[None, :], np.asarray(prob, np.float64)[None, :], bins)[0])
@@ -176,7 +182,6 @@ def resampled_metrics(y: np.ndarray, p: np.ndarray, threshold: float | np.ndarra
     ranks = rankdata(p, axis=1)
     auc = np.where(both, _safe_div((ranks * y).sum(1) - pos * (pos + 1) / 2, pos * neg), np.nan)
     mcc_den = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-    clipped = _clip(p)
     out = {
         "accuracy": (tp + tn) / n,
         "balanced_accuracy": np.where(both, (rec_a + rec_f) / 2, np.nan),
@@ -187,7 +192,7 @@ def resampled_metrics(y: np.ndarray, p: np.ndarray, threshold: float | np.ndarra
         "roc_auc": auc,
         "average_precision_fake": np.where(both, _average_precision(1 - y, 1 - p), np.nan),
         "brier": ((p - y) ** 2).mean(1),
-        "log_loss": -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)).mean(1),
+        "log_loss": row_log_loss(y, p).mean(1),
         "ece": _ece(y, p, bins),
     }
     return out
