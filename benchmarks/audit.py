@@ -26,12 +26,12 @@ import time
 
 import numpy as np
 
-from pipeline import atomic, paths
-from pipeline.audit import Models, audit
+from pipeline.audit.audit import Models, audit
+from pipeline.core import atomic, paths
+from pipeline.core.params import load_section
 from pipeline.instagram.server import serve
 from pipeline.instagram.sources import client_for
 from pipeline.instagram.world import audit_world
-from pipeline.params import load_section
 
 SHARES = (0.1, 0.3, 0.5, 0.7, 0.9)
 SIZES = (2_000, 5_000, 10_000, 15_000, 20_000)

@@ -19,12 +19,12 @@ import logging
 import sys
 import time
 
-from pipeline import atomic, paths
+from pipeline.core import atomic, paths
+from pipeline.core.params import load_section
 from pipeline.instagram.crawler import crawl
 from pipeline.instagram.server import serve
 from pipeline.instagram.sources import client_for
 from pipeline.instagram.world import World
-from pipeline.params import load_section
 
 MAX_RATIO = 1.10
 WINDOW_SECONDS = 10.0

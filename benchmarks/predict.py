@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pipeline import atomic, paths
+from pipeline.core import atomic, paths
 from pipeline.instagram.world import World
 
 GOAL_RATIO = 0.15

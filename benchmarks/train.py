@@ -19,8 +19,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline import atomic, features, study
-from pipeline import model as model_lib
+from pipeline import features
+from pipeline.core import atomic
+from pipeline.training import model as model_lib
+from pipeline.training import study
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from pipeline.core.vocabulary import LABEL_VALUE
 from pipeline.instagram.records import REEL_AUTO_ARCHIVE
-from pipeline.vocabulary import LABEL_VALUE
 
 _SPLIT = re.compile(r"[_.\s]+")
 # Tried in order, anchored at the start of the lower-cased username, as the article's regexes were.

@@ -40,7 +40,7 @@ def project(tmp_path: Path) -> Path:
 
 def repo_section(name: str):
     """A section of the repository's params.yaml: the defaults a test starts from and overrides."""
-    from pipeline.params import load_section
+    from pipeline.core.params import load_section
 
     return load_section(name, REPO / "params.yaml")
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from pipeline import __version__
-from pipeline.errors import IgfakeError
+from pipeline.core.errors import IgfakeError
 
 # What a command module exports as COMMAND: (help, add_arguments(parser), run(args) -> exit status)
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]

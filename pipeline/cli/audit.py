@@ -1,7 +1,7 @@
 """``igfake audit ACCOUNT``: the authentic share of an account's followers, with a 95% interval.
 
 Pages through the followers (up to 200 a request), scores each with the list-only model, fetches full
-profiles for a seeded random sample only and corrects both models' biases (:mod:`pipeline.audit`). The
+profiles for a seeded random sample only and corrects both models' biases (:mod:`pipeline.audit.audit`). The
 source is ``audit.source``: a simulated account (``audit.simulator``) or the real API as ``$IG_SESSIONID``
 with the crawl's URL, timeout, retries, backoff, concurrency and rate limit. An interrupted audit resumes
 from its journal in ``data/cache/audit/``.
@@ -20,11 +20,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline import audit, paths
-from pipeline.errors import CrawlError, ParamsError
+from pipeline.audit import audit
+from pipeline.core import paths
+from pipeline.core.errors import CrawlError, ParamsError
+from pipeline.core.params import AuditParams, load_section
 from pipeline.instagram.crawler import ResponseCache
 from pipeline.instagram.sources import SESSION_ENV, cache_dir, client_for, session_headers
-from pipeline.params import AuditParams, load_section
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

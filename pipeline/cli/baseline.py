@@ -11,16 +11,17 @@ import argparse
 
 import pyarrow.parquet as pq
 
-from pipeline import atomic, compare, paths, runs
+from pipeline.core import atomic, paths
+from pipeline.evaluation import compare, sources
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", nargs="?", default=runs.WORKSPACE, metavar="RUN",
+    parser.add_argument("source", nargs="?", default=sources.WORKSPACE, metavar="RUN",
                         help="a git revision, a DVC experiment or 'workspace' (default)")
 
 
 def run(args: argparse.Namespace) -> int:
-    table = runs.read(args.source)
+    table = sources.read(args.source)
     compare.run_results(table, args.source)  # refuse a table without the shipped model's results
     with atomic.atomic_path(paths.BASELINE) as tmp:
         pq.write_table(table, tmp)

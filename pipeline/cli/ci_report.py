@@ -1,4 +1,4 @@
-"""``igfake ci-report``: write ``reports/ci.md`` after ``dvc repro`` (:mod:`pipeline.ci_report`).
+"""``igfake ci-report``: write ``reports/ci.md`` after ``dvc repro`` (:mod:`pipeline.reporting.ci_report`).
 
 ``.ci/run`` calls it on a clean clone; CI posts the file as the pull request's comment.
 """
@@ -10,9 +10,11 @@ import hashlib
 import json
 import subprocess
 
-from pipeline import atomic, ci_report, compare, paths, runs
-from pipeline.errors import CompareError, InputError
-from pipeline.params import load_section
+from pipeline.core import atomic, paths
+from pipeline.core.errors import CompareError, InputError
+from pipeline.core.params import load_section
+from pipeline.evaluation import compare, sources
+from pipeline.reporting import ci_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,14 +28,14 @@ def _git_show(rev: str, path: str) -> str | None:
 
 
 def _committed_comparison(rev: str, alpha: float) -> tuple[compare.Comparison | None, str]:
-    current = compare.run_results(runs.read(runs.WORKSPACE), "this run")
+    current = compare.run_results(sources.read(sources.WORKSPACE), "this run")
     try:
-        return compare.compare(compare.run_results(runs.read(rev), rev), current, alpha), \
+        return compare.compare(compare.run_results(sources.read(rev), rev), current, alpha), \
             f"Compared with `{rev}`'s split results (from the local DVC cache)."
     except CompareError as exc:
         why = str(exc)
     try:
-        committed = compare.run_results(runs.read(runs.BASELINE), "committed baseline")
+        committed = compare.run_results(sources.read(sources.BASELINE), "committed baseline")
     except CompareError as exc:
         return None, f"{why}; {exc}"
     return compare.compare(committed, current, alpha), \

@@ -1,4 +1,4 @@
-"""``igfake compare``: is run B better than run A, or is the difference luck? (:mod:`pipeline.compare`)
+"""``igfake compare``: is run B better than run A, or is the difference luck? (:mod:`pipeline.evaluation.compare`)
 
 A and B are git revisions, DVC experiment names, ``workspace``, ``baseline`` (the gate's) or a split
 results file; by default ``HEAD`` against the workspace. ``--against MODEL`` compares two models of one
@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from pipeline import compare, paths, runs
-from pipeline.params import load_section
+from pipeline.core import paths
+from pipeline.core.params import load_section
+from pipeline.evaluation import compare, sources
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,11 +32,11 @@ def choose_runs(refs: list[str], against: str | None) -> tuple[str, str]:
     if len(refs) > 2:
         raise compare.CompareError(f"at most two runs, got {len(refs)}: {' '.join(refs)}")
     if against is not None and len(refs) < 2:
-        one = refs[0] if refs else runs.WORKSPACE
+        one = refs[0] if refs else sources.WORKSPACE
         return one, one
     if not refs:
-        return "HEAD", runs.WORKSPACE
-    return refs[0], refs[1] if len(refs) == 2 else runs.WORKSPACE
+        return "HEAD", sources.WORKSPACE
+    return refs[0], refs[1] if len(refs) == 2 else sources.WORKSPACE
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < alpha < 1:
         raise compare.CompareError(f"--alpha: expected a number strictly between 0 and 1, got {alpha}")
     a_ref, b_ref = choose_runs(args.runs, args.against)
-    tables = {ref: runs.read(ref) for ref in dict.fromkeys((a_ref, b_ref))}
+    tables = {ref: sources.read(ref) for ref in dict.fromkeys((a_ref, b_ref))}
     a = compare.run_results(tables[a_ref], a_ref, args.model)
     b = compare.run_results(tables[b_ref], b_ref, args.against or args.model)
     result = compare.compare(a, b, alpha, allow_unpaired=not args.paired_only)

@@ -13,8 +13,8 @@ import argparse
 import json
 import os
 
-from pipeline import paths
-from pipeline.params import load_section
+from pipeline.core import paths
+from pipeline.core.params import load_section
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,11 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline import tracking  # MLflow: only for this command, not for `igfake predict`
+    from pipeline.tracking import runs  # MLflow: only for this command, not for `igfake predict`
 
-    experiments = tracking.dvc_experiments(paths.ROOT)
-    counts = tracking.sync_experiment_commits(experiments, load_section("mlflow", paths.PARAMS).experiment,
-                                              logged_run)
+    experiments = runs.dvc_experiments(paths.ROOT)
+    counts = runs.sync_experiment_commits(experiments, load_section("mlflow", paths.PARAMS).experiment,
+                                          logged_run)
     print(f"{len(experiments)} DVC experiments: {counts['tagged']} MLflow runs tagged with their experiment's "
           f"commit, {counts['linked']} experiments that reproduced nothing new linked to the run they repeat")
     return 0

@@ -1,6 +1,6 @@
 """``igfake predict``: P(authentic) for user-info records, with the shipped TFLite model.
 
-It runs the model with LiteRT (:mod:`pipeline.litert`), as a phone would, on features computed by the
+It runs the model with LiteRT (:mod:`pipeline.serving.litert`), as a phone would, on features computed by the
 code training used, and never imports TensorFlow: a call costs a fraction of a second, not the seconds
 and hundreds of MB TensorFlow's import alone takes.
 """
@@ -17,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import features, litert, paths
-from pipeline.errors import ParamsError
+from pipeline import features
+from pipeline.core import paths
+from pipeline.core.errors import ParamsError
+from pipeline.core.params import load_section
 from pipeline.instagram.inputs import read_users
-from pipeline.params import load_section
+from pipeline.serving import litert
 
 FEATURE_SET = "seed16"
 FORMATS = ("jsonl", "csv")
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     probs = model.run(features.to_matrix(features.compute(records.users, FEATURE_SET), FEATURE_SET))
     text = render(records.users, probs, threshold, args.format)
     if args.output is not None:
-        from pipeline import atomic
+        from pipeline.core import atomic
 
         atomic.write_text(args.output, text)
     else:

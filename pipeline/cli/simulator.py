@@ -15,12 +15,12 @@ import dataclasses
 import time
 from pathlib import Path
 
-from pipeline import atomic, paths
-from pipeline.errors import ParamsError
+from pipeline.core import atomic, paths
+from pipeline.core.errors import ParamsError
+from pipeline.core.params import FaultParams, load_section, override
 from pipeline.instagram.server import serve
 from pipeline.instagram.sources import world_for
 from pipeline.labelling.formats import legacy_dump
-from pipeline.params import FaultParams, load_section, override
 
 EXPORT_FORMATS = ("legacy", "jsonl")
 _RATES = ("server_error_rate", "reset_rate", "malformed_rate", "slow_rate")

@@ -36,10 +36,10 @@ import requests
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
-from pipeline import atomic
-from pipeline.errors import AccountBlocked, CrawlError, FieldError, RequestFailed
+from pipeline.core import atomic
+from pipeline.core.errors import AccountBlocked, CrawlError, FieldError, RequestFailed
+from pipeline.core.vocabulary import LEGACY_LABEL_FIELD
 from pipeline.instagram.records import MAX_INT64, normalize_user
-from pipeline.vocabulary import LEGACY_LABEL_FIELD
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pipeline.errors import FieldError, InputError
+from pipeline.core.errors import FieldError, InputError
 from pipeline.instagram.records import normalize_user
 
 STDIN = "-"

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import FieldError, InputError
+from pipeline.core.errors import FieldError, InputError
 
 REEL_AUTO_ARCHIVE = ("unset", "on", "off")
 # Counts and pks become int64 columns (Arrow, numpy): a larger value cannot be stored, so it is bad input.

@@ -8,7 +8,7 @@
 It binds to 127.0.0.1 by default, on a free port unless one is given, and counts the requests it
 answers so tests can prove what a crawler fetched.
 
-On request (:class:`~pipeline.params.FaultParams`) it fights back as the real API does: a rate limit per
+On request (:class:`~pipeline.core.params.FaultParams`) it fights back as the real API does: a rate limit per
 time window answered with 429 ``Please wait a few minutes``, 5xx errors, connection resets, slow answers, truncated JSON
 bodies, and ``login_required`` / ``checkpoint_required`` refusals. Whether a request meets a fault is
 drawn from the fault seed, the request's URL and how many times that URL was asked before, not from
@@ -32,8 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from pipeline.core.params import FaultParams
 from pipeline.instagram.world import World
-from pipeline.params import FaultParams
 
 MAX_PAGE = 200
 

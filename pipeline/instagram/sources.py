@@ -20,12 +20,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipeline.errors import CrawlError
+from pipeline.core.errors import CrawlError
+from pipeline.core.params import CrawlParams, SimulatorParams
 from pipeline.instagram.crawler import ApiClient, CrawlResult, CrawlStats, ResponseCache, collect, crawl
 from pipeline.instagram.records import read_dump
 from pipeline.instagram.server import serve
 from pipeline.instagram.world import World
-from pipeline.params import CrawlParams, SimulatorParams
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.vocabulary import AUTHENTIC, CLASSES, FAKE
+from pipeline.core.vocabulary import AUTHENTIC, CLASSES, FAKE
 
 # The calibration file's word for the class this project calls FAKE.
 _CALIBRATION_CLASS = {AUTHENTIC: "authentic", FAKE: "not_authentic"}

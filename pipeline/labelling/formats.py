@@ -24,10 +24,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline import atomic
-from pipeline.errors import FieldError, InputError
+from pipeline.core import atomic
+from pipeline.core.errors import FieldError, InputError
+from pipeline.core.vocabulary import AUTHENTIC, DECISIONS, FAKE, LEGACY_LABEL_FIELD
 from pipeline.instagram.records import MAX_INT64
-from pipeline.vocabulary import AUTHENTIC, DECISIONS, FAKE, LEGACY_LABEL_FIELD
 
 COLUMNS = ("pk", "username", "label", "annotator", "labelled_at")
 # Not a decision: a row that retracts the annotator's standing decision on that pk.

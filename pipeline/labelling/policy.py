@@ -22,8 +22,8 @@ from typing import Any
 
 from sklearn.metrics import cohen_kappa_score
 
+from pipeline.core.vocabulary import AUTHENTIC, DECISIONS, FAKE, UNSURE
 from pipeline.labelling.formats import UNDO, Decision, LabelFile, last_wins
-from pipeline.vocabulary import AUTHENTIC, DECISIONS, FAKE, UNSURE
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Policy:
 
 @dataclass
 class Resolution:
-    """The resolved labels (:data:`~pipeline.vocabulary.CLASSES` by pk) and how they came about."""
+    """The resolved labels (:data:`~pipeline.core.vocabulary.CLASSES` by pk) and how they came about."""
 
     labels: dict[int, str] = field(default_factory=dict)
     # pk -> the annotators whose vote the label follows, joined by '+' (the table's label_source)

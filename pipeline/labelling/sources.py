@@ -14,11 +14,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.errors import InputError, ParamsError
+from pipeline.core.errors import InputError, ParamsError
+from pipeline.core.params import LabelImportParams
 from pipeline.instagram.world import World
 from pipeline.labelling import policy, table
 from pipeline.labelling.formats import BadRow, iter_bad, read_label_file
-from pipeline.params import LabelImportParams
 
 LabelResult = tuple[pa.Table, dict[str, Any], list[BadRow]]
 

@@ -1,6 +1,6 @@
 """Labels joined to crawled profiles: the labelled table every later stage learns from.
 
-The ``label`` column is :data:`~pipeline.vocabulary.LABEL_VALUE` of the profile's class: 1 authentic,
+The ``label`` column is :data:`~pipeline.core.vocabulary.LABEL_VALUE` of the profile's class: 1 authentic,
 0 fake. In the simulated world the labels are the simulator's annotator's decisions; otherwise they come
 from the annotators' label files (:mod:`pipeline.labelling.sources`).
 
@@ -16,9 +16,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.errors import InputError
+from pipeline.core.errors import InputError
+from pipeline.core.vocabulary import AUTHENTIC, FAKE, LABEL_VALUE
 from pipeline.instagram.records import REQUIRED_FIELDS
-from pipeline.vocabulary import AUTHENTIC, FAKE, LABEL_VALUE
 
 _ARROW = {int: pa.int64(), str: pa.string(), bool: pa.bool_()}
 
@@ -41,7 +41,7 @@ def join(users: Sequence[Mapping[str, Any]], labels: Mapping[int, str], relation
          truths: Mapping[int, str] | None = None) -> tuple[pa.Table, dict[str, Any]]:
     """The labelled table (crawl order, i.e. by pk) and a report of what matched and what did not.
 
-    ``labels`` maps pk to a class (:data:`~pipeline.vocabulary.CLASSES`). ``unsure`` are the pks the
+    ``labels`` maps pk to a class (:data:`~pipeline.core.vocabulary.CLASSES`). ``unsure`` are the pks the
     annotator could not decide and labelled authentic, as the article did. ``row_sources`` gives a row's
     ``label_source`` by pk (default: ``source`` for every row). ``truths`` maps pk to the class the
     profile really is, where that is known (the simulator); without it ``truth`` is null.

@@ -19,11 +19,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipeline import paths
-from pipeline.errors import FieldError, InputError
+from pipeline.core import paths
+from pipeline.core.errors import FieldError, InputError
+from pipeline.core.vocabulary import AUTHENTIC, FAKE, UNSURE
 from pipeline.instagram.records import read_jsonl, read_profiles, relationships
 from pipeline.labelling.formats import UNDO, Decision, DecisionLog, check_annotator, last_wins, read_own_log
-from pipeline.vocabulary import AUTHENTIC, FAKE, UNSURE
 
 SKIP, QUIT = "skip", "quit"
 # Swipe right: authentic, left: fake; letters for the same, so any keyboard works.

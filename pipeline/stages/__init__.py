@@ -1,7 +1,7 @@
 """One module per DVC stage, mirroring dvc.yaml: a thin ``main()`` over domain code.
 
 Every stage's ``main`` goes through :func:`run`, which turns the errors a user can fix (a bad
-params.yaml value, a malformed input file, an unreachable API: every :class:`~pipeline.errors.IgfakeError`)
+params.yaml value, a malformed input file, an unreachable API: every :class:`~pipeline.core.errors.IgfakeError`)
 into one line on stderr and exit status 2 instead of a traceback. Nothing outside this package imports
 it: the stages are entry points, and what they do lives in the domain modules they call.
 """
@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from pipeline.errors import IgfakeError
+from pipeline.core.errors import IgfakeError
 
 
 def run(stage: str, body: Callable[[], None]) -> None:

@@ -17,11 +17,11 @@ import logging
 import shutil
 import sys
 
-from pipeline import atomic, paths
-from pipeline.errors import CrawlError
+from pipeline.core import atomic, paths
+from pipeline.core.errors import CrawlError
+from pipeline.core.params import load_section
+from pipeline.core.progress import ProgressReporter
 from pipeline.instagram import sources
-from pipeline.params import load_section
-from pipeline.progress import ProgressReporter
 from pipeline.stages import run
 
 log = logging.getLogger(__name__)

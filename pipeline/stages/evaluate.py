@@ -8,7 +8,7 @@ and ``params.yaml`` sections ``evaluate`` and ``compare``. Writes
 intervals, baselines and comparisons), ``reports/slices.json``, ``reports/confusion.txt`` (as the article printed it),
 DVC plot data ``reports/plots/<plot>.csv`` with PNG renderings beside them, ``reports/report.html``
 (self-contained), ``reports/model_card.md`` and the quality gate's verdict, ``reports/gate.json``
-(:mod:`pipeline.gate`).
+(:mod:`pipeline.evaluation.gate`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,12 @@ import logging
 
 import pyarrow.parquet as pq
 
-from pipeline import atomic, compare, evaluation, gate, metrics, paths, plots, predictions, report
-from pipeline.params import load_section
+from pipeline.core import atomic, paths
+from pipeline.core.params import load_section
+from pipeline.evaluation import compare, evaluate, gate, metrics
+from pipeline.reporting import plots, report
 from pipeline.stages import run
+from pipeline.training import predictions
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +37,16 @@ def main() -> None:
         atomic.check_together(paths.commit_journal("train"))
         profiles = pq.read_table(paths.LABELLED, columns=PROFILE_COLUMNS).to_pandas()
         predicted = pq.read_table(paths.PREDICTIONS)
-        ev = evaluation.evaluate(predicted.to_pandas(), params, profiles=profiles,
+        ev = evaluate.evaluate(predicted.to_pandas(), params, profiles=profiles,
                                  splits=pq.read_table(paths.SPLIT_RESULTS).to_pandas(),
                                  calibration=predictions.calibration(predicted.schema))
         variance = json.loads(paths.VARIANCE.read_text(encoding="utf-8"))
         labels = json.loads(paths.LABELS_REPORT.read_text(encoding="utf-8"))
-        atomic.write_json(paths.METRICS, evaluation.headline(ev.report, variance), sort_keys=False)
+        atomic.write_json(paths.METRICS, evaluate.headline(ev.report, variance), sort_keys=False)
         atomic.write_json(paths.EVALUATION, ev.report)
         atomic.write_json(paths.SLICES, ev.slices)
         atomic.write_text(paths.CONFUSION, metrics.format_confusion(ev.confusion))
-        for name, frame in evaluation.plot_tables(ev).items():
+        for name, frame in evaluate.plot_tables(ev).items():
             atomic.write_text(paths.PLOT_DATA[name],
                               frame.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
         write_pngs(ev)
@@ -70,13 +73,13 @@ def main() -> None:
     run("evaluate", body)
 
 
-def write_pngs(ev: evaluation.Evaluation) -> None:
+def write_pngs(ev: evaluate.Evaluation) -> None:
     png = paths.PLOT_PNG
     models = ev.report["models"]
     plots.roc_png(ev.roc, ev.report["roc_auc"], png["roc"])
     plots.confusion_png(ev.confusion, png["confusion"])
     plots.seed_accuracy_png(ev.seed_accuracy, png["seed_accuracy"])
-    counts, edges = evaluation.histogram(list(ev.seed_accuracy.values()))
+    counts, edges = evaluate.histogram(list(ev.seed_accuracy.values()))
     plots.seed_accuracy_histogram_png(counts, edges, ev.report["seeds"]["mean"], png["seed_accuracy_histogram"])
     plots.kfold_accuracy_png(ev.kfold.to_dict("records"), png["kfold_accuracy"])
     plots.precision_recall_png(ev.pr, {m: v["average_precision_fake"]["value"] for m, v in models.items()},

@@ -14,11 +14,13 @@ import logging
 
 import pyarrow.parquet as pq
 
-from pipeline import atomic, console, export, gate, paths
-from pipeline import model as model_lib
-from pipeline.errors import InputError
-from pipeline.params import load_section
+from pipeline.core import atomic, console, paths
+from pipeline.core.errors import InputError
+from pipeline.core.params import load_section
+from pipeline.evaluation import gate
+from pipeline.serving import export
 from pipeline.stages import run
+from pipeline.training import model as model_lib
 
 log = logging.getLogger(__name__)
 

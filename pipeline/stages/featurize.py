@@ -11,8 +11,9 @@ import logging
 
 import pyarrow.parquet as pq
 
-from pipeline import atomic, features, paths
-from pipeline.params import load_section
+from pipeline import features
+from pipeline.core import atomic, paths
+from pipeline.core.params import load_section
 from pipeline.stages import run
 
 log = logging.getLogger(__name__)

@@ -15,14 +15,14 @@ import sys
 
 import pyarrow.parquet as pq
 
-from pipeline import atomic, paths
+from pipeline.core import atomic, paths
+from pipeline.core.params import load_section
+from pipeline.core.vocabulary import AUTHENTIC, FAKE
 from pipeline.instagram.records import read_graph, read_profiles
 from pipeline.instagram.sources import world_for
 from pipeline.labelling import sources
 from pipeline.labelling.table import check_classes
-from pipeline.params import load_section
 from pipeline.stages import run
-from pipeline.vocabulary import AUTHENTIC, FAKE
 
 log = logging.getLogger(__name__)
 

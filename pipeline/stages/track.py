@@ -17,9 +17,11 @@ import logging
 
 import pyarrow.parquet as pq
 
-from pipeline import atomic, console, features, list_tracking, paths, tracking
-from pipeline.params import load_section
+from pipeline import features
+from pipeline.core import atomic, console, paths
+from pipeline.core.params import load_section
 from pipeline.stages import run
+from pipeline.tracking import list_runs, runs
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ def main() -> None:
         experiment = load_section("mlflow", paths.PARAMS).experiment
         list_params = load_section("train_list", paths.PARAMS)
         table = pq.read_table(paths.FEATURES)
-        pipeline_run = tracking.PipelineRun(
+        pipeline_run = runs.PipelineRun(
             params=params,
             threshold=threshold,
             metrics=json.loads(paths.METRICS.read_text()),
@@ -58,8 +60,8 @@ def main() -> None:
             },
         )
         with console.quiet():
-            logged = tracking.log_pipeline_run(pipeline_run, experiment)
-            logged["list_model_run_id"] = list_tracking.log_list_model(
+            logged = runs.log_pipeline_run(pipeline_run, experiment)
+            logged["list_model_run_id"] = list_runs.log_list_model(
                 list_params, experiment, logged["run_id"], json.loads(paths.LIST_MODEL_REPORT.read_text()),
                 json.loads(paths.AUDIT_CARD.read_text()), [paths.LIST_TFLITE_MODEL, paths.AUDIT_CARD])
         atomic.write_json(paths.MLFLOW_RUN, logged)

@@ -3,13 +3,13 @@
 Reads ``data/features/features.parquet`` and ``params.yaml`` sections ``train``, ``featurize`` and
 ``evaluate`` (the decision threshold). Splits the rows into a stratified, seeded hold-out; fits
 ``train.seeds`` members (member k seeded ``train.seed + k``), then the repeated k-fold study
-(:mod:`pipeline.study`). Writes ``models/model.keras`` (raw features in, P(authentic) out),
+(:mod:`pipeline.training.study`). Writes ``models/model.keras`` (raw features in, P(authentic) out),
 ``data/predictions/predictions.parquet`` (every row's split, label, per-member probability and the
 shipped model's logit, with its calibration, ``train.calibration``, fitted on the validation rows),
 ``data/predictions/splits.parquet`` (every member's test metrics on every split, for comparisons),
 ``data/predictions/history.parquet`` (every member's loss curves), ``reports/variance.json`` and
 ``reports/train_timing.json`` (when each split's fit ran: the one output that differs run to run).
-The scikit-learn baselines (:mod:`pipeline.baselines`, ``train.baselines``) are fitted on the same
+The scikit-learn baselines (:mod:`pipeline.training.baselines`, ``train.baselines``) are fitted on the same
 splits and land beside the MLP in the predictions, the split results and the variance report. The
 ``track`` stage logs it all to MLflow.
 """
@@ -23,12 +23,14 @@ import logging
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline import atomic, baselines, features, paths, predictions, study
-from pipeline import model as model_lib
-from pipeline.errors import InputError
-from pipeline.params import load_section
-from pipeline.progress import ProgressReporter
+from pipeline import features
+from pipeline.core import atomic, paths
+from pipeline.core.errors import InputError
+from pipeline.core.params import load_section
+from pipeline.core.progress import ProgressReporter
 from pipeline.stages import run
+from pipeline.training import baselines, predictions, study
+from pipeline.training import model as model_lib
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Reads ``data/interim/labelled.parquet`` (the profiles and their labels), ``data/predictions/predictions.parquet``
 (train's split, and the shipped model's probabilities on the test rows) and ``params.yaml`` sections
 ``train_list`` and ``evaluate`` (the threshold). Fits the list-only model on train's training
-rows (:mod:`pipeline.list_model`), converts it to TFLite and checks LiteRT against Keras on the test rows
+rows (:mod:`pipeline.audit.list_model`), converts it to TFLite and checks LiteRT against Keras on the test rows
 within ``train_list.tolerance``. Writes ``models/list_model.tflite``, ``models/audit.json`` (the shipped
 model's held-out error rates, which the audit corrects for) and ``reports/list_model.json`` (accuracy and
 ROC AUC with 95% intervals); the ``track`` stage logs them to MLflow.
@@ -16,9 +16,11 @@ import logging
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline import atomic, console, export, list_model, paths
-from pipeline.errors import InputError
-from pipeline.params import load_section
+from pipeline.audit import list_model
+from pipeline.core import atomic, console, paths
+from pipeline.core.errors import InputError
+from pipeline.core.params import load_section
+from pipeline.serving import export
 from pipeline.stages import run
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,165 @@
+"""Audit an account: the authentic share of its followers, with a 95% interval, at a fraction of the requests.
+
+1. Resolve the account and page through its followers (up to 200 a request): every follower's list entry.
+2. Score every entry with the list-only model (LiteRT, ``models/list_model.tflite``).
+3. Fetch the full profile of a seeded simple random sample (``audit.sample_size``) and score it with the
+   shipped model (``models/model.tflite``).
+4. Estimate the share (:mod:`pipeline.audit.quantify`): the sample corrects the list model, the shipped model's
+   held-out error rates (``models/audit.json``) correct the shipped model.
+
+Requests go through the crawler's client (:class:`~pipeline.instagram.crawler.ApiClient`): its rate limit,
+retries and resume journal. No TensorFlow is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import features
+from pipeline.audit import quantify
+from pipeline.core.errors import CrawlError, FieldError, InputError, RequestFailed
+from pipeline.instagram.crawler import ApiClient
+from pipeline.instagram.records import normalize_list_entry, normalize_user
+from pipeline.serving import litert
+
+MAX_PAGE = 200
+SHIPPED_FEATURE_SET = "seed16"
+
+
+@dataclass(frozen=True)
+class Models:
+    """What an audit scores with: both TFLite models, the threshold and the shipped model's error rates."""
+
+    list_model: litert.Model
+    shipped: litert.Model
+    list_feature_set: str
+    threshold: float
+    rates: quantify.Rates
+
+    @classmethod
+    def load(cls, list_model: Path, shipped: Path, card: Path) -> Models:
+        if not Path(card).is_file():
+            raise InputError(f"{card}: no audit card; run `dvc repro` first")
+        try:
+            data = json.loads(Path(card).read_text(encoding="utf-8"))
+            rates = quantify.Rates(**{k: int(data["shipped_rates"][k]) for k in
+                                      ("true_authentic", "false_fake", "false_authentic", "true_fake")})
+            threshold, feature_set = float(data["threshold"]), str(data["list_feature_set"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{card}: not an audit card ({exc}); run `dvc repro` to rebuild it") from None
+        if feature_set not in features.FEATURE_SETS:
+            raise InputError(f"{card}: unknown list_feature_set {feature_set!r}")
+        return cls(litert.Model.load(list_model), litert.Model.load(shipped), feature_set, threshold, rates)
+
+
+@dataclass
+class AuditResult:
+    account: str
+    estimate: quantify.Estimate
+    requests: int  # HTTP requests sent, retries included (answers replayed from the resume cache excluded)
+    cached: int  # answers replayed from the resume cache of an interrupted audit
+    pages: int
+    unavailable: int  # sampled followers whose profile could not be fetched (deleted, 404): left out
+    naive_requests: int  # one profile request per follower, plus the same pages
+
+    def as_dict(self) -> dict[str, Any]:
+        e = self.estimate
+        return {"account": self.account, "authentic_share": e.share, "ci95": [e.low, e.high],
+                "followers": e.followers, "sampled": e.sampled, "unavailable": self.unavailable,
+                "predicted_share_in_sample_model": e.predicted_share, "list_model_share": e.list_share,
+                "requests": self.requests, "cached_answers": self.cached, "pages": self.pages,
+                "requests_if_one_per_follower": self.naive_requests,
+                "requests_per_follower": (self.requests + self.cached) / max(e.followers, 1)}
+
+    def line(self) -> str:
+        e = self.estimate
+        used = self.requests + self.cached
+        return (f"{self.account}: {e.share:.1%} of {e.followers:,} followers authentic "
+                f"(95% interval {e.low:.1%} to {e.high:.1%}; {e.sampled} full profiles sampled); "
+                f"{used:,} requests, against {self.naive_requests:,} for one request per follower")
+
+
+def resolve(client: ApiClient, account: str) -> int:
+    try:
+        return int(client.get(f"/api/v1/users/{account}/usernameinfo/")["user"]["pk"])
+    except RequestFailed as exc:
+        raise CrawlError(f"account {account!r}: {exc}") from None
+    except (KeyError, TypeError, ValueError):
+        raise CrawlError(f"account {account!r}: the answer has no user.pk") from None
+
+
+def followers(client: ApiClient, pk: int, page_size: int = MAX_PAGE,
+              progress: Callable[[int], None] | None = None) -> tuple[list[dict[str, Any]], int]:
+    """(every follower's checked list entry, in list order without repeats; pages read)."""
+    entries: dict[int, dict[str, Any]] = {}
+    max_id: str | None = None
+    pages = 0
+    path = f"/api/v1/friendships/{pk}/followers/"
+    while True:
+        params: dict[str, Any] = {"count": page_size} | ({"max_id": max_id} if max_id is not None else {})
+        body = client.get(path, params)
+        pages += 1
+        users = body.get("users")
+        if not isinstance(users, list):
+            raise CrawlError(f"GET {path}: expected 'users' to be a list, got {str(users)[:200]}")
+        for i, raw in enumerate(users):
+            try:
+                entry = normalize_list_entry(raw)
+            except FieldError as exc:
+                raise CrawlError(f"GET {path} (max_id {max_id}): entry {i}: {exc}") from None
+            entries.setdefault(entry["pk"], entry)
+        if progress is not None:
+            progress(len(entries))
+        max_id = body.get("next_max_id")
+        if not max_id:
+            return list(entries.values()), pages
+
+
+def fetch_profiles(client: ApiClient, pks: list[int], concurrency: int) -> dict[int, dict[str, Any] | None]:
+    """Each pk's checked user-info record; None where the API has no usable profile (deleted, malformed)."""
+    def one(pk: int) -> dict[str, Any] | None:
+        try:
+            return normalize_user(client.get(f"/api/v1/users/{pk}/info/").get("user"))
+        except (RequestFailed, FieldError):
+            return None
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="audit") as pool:
+        try:
+            return dict(zip(pks, pool.map(one, pks), strict=True))
+        except BaseException:
+            client.stop.set()
+            raise
+
+
+def audit(client: ApiClient, account: str, models: Models, sample_size: int, seed: int, concurrency: int,
+          page_size: int = MAX_PAGE, progress: Callable[[str, int], None] | None = None) -> AuditResult:
+    """Audit ``account``'s followers (see the module docstring)."""
+    pk = resolve(client, account)
+    entries, pages = followers(client, pk, page_size,
+                               (lambda n: progress("followers", n)) if progress is not None else None)
+    if not entries:
+        raise CrawlError(f"account {account!r} has no followers to audit (or they are hidden: a private account "
+                         "shows them only to its followers)")
+    fs = models.list_feature_set
+    list_scores = models.list_model.run(features.to_matrix(features.compute(entries, fs), fs))
+    chosen = quantify.sample_indices(len(entries), sample_size, seed)
+    profiles = fetch_profiles(client, [entries[i]["pk"] for i in chosen], concurrency)
+    kept = np.array([i for i in chosen if profiles[entries[i]["pk"]] is not None], dtype=int)
+    if len(kept) < 3:
+        raise CrawlError(f"account {account!r}: fewer than 3 sampled profiles could be fetched")
+    users = [profiles[entries[i]["pk"]] for i in kept]
+    shipped = models.shipped.run(features.to_matrix(features.compute(users, SHIPPED_FEATURE_SET),
+                                                    SHIPPED_FEATURE_SET))
+    estimate = quantify.estimate(list_scores, models.threshold, kept, shipped >= models.threshold, models.rates)
+    stats = client.stats
+    return AuditResult(account=account, estimate=estimate, requests=stats.requests, cached=stats.cached, pages=pages,
+                       unavailable=len(chosen) - len(kept),
+                       naive_requests=1 + math.ceil(len(entries) / page_size) + len(entries))

@@ -1,0 +1,3 @@
+"""The foundation every layer uses and that uses nothing above it: user-facing errors (:mod:`.errors`),
+typed params (:mod:`.params`), every path (:mod:`.paths`), atomic writes (:mod:`.atomic`), the label words
+(:mod:`.vocabulary`), progress reporting (:mod:`.progress`) and quiet third-party chatter (:mod:`.console`)."""

@@ -1,0 +1,103 @@
+"""Every path the pipeline reads or writes, defined once.
+
+Stage paths are relative to the project root, the directory holding ``dvc.yaml``: DVC runs each stage
+there, including in the temporary workspaces of ``dvc exp run --queue``. The MLflow store is the one
+exception: it must outlive those temporary workspaces, so it is resolved from ``DVC_ROOT`` (which DVC
+points at the parent repository even for queued experiments).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest directory at or above ``start`` (default: the working directory) holding dvc.yaml."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "dvc.yaml").is_file():
+            return candidate
+    return here
+
+
+ROOT = find_root()
+
+PARAMS = ROOT / "params.yaml"
+
+DATA = ROOT / "data"
+RAW = DATA / "raw"
+RAW_PROFILES = RAW / "profiles.jsonl"
+RAW_GRAPH = RAW / "graph.jsonl"
+RAW_QUARANTINE = RAW / "quarantine.jsonl"
+# The crawl's resume cache: answers of an unfinished crawl, kept until its outputs are written (git- and
+# dvc-ignored: it is neither input nor output, and DVC must not cache a half-finished crawl).
+CRAWL_CACHE = DATA / "cache" / "crawl"
+# Journals of stages whose outputs are replaced together (pipeline.core.atomic.together), one per stage.
+COMMITS = DATA / "cache" / "commits"
+
+INTERIM = DATA / "interim"
+LABELLED = INTERIM / "labelled.parquet"
+LABEL_QUARANTINE = INTERIM / "label_quarantine.jsonl"
+
+# Annotators' label files (igfake label writes <annotator>.csv): user input, tracked by git.
+LABELS_DIR = DATA / "labels"
+
+FEATURES_DIR = DATA / "features"
+FEATURES = FEATURES_DIR / "features.parquet"
+FEATURE_SPEC = FEATURES_DIR / "feature_spec.json"
+
+PREDICTIONS = DATA / "predictions" / "predictions.parquet"
+# Every (model, split, member seed) of the study with its test metrics: what comparisons pair up.
+SPLIT_RESULTS = DATA / "predictions" / "splits.parquet"
+# Every member's loss curves on every split.
+HISTORY = DATA / "predictions" / "history.parquet"
+# The gate's baseline: a copy of an accepted run's split results, tracked by git (`igfake baseline` writes it).
+BASELINE = DATA / "baseline" / "splits.parquet"
+
+MODELS = ROOT / "models"
+KERAS_MODEL = MODELS / "model.keras"
+TFLITE_MODEL = MODELS / "model.tflite"
+# The audit's list-only model and what the audit needs beside it (the shipped model's held-out rates).
+LIST_TFLITE_MODEL = MODELS / "list_model.tflite"
+AUDIT_CARD = MODELS / "audit.json"
+# `igfake audit`'s resume cache (git- and dvc-ignored), deleted once an audit finishes.
+AUDIT_CACHE = DATA / "cache" / "audit"
+
+REPORTS = ROOT / "reports"
+CRAWL_REPORT = REPORTS / "crawl.json"
+LABELS_REPORT = REPORTS / "labels.json"
+VARIANCE = REPORTS / "variance.json"
+# When each split's fit started and how long it took: differs run to run, so no DVC metric.
+TRAIN_TIMING = REPORTS / "train_timing.json"
+# Which MLflow run the track stage logged this pipeline run as.
+MLFLOW_RUN = DATA / "tracking" / "mlflow_run.json"
+# The headline, the pipeline's one DVC metric (what `dvc exp show` leads with); everything evaluate
+# measured, with intervals, baselines and comparisons, is in EVALUATION.
+METRICS = REPORTS / "metrics.json"
+EVALUATION = REPORTS / "evaluation.json"
+CONFUSION = REPORTS / "confusion.txt"
+# Per-slice accuracy with intervals, the offline report (images inline) and the model card.
+SLICES = REPORTS / "slices.json"
+REPORT_HTML = REPORTS / "report.html"
+MODEL_CARD = REPORTS / "model_card.md"
+EXPORT_REPORT = REPORTS / "export.json"
+LIST_MODEL_REPORT = REPORTS / "list_model.json"
+GATE = REPORTS / "gate.json"
+CI_REPORT = REPORTS / "ci.md"
+PLOTS = REPORTS / "plots"
+# DVC plot data (CSV) and the same plots as PNGs, by what they hold (see evaluate's PLOT_DATA).
+PLOT_NAMES = ("roc", "confusion", "seed_accuracy", "seed_accuracy_histogram", "kfold_accuracy",
+              "precision_recall", "calibration", "threshold_sweep")
+PLOT_DATA = {name: PLOTS / f"{name}.csv" for name in PLOT_NAMES}
+PLOT_PNG = {name: PLOTS / f"{name}.png" for name in PLOT_NAMES}
+
+def commit_journal(stage: str) -> Path:
+    """The journal of ``stage``'s outputs while they are being replaced together."""
+    return COMMITS / f"{stage}.json"
+
+
+def tracking_root() -> Path:
+    """Where ``mlflow.db`` and ``mlruns/`` live: the parent repository, even under ``dvc exp run --queue``."""
+    dvc_root = os.environ.get("DVC_ROOT")
+    return Path(dvc_root).resolve() if dvc_root else ROOT

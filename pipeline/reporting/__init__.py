@@ -1,0 +1,2 @@
+"""What people read: the PNG plots (:mod:`.plots`), the offline HTML report and the model card
+(:mod:`.report`) and the CI reproduction report (:mod:`.ci_report`)."""

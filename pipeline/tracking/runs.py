@@ -1,0 +1,435 @@
+"""MLflow, set up the same way for every stage and every kind of run.
+
+The store is ``sqlite:///<repo root>/mlflow.db`` (MLflow 3 refuses the file store) and artifacts go
+to ``<repo root>/mlruns``, both absolute and both resolved from the parent repository, so runs made by
+``dvc exp run --queue`` in ``.dvc/tmp/exps/...`` land beside workspace runs instead of being deleted
+with the temporary workspace. ``MLFLOW_TRACKING_URI`` overrides the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
+from mlflow.models import ModelSignature
+from mlflow.pyfunc import PythonModel
+from mlflow.types import ColSpec, Schema, TensorSpec
+
+from pipeline.core import paths
+from pipeline.core.params import TrainParams
+from pipeline.evaluation import metrics
+from pipeline.serving import litert
+
+# MLflow 3's UI opens an experiment without this tag on its GenAI overview; this one is model training.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+# Which host and process a run belongs to, so that a later run can close it as KILLED once that is gone.
+OWNER_HOST, OWNER_PID = "igfake.host", "igfake.pid"
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{(root or paths.tracking_root()) / 'mlflow.db'}"
+
+
+def artifact_location(root: Path | None = None) -> str:
+    return ((root or paths.tracking_root()) / "mlruns").resolve().as_uri()
+
+
+def setup(experiment: str, root: Path | None = None) -> str:
+    """Point MLflow at the project's store and experiment; return the experiment id."""
+    mlflow.set_tracking_uri(tracking_uri(root))
+    existing = mlflow.get_experiment_by_name(experiment)
+    if existing is not None:
+        experiment_id = existing.experiment_id
+    else:
+        try:
+            experiment_id = mlflow.create_experiment(experiment, artifact_location=artifact_location(root))
+        except mlflow.exceptions.MlflowException:  # a parallel queued run created it first
+            experiment_id = mlflow.get_experiment_by_name(experiment).experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    mlflow.set_experiment_tag(*EXPERIMENT_KIND)
+    return experiment_id
+
+
+def _git(args: list[str], cwd: Path | None = None) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd or paths.ROOT, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    """The commit the run's code comes from: DVC's baseline under ``dvc exp run``, else HEAD.
+
+    An experiment's own commit exists only once DVC has finished it; :func:`sync_experiment_commits`
+    (``igfake mlflow sync``) adds it afterwards.
+    """
+    return os.environ.get("DVC_EXP_BASELINE_REV") or _git(["rev-parse", "HEAD"], cwd)
+
+
+def run_tags(stage: str) -> dict[str, str]:
+    """Tags every run carries: where its code came from and, under ``dvc exp run``, which experiment."""
+    tags = {"igfake.stage": stage,
+            # The pipeline, not the temporary copy ``dvc exp run --queue`` runs it in.
+            "mlflow.source.name": str(paths.tracking_root() / "dvc.yaml"), "mlflow.source.type": "PROJECT"}
+    commit = git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    if os.environ.get("DVC_EXP_NAME"):
+        tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
+    return tags
+
+
+def owner_tags() -> dict[str, str]:
+    """Which process a run belongs to, so a later run can tell a killed run from one still going."""
+    return {OWNER_HOST: socket.gethostname(), OWNER_PID: str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def close_killed_runs(experiment_id: str) -> list[str]:
+    """Mark KILLED every run of the experiment still RUNNING whose process on this host is gone.
+
+    A train killed while logging (SIGKILL, OOM, a closed terminal) cannot end its runs, which MLflow would
+    show as running forever. Runs of processes still alive, of other hosts (a shared store) or without the
+    owner tags are left alone. Returns the ids it closed.
+    """
+    client = mlflow.tracking.MlflowClient()
+    host = socket.gethostname()
+    closed = []
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=10_000):
+        tags = run.data.tags
+        pid = tags.get(OWNER_PID, "")
+        if tags.get(OWNER_HOST) != host or not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        client.set_terminated(run.info.run_id, status="KILLED")
+        closed.append(run.info.run_id)
+    return closed
+
+
+def flat_params(params: TrainParams) -> dict[str, object]:
+    """The params that shaped this run, flat: the active recipe, not the presets that were not used."""
+    out: dict[str, object] = {k: getattr(params, k) for k in
+                              ("seed", "seeds", "epochs", "batch_size", "learning_rate", "hidden_units", "preset",
+                               "ship")}
+    out |= {f"recipe.{k}": v for k, v in dataclasses.asdict(params.recipe).items()}
+    out |= {f"split.{k}": v for k, v in dataclasses.asdict(params.split).items()}
+    return out
+
+
+def flat_metrics(prefix: str, tree: dict) -> dict[str, float]:
+    """Nested numbers as MLflow metrics: {"a": {"b": 1}} -> {"prefix.a.b": 1.0}; lists get _0, _1 ..."""
+    out: dict[str, float] = {}
+    for key, value in tree.items():
+        name = f"{prefix}.{key}"
+        if isinstance(value, dict):
+            out |= flat_metrics(name, value)
+        elif isinstance(value, list):
+            out |= {f"{name}_{i}": float(v) for i, v in enumerate(value)}
+        else:
+            out[name] = float(value)
+    return out
+
+
+SEED_METRICS = ("accuracy", "roc_auc", "log_loss")
+
+
+class TFLiteModel(PythonModel):
+    """The shipped TFLite model as an MLflow pyfunc: named feature columns in, P(authentic) out, by LiteRT."""
+
+    def load_context(self, context) -> None:
+        self.flatbuffer = Path(context.artifacts["tflite"]).read_bytes()
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        x = np.asarray(model_input, dtype=np.float32)
+        return pd.DataFrame({"p_authentic": litert.run(self.flatbuffer, x)})
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """One pipeline run as its outputs record it: what the track stage logs to MLflow."""
+
+    params: TrainParams
+    threshold: float
+    metrics: dict[str, Any]  # reports/metrics.json
+    evaluation: dict[str, Any]  # reports/evaluation.json
+    variance: dict[str, Any]  # reports/variance.json
+    splits: pd.DataFrame  # data/predictions/splits.parquet
+    history: pd.DataFrame  # data/predictions/history.parquet
+    timing: dict[str, dict[str, float]]  # reports/train_timing.json
+    features: pd.DataFrame  # data/features/features.parquet: pk, label, then the features
+    feature_names: list[str]
+    features_md5: str
+    keras_model: Path
+    tflite_model: Path
+    gate: dict[str, Any] | None  # reports/gate.json: the quality gate's verdict
+    artifacts: dict[str, list[Path]]  # artifact folder -> files
+
+
+def _ms(unix_seconds: float) -> int:
+    return round(unix_seconds * 1000)
+
+
+def _split_times(run: PipelineRun, split: str) -> tuple[int | None, int | None]:
+    t = run.timing.get(split)
+    return (None, None) if t is None else (_ms(t["started"]), _ms(t["started"] + t["seconds"]))
+
+
+def _nested(client: MlflowClient, experiment_id: str, parent_id: str, name: str, tags: dict[str, str],
+            params: dict[str, object], metrics: list[Metric], times: tuple[int | None, int | None]) -> str:
+    """A finished child run of ``parent_id`` whose start and end are the fit's own, not the logging's."""
+    start, end = times
+    child = client.create_run(experiment_id, start_time=start, run_name=name,
+                              tags=tags | {"mlflow.parentRunId": parent_id})
+    run_id = child.info.run_id
+    client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    for i in range(0, len(metrics), 1000):  # MLflow takes at most 1,000 metrics a batch
+        client.log_batch(run_id, metrics=metrics[i : i + 1000])
+    client.set_terminated(run_id, "FINISHED", end_time=end)
+    return run_id
+
+
+def _seed_metrics(row: pd.Series, curves: pd.DataFrame, timestamp: int) -> list[Metric]:
+    """A member's test metrics on the hold-out, where it stopped, and its loss curves epoch by epoch."""
+    out = [Metric(name, float(row[name]), timestamp, 0) for name in SEED_METRICS]
+    if len(curves):
+        best = int(curves["best_epoch"].iloc[0])
+        out.append(Metric("best_epoch", float(best), timestamp, 0))
+        kept = curves[curves["epoch"] == best]
+        if len(kept) and np.isfinite(kept["val_loss"].iloc[0]):
+            out.append(Metric("best_val_loss", float(kept["val_loss"].iloc[0]), timestamp, 0))
+        for epoch, loss, val_loss in curves[["epoch", "loss", "val_loss"]].itertuples(index=False):
+            out.append(Metric("loss", float(loss), timestamp, int(epoch)))
+            if np.isfinite(val_loss):
+                out.append(Metric("val_loss", float(val_loss), timestamp, int(epoch)))
+    return out
+
+
+def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> dict[str, str]:
+    """Log one pipeline run: a parent run named after the experiment (params, the shipped model's metrics,
+    the variance decomposition, the features as its dataset, the models, and the reports, plots, TFLite
+    model, params.yaml and dvc.lock as artifacts), one nested run per seed member of the hold-out (with its
+    loss curves) and one per k-fold split, each with the fit's real duration."""
+    experiment_id = setup(experiment)
+    close_killed_runs(experiment_id)
+    client = MlflowClient()
+    tags = run_tags("track") | owner_tags() | {"igfake.data_md5": run.features_md5}
+    base = flat_params(run.params) | {"threshold": run.threshold}
+    starts = [t["started"] for t in run.timing.values()]
+    name = run_name()
+    parent = client.create_run(experiment_id, start_time=_ms(min(starts)) if starts else None, run_name=name,
+                               tags=tags | {"igfake.kind": "study"} | gate_tags(run.gate))
+    parent_id = parent.info.run_id
+    splits = run.splits[run.splits["model"] == model]
+    history = run.history[run.history["model"] == model]
+    holdout = splits[splits["split"] == "holdout"]
+    kfold = splits[splits["split"] != "holdout"]
+    _log_members(client, experiment_id, parent_id, run, holdout, kfold, history, tags, base)
+    _log_baselines(client, experiment_id, parent_id, run, tags, base, model)
+    with mlflow.start_run(run_id=parent_id):
+        test_rows = int(holdout["test_rows"].iloc[0]) if len(holdout) else 0
+        mlflow.log_params(base | {"test_rows": test_rows, "kfold_splits": kfold["split"].nunique()})
+        headline = {k: float(v) for k, v in run.metrics.items() if isinstance(v, int | float)}
+        seeds = run.metrics.get("seeds", {})
+        mlflow.log_metrics(headline | {f"seed_accuracy_{k}": float(v) for k, v in seeds.items()}
+                           | flat_metrics("variance", run.variance) | calibration_metrics(run.evaluation))
+        source = (paths.tracking_root() / os.path.relpath(paths.FEATURES, paths.ROOT)).as_uri()
+        dataset = mlflow.data.from_pandas(run.features, source=source, targets="label", name="features",
+                                          digest=run.features_md5)
+        mlflow.log_input(dataset, context="training")
+        _log_models(run)
+        for folder, files in run.artifacts.items():
+            for file in files:
+                if file.is_file():
+                    mlflow.log_artifact(str(file), artifact_path=folder)
+    return {"experiment": experiment, "experiment_id": experiment_id, "run_id": parent_id, "run_name": name,
+            "ui": ui_path(experiment_id)}
+
+
+def calibration_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
+    """Each calibration fitted on the validation rows as metrics (``calibration.<method>.<name>``): its
+    parameters and its test log loss, Brier score and ECE; the shipped one's method is a param
+    (``train.calibration``)."""
+    out: dict[str, float] = {}
+    for method, option in evaluation.get("calibration", {}).get("options", {}).items():
+        if "error" in option:
+            continue
+        out |= {f"calibration.{method}.{k}": float(option[k]) for k in ("scale", "shift")}
+        out |= {f"calibration.{method}.{k}": float(option[k]["value"]) for k in ("log_loss", "brier", "ece")}
+    return out
+
+
+def ui_path(experiment_id: str) -> str:
+    """Where the MLflow UI shows the experiment's runs: its own default is a GenAI overview, and its
+    choice between GenAI and model training is the browser's, unless the link says."""
+    return f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
+def gate_tags(verdict: dict[str, Any] | None) -> dict[str, str]:
+    """The quality gate's verdict as tags: ``igfake.gate`` blessed, not blessed or off, and the failed rules."""
+    if verdict is None or not verdict.get("enabled", False):
+        return {"igfake.gate": "off"}
+    tags = {"igfake.gate": "blessed" if verdict["blessed"] else "not blessed"}
+    if verdict.get("failed"):
+        tags["igfake.gate.failed"] = ", ".join(verdict["failed"])
+    return tags
+
+
+def _log_members(client: MlflowClient, experiment_id: str, parent_id: str, run: PipelineRun, holdout: pd.DataFrame,
+                 kfold: pd.DataFrame, history: pd.DataFrame, tags: dict[str, str], base: dict[str, object]) -> None:
+    """The nested runs: one per seed member of the hold-out, one per k-fold split."""
+    now = _ms(time.time())
+    for _, row in holdout.iterrows():
+        seed = int(row["member_seed"])
+        curves = history[(history["split"] == "holdout") & (history["member_seed"] == seed)].sort_values("epoch")
+        _nested(client, experiment_id, parent_id, f"seed-{seed}", tags | {"igfake.kind": "seed"},
+                base | {"member_seed": seed, "split_name": "holdout"}, _seed_metrics(row, curves, now),
+                _split_times(run, "holdout"))
+    for split_name, rows in kfold.groupby("split", sort=False):
+        summary = {f"{m}_{k}": float(v) for m in SEED_METRICS for k, v in metrics.summarize(rows[m]).items()
+                   if k != "n" or m == "accuracy"}
+        epochs = history[history["split"] == split_name].groupby("member_seed")["best_epoch"].first()
+        if len(epochs):
+            summary["best_epoch_mean"] = float(epochs.mean())
+        _nested(client, experiment_id, parent_id, f"split-{split_name}", tags | {"igfake.kind": "split"},
+                base | {"split_name": split_name}, [Metric(k, v, now, 0) for k, v in summary.items()],
+                _split_times(run, str(split_name)))
+
+
+def _log_baselines(client: MlflowClient, experiment_id: str, parent_id: str, run: PipelineRun,
+                   tags: dict[str, str], base: dict[str, object], shipped: str) -> None:
+    """One nested run per scikit-learn baseline: its hold-out metrics and its own variance decomposition."""
+    now = _ms(time.time())
+    rows = run.splits[(run.splits["model"] != shipped) & (run.splits["split"] == "holdout")]
+    for _, row in rows.iterrows():
+        name = str(row["model"])
+        values = {m: float(row[m]) for m in SEED_METRICS}
+        values |= flat_metrics("variance", run.variance.get("baselines", {}).get(name, {}))
+        _nested(client, experiment_id, parent_id, f"baseline-{name}",
+                tags | {"igfake.kind": "baseline", "igfake.model": name},
+                base | {"model": name, "member_seed": int(row["member_seed"])},
+                [Metric(k, v, now, 0) for k, v in values.items()], (None, None))
+
+
+def _log_models(run: PipelineRun) -> None:
+    """Into the active run: the TFLite model as a pyfunc, and the Keras model it was converted from."""
+    example = run.features[run.feature_names].head(3).astype(np.float32).reset_index(drop=True)
+    # What the phone runs: the TFLite model through LiteRT, fed named feature columns.
+    mlflow.pyfunc.log_model(
+        name="model", python_model=TFLiteModel(), artifacts={"tflite": str(run.tflite_model)},
+        signature=ModelSignature(inputs=Schema([ColSpec("float", n) for n in run.feature_names]),
+                                 outputs=Schema([ColSpec("float", "p_authentic")])),
+        input_example=example,
+        pip_requirements=[f"ai-edge-litert=={_version('ai-edge-litert')}", "pandas", "numpy"])
+    # TensorFlow only here: `igfake mlflow sync` and killed-run bookkeeping import this module without it.
+    from pipeline.training import model as model_lib
+
+    # Keras' flavour takes only tensor signatures: one float32 [N, F] input.
+    tensor = TensorSpec(np.dtype(np.float32), (-1, len(run.feature_names)), "features")
+    mlflow.keras.log_model(
+        model_lib.load_model(run.keras_model), name="keras_model",
+        signature=ModelSignature(inputs=Schema([tensor]),
+                                 outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1), "p_authentic")])),
+        # Explicit requirements: inferring them imports and inspects the whole environment (~20x slower).
+        pip_requirements=[f"tensorflow=={_version('tensorflow')}", f"keras=={_version('keras')}"],
+    )
+
+
+def run_name() -> str:
+    """How the run reads in a list: the DVC experiment's name, else ``branch@short-commit``."""
+    if os.environ.get("DVC_EXP_NAME"):
+        return os.environ["DVC_EXP_NAME"]
+    commit = git_commit() or "uncommitted"
+    branch = _git(["rev-parse", "--abbrev-ref", "HEAD"]) or "detached"
+    return f"{branch}@{commit[:7]}"
+
+
+def dvc_experiments(root: Path | None = None) -> list[dict[str, str]]:
+    """Every DVC experiment of the repository: its name, its commit and its baseline commit.
+
+    Read from git, where DVC keeps each experiment as ``refs/exps/<baseline[:2]>/<baseline[2:]>/<name>``.
+    """
+    listing = _git(["for-each-ref", "--format=%(objectname) %(refname)", "refs/exps"], root) or ""
+    out = []
+    for line in listing.splitlines():
+        rev, ref = line.split(" ", 1)
+        parts = ref.split("/")
+        if len(parts) == 5 and parts[2] != "celery":  # refs/exps/ab/cdef.../name; not DVC's queue
+            out.append({"name": parts[4], "rev": rev, "baseline": parts[2] + parts[3]})
+    return out
+
+
+def sync_experiment_commits(experiments: list[dict[str, str]], experiment: str,
+                            logged_run: Callable[[str], str | None]) -> dict[str, int]:
+    """Make every DVC experiment findable in MLflow by its name, with its own commit.
+
+    ``experiments`` are {name, rev, baseline} rows (:func:`dvc_experiments`). An experiment's runs get its
+    commit, which DVC makes only after the pipeline has run, so no stage can know it. An experiment that
+    reproduced nothing new (DVC found every stage unchanged, so ``track`` never ran) gets a parent run
+    of its own that copies the params and metrics of the run its results came from, which
+    ``logged_run(rev)`` names (the run id in that commit's ``data/tracking/mlflow_run.json``).
+    """
+    experiment_id = setup(experiment)
+    client = MlflowClient()
+    counts = {"tagged": 0, "linked": 0}
+    for exp in experiments:
+        runs = client.search_runs([experiment_id], filter_string=f"tags.`dvc.exp_name` = '{exp['name']}'")
+        if not runs:
+            source_id = logged_run(exp["rev"])
+            if source_id is None:
+                continue
+            runs = [_link_run(client, experiment_id, exp["name"], source_id)]
+            counts["linked"] += 1
+        for r in runs:
+            for key, value in (("mlflow.source.git.commit", exp["rev"]), ("dvc.exp_rev", exp["rev"]),
+                               ("dvc.exp_baseline", exp["baseline"])):
+                client.set_tag(r.info.run_id, key, value)
+            counts["tagged"] += 1
+    return counts
+
+
+def _link_run(client: MlflowClient, experiment_id: str, name: str, source_id: str):
+    """A parent run for experiment ``name`` whose results are those of run ``source_id``."""
+    source = client.get_run(source_id)
+    tags = {k: v for k, v in source.data.tags.items() if k.startswith(("igfake.", "mlflow.source."))}
+    run = client.create_run(experiment_id, run_name=name, tags=tags | {
+        "dvc.exp_name": name, "igfake.same_results_as": source_id,
+        "mlflow.note.content": f"DVC reproduced nothing new for this experiment: its results are those of run "
+                               f"{source.info.run_name} ({source_id}), which holds the nested runs and artifacts."})
+    now = _ms(time.time())
+    client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in source.data.params.items()],
+                     metrics=[Metric(k, v, now, 0) for k, v in source.data.metrics.items()])
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return client.get_run(run.info.run_id)
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:  # tensorflow-cpu provides the tensorflow module
+        return version(f"{package}-cpu")
+
+

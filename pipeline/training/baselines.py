@@ -1,0 +1,102 @@
+"""Baselines in the MLP's own protocol: would a textbook model do as well?
+
+Each baseline is fitted on exactly the rows each MLP member was fitted on (every split of the study:
+the fixed hold-out and each repeated k-fold split), sees the same features, and is scored on the same
+test rows, so its rows in ``data/predictions/splits.parquet`` pair up split by split with the MLP's.
+The validation slice stays unused here, as it is only early stopping's for the MLP: every model keeps
+it clean for evaluate's threshold rule.
+
+- ``logreg``: L2 logistic regression on the features as the MLP's preprocessing leaves them (log1p of
+  the heavy-tailed counts under the stable recipe), standardised;
+- ``forest``: a random forest on the raw features (trees do not care about monotone rescaling).
+
+Both are deterministic: the forest is seeded with ``train.seed`` and reported as that one member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from pipeline.core.params import BaselinesParams
+from pipeline.training import study
+
+# Which input each baseline takes: the MLP's preprocessed features, or the raw ones.
+PREPROCESSED = {"logreg": True, "forest": False}
+
+
+def estimator(name: str, params: BaselinesParams, seed: int) -> ClassifierMixin:
+    """A fresh, unfitted baseline ``name`` (``logreg`` or ``forest``)."""
+    if name == "logreg":
+        return make_pipeline(StandardScaler(), LogisticRegression(C=params.logreg_c, max_iter=5000))
+    if name == "forest":
+        # One job: the machine is shared and 11 small fits take seconds; results do not depend on it.
+        return RandomForestClassifier(n_estimators=params.forest_trees, random_state=seed, n_jobs=1)
+    raise ValueError(f"unknown baseline {name!r}")
+
+
+@dataclass(frozen=True)
+class BaselineFit:
+    model: str
+    seed: int
+    probs: np.ndarray  # float64 [N]: P(authentic) for every row of the table, fitted on the split's train rows
+
+
+def fit_split(name: str, params: BaselinesParams, seed: int, x_raw: np.ndarray, x_pre: np.ndarray,
+              y: np.ndarray, train_rows: np.ndarray) -> BaselineFit:
+    """Fit baseline ``name`` on ``train_rows`` and score every row.
+
+    ``x_pre`` is the features after the split's MLP preprocessing (fitted on that split's training rows).
+    """
+    x = x_pre if PREPROCESSED[name] else x_raw
+    model = estimator(name, params, seed).fit(x[train_rows], (y[train_rows] >= 0.5).astype(int))
+    authentic = list(model.classes_).index(1)
+    return BaselineFit(name, seed, model.predict_proba(x)[:, authentic].astype(np.float64))
+
+
+def fit_all(params: BaselinesParams, seed: int, x_raw: np.ndarray, y: np.ndarray,
+            splits: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, list[BaselineFit]]:
+    """Every baseline on every split, in the splits' order; ``splits`` holds (train rows, preprocessed x)."""
+    return {name: [fit_split(name, params, seed, x_raw, x_pre, y, train) for train, x_pre in splits]
+            for name in params.models}
+
+
+def study_splits(result: study.StudyResult, x: np.ndarray) -> list[tuple[study.Split, np.ndarray]]:
+    """The study's splits, hold-out first, each with the features as that split's MLP preprocessing leaves them."""
+    return [(fit.split, fit.preprocessing.apply(x)) for fit in (result.holdout, *result.kfold)]
+
+
+def run(params: BaselinesParams, seed: int, x: np.ndarray, y: np.ndarray,
+        splits: Sequence[tuple[study.Split, np.ndarray]]) -> dict[str, list[BaselineFit]]:
+    """Every baseline on every split (hold-out first), fitted on the split's training rows."""
+    return fit_all(params, seed, x, y, [(split.train, x_pre) for split, x_pre in splits])
+
+
+def split_rows(fits: dict[str, list[BaselineFit]], splits: Sequence[study.Split], y: np.ndarray, pks: np.ndarray,
+               threshold: float) -> list[dict[str, Any]]:
+    """The baselines' rows of the split results table, in the MLP rows' form (one member each)."""
+    return [study.split_row(name, split, fit.seed, y, pks, fit.probs, threshold)
+            for name, model_fits in fits.items() for split, fit in zip(splits, model_fits, strict=True)]
+
+
+def variance(fits: dict[str, list[BaselineFit]], splits: Sequence[study.Split], y: np.ndarray,
+             threshold: float) -> dict[str, Any]:
+    """Each baseline's accuracy on the hold-out and over the k-fold splits, decomposed as the MLP's is
+    (one member, so no seed spread): ``variance.json``'s ``baselines``."""
+    holdout, folds = splits[0], splits[1:]
+    out = {}
+    for name, model_fits in fits.items():
+        acc = [float(study.accuracies(y, fit.probs[None, :], split.test, threshold)[0])
+               for split, fit in zip(splits, model_fits, strict=True)]
+        kfold = np.array(acc[1:])[:, None] if folds else None
+        out[name] = study.decompose(np.array(acc[:1]), kfold, n_test=len(holdout.test),
+                                    n_train=len(holdout.train) + len(holdout.valid))
+    return out

@@ -1,0 +1,133 @@
+"""igfake audit end to end on small simulated accounts, with small real TFLite models."""
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+
+from pipeline import cli, features
+from pipeline.audit import audit, quantify
+from pipeline.core.errors import AccountBlocked
+from pipeline.instagram.crawler import ResponseCache
+from pipeline.instagram.server import serve
+from pipeline.instagram.world import World, audit_world
+from pipeline.serving import export, litert
+from pipeline.training import model as M
+from tests.conftest import REPO, api_client, faults
+
+RATES = quantify.Rates(true_authentic=300, false_fake=20, false_authentic=30, true_fake=650)
+
+
+def _tflite(users, feature_set: str) -> bytes:
+    x = features.to_matrix(features.compute(users, feature_set), feature_set)
+    y = np.array([u["follower_count"] > u["following_count"] for u in users], np.float32)
+    pre = M.fit_preprocessing(x, features.heavy_tailed_columns(feature_set), True)
+    members = M.train_members(pre.apply(x), y, [0, 1], M.FitConfig(8, 5, 16, 0.01, 0, "none"))
+    return export.to_tflite(M.shipped_model(members, pre))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    world = World(seed=3, seed_usernames=("owner.one",), accounts_per_seed=60, mistake_rate=0.0)
+    users = [p.user for p in world.profiles.values()]
+    d = tmp_path_factory.mktemp("models")
+    (d / "model.tflite").write_bytes(_tflite(users, "seed16"))
+    (d / "list_model.tflite").write_bytes(_tflite(users, "follower_list"))
+    (d / "audit.json").write_text(json.dumps({"threshold": 0.5, "list_feature_set": "follower_list",
+                                              "shipped_rates": dataclasses.asdict(RATES)}))
+    return d
+
+
+def test_the_simulated_account_has_the_share_asked_for_and_everyone_follows_it():
+    world = audit_world(seed=1, account="acct", followers=1500, authentic_share=0.3, mistake_rate=0.03)
+    assert len(world.seeds["acct"].followers) == 1500
+    shares = world.shares("acct")
+    assert abs(shares["labelled"] - 0.3) < 0.04
+    assert shares["truth"] != shares["labelled"]  # the annotator's blind spots are part of the world
+
+
+def test_audit_cli_pages_samples_and_estimates_as_the_estimator_would(models, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("pipeline.core.paths.AUDIT_CACHE", tmp_path / "data" / "cache" / "audit")
+    argv = ["audit", "acct", "--json", "--followers", "700", "--authentic-share", "0.4", "--sample-size", "50",
+            "--seed", "9", "--params", str(REPO / "params.yaml"), "--model", str(models / "model.tflite"),
+            "--list-model", str(models / "list_model.tflite"), "--card", str(models / "audit.json")]
+    assert cli.main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    pages = math.ceil(700 / 200)
+    assert (out["followers"], out["sampled"], out["pages"]) == (700, 50, pages)
+    assert out["requests"] == 1 + pages + 50
+    assert out["requests_if_one_per_follower"] == 1 + pages + 700
+    assert out["ci95"][0] <= out["authentic_share"] <= out["ci95"][1]
+    assert not any((tmp_path / "data" / "cache" / "audit").glob("*/responses.jsonl"))  # finished: no journal
+
+    # The same numbers straight from the world: list order, sample and models wired as documented.
+    from tests.conftest import repo_section
+
+    sim = repo_section("audit").simulator
+    world = audit_world(sim.seed, "acct", 700, 0.4, repo_section("simulator").annotator_mistake_rate)
+    entries = [world.profiles[pk].short() for pk in world.seeds["acct"].followers]
+    scores = litert.Model.load(models / "list_model.tflite").run(
+        features.to_matrix(features.compute(entries, "follower_list"), "follower_list"))
+    sample = quantify.sample_indices(700, 50, 9)
+    users = [world.profiles[entries[i]["pk"]].user for i in sample]
+    shipped = litert.Model.load(models / "model.tflite").run(features.to_matrix(features.compute(users)))
+    expected = quantify.estimate(scores, 0.5, sample, shipped >= 0.5, RATES)
+    assert out["authentic_share"] == pytest.approx(expected.share, abs=1e-9)
+    assert out["ci95"] == pytest.approx([expected.low, expected.high], abs=1e-9)
+
+
+def test_an_interrupted_audit_resumes_from_its_journal(models, tmp_path):
+    world = audit_world(seed=2, account="acct", followers=900, authentic_share=0.6, mistake_rate=0.03)
+    loaded = audit.Models.load(models / "list_model.tflite", models / "model.tflite", models / "audit.json")
+    journal = tmp_path / "responses.jsonl"
+    with serve(world, faults=faults(login_required_after=30)) as server:
+        cache = ResponseCache(journal)
+        with pytest.raises(AccountBlocked):
+            audit.audit(api_client(server.base_url, cache), "acct", loaded, 60, 0, concurrency=2)
+        cache.close()
+    with serve(world) as server:
+        cache = ResponseCache(journal)
+        result = audit.audit(api_client(server.base_url, cache), "acct", loaded, 60, 0, concurrency=2)
+        cache.close()
+        assert server.total_requests == result.requests
+    total = 1 + math.ceil(900 / 200) + 60
+    assert result.cached >= 25 and result.requests + result.cached == total
+
+
+def test_audit_of_an_unknown_account_is_one_line(models, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("pipeline.core.paths.AUDIT_CACHE", tmp_path / "cache")
+    monkeypatch.setattr("pipeline.instagram.world.audit_world",
+                        lambda *a, **k: World(seed=1, seed_usernames=("other",), accounts_per_seed=5,
+                                              mistake_rate=0.0, authentic_share=0.5))
+    argv = ["audit", "nobody", "--params", str(REPO / "params.yaml"), "--model", str(models / "model.tflite"),
+            "--list-model", str(models / "list_model.tflite"), "--card", str(models / "audit.json")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("igfake audit: error: account 'nobody': GET /api/v1/users/nobody/usernameinfo/: "
+                              "HTTP 404")
+
+
+def test_audit_never_imports_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, pipeline.cli.audit, pipeline.audit.audit, pipeline.instagram.server, "
+            "pipeline.instagram.world; "
+            "heavy = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]; assert not heavy, heavy")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--sample-size", "2"], "--sample-size: expected an integer of at least 3, got 2"),
+    (["--authentic-share", "1.5"], "--authentic-share: expected a number from 0 to 1, got 1.5"),
+    (["--followers", "0"], "--followers: expected a positive integer, got 0"),
+    (["--source", "instagram"], "the instagram source needs a session: set the environment variable IG_SESSIONID"),
+])
+def test_audit_rejects_bad_options_in_one_line(argv, message, capsys, monkeypatch):
+    monkeypatch.delenv("IG_SESSIONID", raising=False)
+    assert cli.main(["audit", "acct", "--params", str(REPO / "params.yaml"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
