@@ -122,7 +122,7 @@ def _valid_fast(batch: pa.RecordBatch) -> np.ndarray:
         valid = pc.is_valid(column)
         if tp is int:
             low = 1 if name == "pk" else 0
-            valid = pc.and_(valid, pc.greater_equal(column, low))
+            valid = pc.and_(valid, pc.greater_equal(column, pa.scalar(low, column.type)))
             if column.type == pa.uint64():
                 valid = pc.and_(valid, pc.less_equal(column, pa.scalar(MAX_INT64, pa.uint64())))
         elif tp is str:

@@ -322,12 +322,12 @@ def check_output(output: Path) -> None:
 
 
 def finish(out_dir: Path, job: Plan, counts: Counts, manifest: dict[str, Any]) -> None:
-    """The quarantine (the tasks' in task order), an empty part if nothing scored, and the manifest last."""
+    """The quarantine (the local tasks', in task order), an empty part if nothing scored, the manifest last."""
     parts = sorted(p.name for p in out_dir.glob("*.parquet"))
     if not parts:
         pq.write_table(OUTPUT_SCHEMA.empty_table(), out_dir / "part-000000.parquet")
         parts = ["part-000000.parquet"]
-    with open(out_dir / QUARANTINE, "w", encoding="utf-8") as out:
+    with open(out_dir / QUARANTINE, "a", encoding="utf-8") as out:  # after what the Ray engine's sink wrote
         for piece in sorted(out_dir.glob(".quarantine-*.jsonl")):
             with open(piece, encoding="utf-8") as fh:
                 while block := fh.read(1 << 20):
