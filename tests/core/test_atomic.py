@@ -24,7 +24,7 @@ def test_sigkill_mid_write_never_exposes_a_partial_file(tmp_path):
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from pipeline import atomic\n"
+        "from pipeline.core import atomic\n"
         "def rows():\n"
         "    for i in range(10**7):\n"
         "        if i == 1000: print('writing', flush=True)\n"

@@ -165,7 +165,7 @@ def test_saved_model_bytes_do_not_depend_on_the_process(data, tmp_path):
 
     script = (
         "import numpy as np\n"
-        "from pipeline import model as M\n"
+        "from pipeline.training import model as M\n"
         "x = np.arange(30, dtype=np.float32).reshape(10, 3)\n"
         "m = M.shipped_model(M.initial_members(3, 4, [0, 1]), M.fit_preprocessing(x, [1], True))\n"
         "import sys; M.save_model(m, sys.argv[1])\n"
