@@ -136,6 +136,10 @@ def _run(ray: Any, job: Plan, flatbuffer: bytes, model_name: str, threshold: flo
 
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # the output in the input's order, as the local engine's
+    # Ray 2.60's new Parquet reader bundles small files into one read task and yields their rows out of
+    # file order (measured: one actor busy, rows shuffled); the established reader reads a task per file,
+    # in order.
+    context.use_datasource_v2 = False
     context.enable_progress_bars = sys.stderr.isatty()
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     quarantine = ray.remote(Quarantine).options(num_cpus=0, scheduling_strategy=here).remote(str(out_dir / QUARANTINE))
@@ -144,12 +148,15 @@ def _run(ray: Any, job: Plan, flatbuffer: bytes, model_name: str, threshold: flo
     if progress is not None and not sys.stderr.isatty():
         watcher.start()
     try:
+        # A read task per file at least: parallelism comes from the partitions.
         dataset = ray.data.read_parquet(list(job.files), columns=list(job.columns), include_paths=True,
-                                        partitioning=None, file_extensions=None)
+                                        partitioning=None, file_extensions=None,
+                                        override_num_blocks=max(len(job.tasks), workers))
         scored = dataset.map_batches(
             ScoreActor, fn_constructor_kwargs={"flatbuffer": flatbuffer, "name": model_name, "threshold": threshold,
                                                "quarantine": quarantine},
-            batch_size=batch_rows, batch_format="pyarrow", concurrency=workers, num_cpus=actor_cpus(ray, workers))
+            batch_size=batch_rows, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=actor_cpus(ray, workers))
         scored.write_parquet(str(out_dir), filename_provider=_filename_provider(), try_create_dir=False)
         rows, n_scored, quarantined = ray.get(quarantine.close.remote())
     except ray.exceptions.RayError as exc:
