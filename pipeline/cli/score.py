@@ -36,8 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output", type=Path, help="the output directory (replaced whole if it is an earlier score "
                                                   "output)")
     parser.add_argument("--engine", choices=scoring.ENGINES, default="local",
-                        help="local: a process pool on this machine (default); ray: Ray Data (pip install "
-                             "'igfake[ray]'), on a local Ray or the cluster at --address")
+                        help="local: a process pool on this machine (default); ray: Ray Data (pip install -e "
+                             "'.[ray]'), on a local Ray or the cluster at --address")
     parser.add_argument("--workers", type=int, default=_cores(),
                         help="processes (local) or scoring actors (ray); default: the cores this process may use")
     parser.add_argument("--batch-rows", type=int, default=scoring.BATCH_ROWS,
