@@ -78,3 +78,94 @@ def test_featurize_keeps_pk_and_label_beside_the_features_row_for_row():
     assert table.column("pk").to_pylist() == [1, 2]
     assert table.column("username_type").to_pylist() == [1, 0]
     assert table.schema.field("label").type == pa.int8()
+
+
+# -- the vectorised path (igfake score) is the same features ---------------------------------------------
+
+# Every Unicode scalar value (no surrogates: UTF-8 and Arrow cannot hold them; validation refuses them).
+CODE_POINTS = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+
+
+def test_the_spelled_out_separators_are_pythons_underscore_dot_and_whitespace():
+    import re
+
+    joined = "".join(CODE_POINTS)
+    expected = set(re.findall(r"[_.\s]", joined))
+    spelled = {chr(c) for a, b in features.SEPARATOR_RANGES for c in range(a, b + 1)}
+    assert spelled == expected
+
+
+def test_the_lower_case_table_is_every_non_ascii_character_str_lower_makes_ascii():
+    derived = {c: low for c, low in zip(CODE_POINTS, map(str.lower, CODE_POINTS), strict=True)
+               if low != c and not c.isascii() and any(ch.isascii() for ch in low)}
+    assert derived == features.LOWER_TO_ASCII
+
+
+def test_vectorised_string_features_equal_the_row_wise_ones_on_every_code_point():
+    import pyarrow.compute as pc
+
+    # Each code point at a username's start (where lower-casing decides the type), between two letters
+    # (a separator or not) and twice (each non-ASCII one is two question marks).
+    texts = [f"{c}a{c}1" for c in CODE_POINTS]
+    arr = pa.array(texts)
+    assert features.username_types(arr).to_pylist() == [username_type(t) for t in texts]
+    assert features.count_parts_array(arr).to_pylist() == [count_parts(t) for t in texts]
+    assert features.count_question_marks_array(arr).to_pylist() == [count_question_marks(t) for t in texts]
+    assert pc.utf8_length(arr).to_pylist() == [len(t) for t in texts]
+
+
+ADVERSARIAL_TEXTS = [
+    "", " ", "?", "??", "_", "._ ", "a", "a b", " a ", "__a__b__", "Maya.Lind_92", "İstanbul", "\u212aelvin",
+    "Zoë ✨ Lind?", "👩‍👩‍👧 family", "e\u0301", "\u200b\u200bzero width", "\u2028line\u2029para", "\x00nul",
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0", "١٢٣", "🔥" * 5000, "a." * 8000, "x" * 32767, "\U0010ffff",
+]
+
+
+@pytest.mark.parametrize("fn,vectorised", [
+    (username_type, features.username_types), (count_parts, features.count_parts_array),
+    (count_question_marks, features.count_question_marks_array)])
+def test_vectorised_string_features_on_adversarial_strings_and_slices(fn, vectorised):
+    arr = pa.array(ADVERSARIAL_TEXTS)
+    assert vectorised(arr).to_pylist() == [fn(t) for t in ADVERSARIAL_TEXTS]
+    # An Arrow slice (a batch cut from a bigger one) has offsets that do not start at 0.
+    assert vectorised(arr.slice(7, 9)).to_pylist() == [fn(t) for t in ADVERSARIAL_TEXTS[7:16]]
+    assert vectorised(pa.chunked_array([arr.slice(0, 3), arr.slice(3)])).to_pylist() == [
+        fn(t) for t in ADVERSARIAL_TEXTS]
+
+
+def _training_table():
+    """The table featurize reads, built as label-import builds it from a simulated crawl."""
+    from pipeline.instagram.records import normalize_user
+    from pipeline.instagram.world import World
+    from pipeline.labelling.table import join
+
+    world = World(seed=11, seed_usernames=("a.one", "b_two"), accounts_per_seed=400, mistake_rate=0.03)
+    users = [normalize_user(world.profiles[pk].user) for pk in sorted(world.profiles)]
+    table, _ = join(users, world.labels(), {}, "simulator")
+    return table
+
+
+def test_compute_batch_equals_the_training_features_of_the_training_table():
+    table = _training_table()
+    trained = features.featurize(table, "seed16")
+    batch = features.compute_batch(table, "seed16")
+    assert batch.schema == trained.select(features.feature_names("seed16")).schema
+    assert batch.equals(trained.select(features.feature_names("seed16")))
+    np.testing.assert_array_equal(features.to_matrix(batch), features.to_matrix(trained))
+
+
+def test_compute_batch_equals_compute_on_adversarial_records_and_huge_counts():
+    from pipeline.instagram.records import normalize_batch, normalize_user
+
+    records = [dict(USER, pk=i + 1, username=t or "u", full_name=t, biography=t[::-1])
+               for i, t in enumerate(ADVERSARIAL_TEXTS)]
+    records += [dict(USER, pk=100, full_name=None, biography=None),  # None texts read as ""
+                dict(USER, pk=101, follower_count=2**63 - 1, following_count=3),  # beyond float64's exact ints
+                dict(USER, pk=102, follower_count=2**53 + 1, following_count=2**53 + 3),
+                dict(USER, pk=103, follower_count=5, following_count=0)]
+    expected = features.compute([normalize_user(r) for r in records])
+    good, bad = normalize_batch(pa.Table.from_pylist(records))
+    assert bad == []
+    assert features.compute_batch(good).equals(expected)
+    ratio = features.compute_batch(good).column("follower_following_ratio").to_pylist()
+    assert ratio[-3] == (2**63 - 1) / 3 and ratio[-1] == 0.0

@@ -24,6 +24,7 @@ def _commands() -> dict[str, str]:
     """Every sub-command: name -> one line of help. ``pipeline.cli.<name>`` implements it."""
     return {
         "predict": "P(authentic) for user-info records, with the shipped TFLite model (no TensorFlow)",
+        "score": "score a Parquet or JSON Lines dataset of profiles into partitioned Parquet (local or Ray)",
         "audit": "estimate the authentic share of an account's followers, with a 95% interval",
         "simulator": "simulated Instagram: `igfake simulator serve --port N`",
         "label": "label the crawled profiles in the terminal, one key per decision",

@@ -32,6 +32,16 @@ COLUMNS = ("pk", "username", "p_authentic", "authentic")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("records", help="user-info records: JSON Lines, one record, an API answer "
                                         "{\"user\": ...}, the article's dump keyed by pk, or - for standard input")
+    add_model_arguments(parser)
+    parser.add_argument("--format", choices=FORMATS, default="jsonl",
+                        help="output: one JSON object per line (default) or CSV with a header")
+    parser.add_argument("--output", "-o", type=Path,
+                        help="write the predictions to this file (atomically) instead of standard output")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model and its decision threshold: the options of every command that scores with the shipped
+    model (``igfake predict``, ``igfake score``), read back by :func:`threshold_of`."""
     parser.add_argument("--model", type=Path, default=paths.TFLITE_MODEL,
                         help="the TFLite model (default: models/model.tflite, written by `dvc repro`)")
     parser.add_argument("--threshold", type=float,
@@ -39,10 +49,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: evaluate.threshold of --params, the threshold the evaluation used)")
     parser.add_argument("--params", type=Path, default=paths.PARAMS,
                         help="params.yaml to take the default threshold from (default: the project's)")
-    parser.add_argument("--format", choices=FORMATS, default="jsonl",
-                        help="output: one JSON object per line (default) or CSV with a header")
-    parser.add_argument("--output", "-o", type=Path,
-                        help="write the predictions to this file (atomically) instead of standard output")
 
 
 def threshold_of(args: argparse.Namespace) -> float:

@@ -57,6 +57,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                help="where to write it (default: data/labels/article.json)")
     export_parser.add_argument("--params", default=str(paths.PARAMS),
                                help="params.yaml whose simulator and crawl.seed_accounts define the world")
+    population_parser = sub.add_parser("population", help="draw N user-info records from the simulated world to "
+                                                          "Parquet, without HTTP (data to score at scale)")
+    population_parser.add_argument("rows", type=int, help="how many records")
+    population_parser.add_argument("output", type=Path, help="a .parquet file, or a directory of parts with "
+                                                             "--rows-per-file")
+    population_parser.add_argument("--seed", type=int, help="override simulator.seed")
+    population_parser.add_argument("--rows-per-file", type=int, default=0,
+                                   help="write a directory of Parquet parts of this many rows (default: one file)")
+    population_parser.add_argument("--params", default=str(paths.PARAMS),
+                                   help="params.yaml whose simulator section defines the world")
 
 
 def _option(name: str) -> str:
@@ -83,7 +93,27 @@ def faults_from(args: argparse.Namespace, base: FaultParams) -> FaultParams:
 
 
 def run(args: argparse.Namespace) -> int:
-    return export(args) if args.action == "export" else serve_world(args)
+    return {"export": export, "population": population, "serve": serve_world}[args.action](args)
+
+
+def population(args: argparse.Namespace) -> int:
+    from pipeline.instagram import population as population_lib
+
+    if args.rows < 0:
+        raise ParamsError(f"rows: expected a number of records, at least 0, got {args.rows}")
+    if args.rows_per_file < 0:
+        raise ParamsError(f"--rows-per-file: expected at least 1 (or 0 for one file), got {args.rows_per_file}")
+    if args.output.is_dir() and not args.rows_per_file:
+        raise ParamsError(f"{args.output}: is a directory; name a .parquet file, or pass --rows-per-file")
+    if args.output.is_file() and args.rows_per_file:
+        raise ParamsError(f"{args.output}: is a file; --rows-per-file writes a directory of parts")
+    sim = load_section("simulator", args.params)
+    seed = sim.seed if args.seed is None else args.seed
+    started = time.perf_counter()
+    files = population_lib.write(args.output, args.rows, seed, sim.annotator_mistake_rate, args.rows_per_file)
+    print(f"{args.rows} simulated profiles (seed {seed}) -> {args.output} ({len(files)} file(s), "
+          f"{time.perf_counter() - started:.1f} s)")
+    return 0
 
 
 def export(args: argparse.Namespace) -> int:

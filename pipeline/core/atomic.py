@@ -77,6 +77,37 @@ def atomic_path(target: Path, suffix: str = "") -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """Yield a temporary directory next to ``target``; put it in ``target``'s place if the block succeeds.
+
+    A directory output (``igfake score``'s Parquet parts) cannot be renamed over a non-empty directory, so
+    a previous ``target`` is first renamed aside (a hidden temporary, swept like the others) and removed
+    once the new one is in place: at no moment is a half-written directory at ``target``.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _sweep(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        for path in (*tmp.rglob("*"), tmp):
+            if path.is_file():
+                with open(path, "rb") as fh:
+                    os.fsync(fh.fileno())
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp.old", dir=target.parent))
+            os.replace(target, old / target.name)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def together(journal: Path) -> Iterator[None]:
     """Every :func:`atomic_path` write in the block is renamed into place at its end, as one commit.
 

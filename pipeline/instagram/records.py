@@ -11,11 +11,18 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from pipeline.core.errors import FieldError, InputError
 
 REEL_AUTO_ARCHIVE = ("unset", "on", "off")
 # Counts and pks become int64 columns (Arrow, numpy): a larger value cannot be stored, so it is bad input.
 MAX_INT64 = 2**63 - 1
+# Lengths and part counts of the strings become int16 features: a longer string cannot be featurised.
+# (Instagram caps a biography at 150 characters, a name at 30 or so: only a corrupt record comes near.)
+MAX_TEXT = 2**15 - 1
 
 # field -> type every user-info record must carry. Instagram sends more; we keep all of it in data/raw.
 REQUIRED_FIELDS: dict[str, type] = {
@@ -60,6 +67,8 @@ def normalize_user(record: Any) -> dict[str, Any]:
             raise FieldError(name, f"expected an integer from 0 to 2**63 - 1, got {_short(value)}")
         if tp is str and not _encodable(value):
             raise FieldError(name, "not valid Unicode (a lone surrogate such as \\ud800)")
+        if tp is str and len(value) > MAX_TEXT:
+            raise FieldError(name, f"{len(value)} characters, more than the {MAX_TEXT} the features can hold")
     if out["pk"] == 0:
         raise FieldError("pk", "expected a positive integer, got 0")
     if not out["username"]:
@@ -69,6 +78,103 @@ def normalize_user(record: Any) -> dict[str, Any]:
         raise FieldError("reel_auto_archive", f"expected one of {REEL_AUTO_ARCHIVE}, got {archive!r}")
     out["reel_auto_archive"] = archive
     return out
+
+
+# The normalised record as Arrow columns: what normalize_user returns, the fields features read.
+_ARROW = {int: pa.int64(), str: pa.string(), bool: pa.bool_()}
+USER_SCHEMA = pa.schema([pa.field(name, _ARROW[tp], nullable=False) for name, tp in REQUIRED_FIELDS.items()]
+                        + [pa.field("reel_auto_archive", pa.string(), nullable=False)])
+# Arrow types a column of user-info records may come in (before normalisation). A field's values
+# that these types allow but normalize_user refuses (nulls, negative counts, pk 0, empty usernames,
+# uint64 beyond int64) are bad records, quarantined; any other type is a bad column, refused whole.
+_ACCEPTED_TYPES = {
+    int: (pa.types.is_integer, "an integer type"),
+    str: (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), "string"),
+    bool: (pa.types.is_boolean, "bool"),
+}
+
+
+def check_columns(schema: pa.Schema, where: str) -> None:
+    """Stop (:class:`InputError`) unless ``schema`` has every user-info field in a type it can hold.
+
+    ``pk`` may also be a string column (Instagram sends it as digits in places); extra columns are fine.
+    """
+    for name, tp in {**REQUIRED_FIELDS, "reel_auto_archive": str}.items():
+        if name not in schema.names:
+            if name == "reel_auto_archive":  # optional: Instagram omits it when it was never set
+                continue
+            raise InputError(f"{where}: no column {name!r} (user-info records need "
+                             f"{', '.join(REQUIRED_FIELDS)})")
+        dtype = schema.field(name).type
+        accepts, expected = _ACCEPTED_TYPES[tp]
+        if not (accepts(dtype) or (name == "pk" and _ACCEPTED_TYPES[str][0](dtype))):
+            raise InputError(f"{where}: column {name!r} is {dtype}, expected {expected}"
+                             f"{' or digit strings' if name == 'pk' else ''}")
+
+
+def _valid_fast(batch: pa.RecordBatch) -> np.ndarray:
+    """Rows certain to pass normalize_user unchanged: typed, non-null, in range. The rest go row by row."""
+    ok = np.ones(batch.num_rows, bool)
+    for name, tp in REQUIRED_FIELDS.items():
+        column = batch.column(name)
+        if name == "pk" and not pa.types.is_integer(column.type):
+            return np.zeros(batch.num_rows, bool)  # digit strings: normalize_user decides, row by row
+        valid = pc.is_valid(column)
+        if tp is int:
+            low = 1 if name == "pk" else 0
+            valid = pc.and_(valid, pc.greater_equal(column, pa.scalar(low, column.type)))
+            if column.type == pa.uint64():
+                valid = pc.and_(valid, pc.less_equal(column, pa.scalar(MAX_INT64, pa.uint64())))
+        elif tp is str:
+            valid = pc.and_(valid, pc.less_equal(pc.utf8_length(column), MAX_TEXT))
+            if name == "username":
+                valid = pc.and_(valid, pc.greater(pc.utf8_length(column), 0))
+        ok &= pc.fill_null(valid, False).to_numpy(zero_copy_only=False)
+    if "reel_auto_archive" in batch.schema.names:
+        archive = batch.column("reel_auto_archive")
+        known = pc.or_kleene(pc.is_null(archive), pc.is_in(archive, value_set=pa.array(["", *REEL_AUTO_ARCHIVE])))
+        ok &= pc.fill_null(known, False).to_numpy(zero_copy_only=False)
+    return ok
+
+
+def _normalized_columns(batch: pa.RecordBatch) -> pa.Table:
+    """USER_SCHEMA's columns of rows that passed :func:`_valid_fast` (reel_auto_archive filled in)."""
+    columns = [pc.cast(batch.column(f.name), f.type) for f in USER_SCHEMA if f.name != "reel_auto_archive"]
+    if "reel_auto_archive" in batch.schema.names:
+        archive = pc.cast(batch.column("reel_auto_archive"), pa.string())
+        archive = pc.if_else(pc.fill_null(pc.equal(archive, ""), True), "unset", archive)
+    else:
+        archive = pa.array(["unset"] * batch.num_rows, pa.string())
+    return pa.Table.from_arrays([*columns, archive], schema=USER_SCHEMA)
+
+
+def normalize_batch(batch: pa.RecordBatch | pa.Table) -> tuple[pa.Table, list[tuple[int, Any, FieldError]]]:
+    """:func:`normalize_user` of every row of an Arrow batch of user-info columns, vectorised.
+
+    Returns the good rows in order as :data:`USER_SCHEMA` columns, and ``(row index, record, error)`` of
+    every bad one. Rows that are plainly valid are checked column-wise; every other row goes through
+    :func:`normalize_user` itself, so a bad record is refused for exactly the reason predict and the
+    crawl give. The batch's columns must have passed :func:`check_columns`.
+    """
+    if isinstance(batch, pa.Table):
+        batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else pa.RecordBatch.from_pylist(
+            [], schema=batch.schema)
+    fast = _valid_fast(batch)
+    if fast.all():
+        return _normalized_columns(batch), []
+    slow = np.flatnonzero(~fast)
+    good_rows, kept, bad = [], [], []
+    for i, record in zip(slow, batch.take(pa.array(slow)).to_pylist(), strict=True):
+        try:
+            good_rows.append(normalize_user(record))
+            kept.append(i)
+        except FieldError as exc:
+            bad.append((int(i), record, exc))
+    fast_rows = np.flatnonzero(fast)
+    parts = [_normalized_columns(batch.take(pa.array(fast_rows))),
+             pa.Table.from_pylist([{f.name: u[f.name] for f in USER_SCHEMA} for u in good_rows], schema=USER_SCHEMA)]
+    order = np.argsort(np.concatenate([fast_rows, np.asarray(kept, np.int64)]), kind="stable")
+    return pa.concat_tables(parts).take(pa.array(order)), bad
 
 
 def _short(value: Any, limit: int = 80) -> str:

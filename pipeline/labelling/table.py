@@ -18,14 +18,11 @@ import pyarrow as pa
 
 from pipeline.core.errors import InputError
 from pipeline.core.vocabulary import AUTHENTIC, FAKE, LABEL_VALUE
-from pipeline.instagram.records import REQUIRED_FIELDS
-
-_ARROW = {int: pa.int64(), str: pa.string(), bool: pa.bool_()}
+from pipeline.instagram.records import REQUIRED_FIELDS, USER_SCHEMA
 
 SCHEMA = pa.schema(
-    [pa.field(name, _ARROW[tp], nullable=False) for name, tp in REQUIRED_FIELDS.items()]
-    + [
-        pa.field("reel_auto_archive", pa.string(), nullable=False),
+    [
+        *USER_SCHEMA,
         pa.field("relationship", pa.string(), nullable=False),
         pa.field("label", pa.int8(), nullable=False),
         pa.field("label_source", pa.string(), nullable=False),

@@ -7,6 +7,7 @@ so prediction cannot skew from training.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ class Model:
             raise InputError(f"{name}: not a usable TFLite model ({str(exc).splitlines()[0]}); "
                              "run `dvc repro` to rebuild it") from None
         self.name = name
+        # What the model is, whatever its file is called: batch scoring writes it beside every score.
+        self.sha256 = hashlib.sha256(flatbuffer).hexdigest()
         self.n_features = int(self._input["shape"][-1])
         self._rows = -1
 
