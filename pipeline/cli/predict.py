@@ -67,7 +67,10 @@ def model_files(model: str, into: Path) -> tuple[Path, Path]:
         from pipeline.tracking import registry, runs  # MLflow (no TensorFlow): only for a registry URI
 
         mlflow.set_tracking_uri(runs.tracking_uri())
-        return registry.download(model, into)
+        files = registry.download(model, into)
+        if model.startswith("models:/"):
+            print(registry.describe(mlflow.MlflowClient(), model), file=sys.stderr)
+        return files
     path = Path(model)
     return path, path.parent / decision.FILE
 

@@ -21,7 +21,7 @@ WORKSPACE = "workspace"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", nargs="?", default=WORKSPACE, metavar="RUN",
+    parser.add_argument("ref", nargs="?", default=WORKSPACE, metavar="RUN",
                         help="'workspace' (default: the last `dvc repro`), a git revision or a DVC experiment")
 
 
@@ -53,7 +53,7 @@ def logged(ref: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    found = logged(args.run)
+    found = logged(args.ref)
     import mlflow
     from mlflow import MlflowClient  # MLflow: only now, after the arguments and the run are checked
 
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     mlflow.set_tracking_uri(runs.tracking_uri())
     version = found["model_version"]
-    what = f"{args.run} (run {found.get('run_name', found.get('run_id', '?'))})"
+    what = f"{args.ref} (run {found.get('run_name', found.get('run_id', '?'))})"
     moved = registry.promote(MlflowClient(), version["name"], version["version"], what)
     previous = f" (was version {moved['previous']})" if moved["previous"] else ""
     print(f"{moved['uri']} -> version {moved['version']}{previous}: {what}, blessed")

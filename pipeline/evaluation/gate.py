@@ -32,12 +32,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pipeline.core import paths
 from pipeline.core.errors import InputError
 from pipeline.core.params import GateParams
-from pipeline.evaluation import compare
+
+if TYPE_CHECKING:  # judging needs compare (and SciPy); reading a verdict back (track, promote) does not
+    from pipeline.evaluation import compare
 
 Status = Literal["pass", "fail", "skipped"]
 STATUSES = ("pass", "fail", "skipped")
@@ -69,6 +71,8 @@ def _no_regression(current: compare.RunResults, baseline: compare.RunResults | N
     if len(baseline.kfold) < 2:
         return Rule("no_regression", "skipped", f"baseline not comparable: it has {len(baseline.kfold)} k-fold "
                                                 "split(s); only the absolute rules judge"), None
+    from pipeline.evaluation import compare
+
     comparison = compare.compare(baseline, current, alpha)
     worse = [m for m in comparison.metrics if m.verdict == "worse"]
     kind = "paired" if comparison.paired else "unpaired"
@@ -92,6 +96,8 @@ def judge(params: GateParams, current: compare.RunResults, baseline: compare.Run
     if len(current.kfold) < 2:
         return not_judged(f"this run has {len(current.kfold)} k-fold split(s) and the gate judges the repeated "
                           "k-fold results (train.split.repeats >= 1 gives them)", alpha)
+    from pipeline.evaluation import compare
+
     intervals = compare.summary(current, alpha, ("accuracy", "roc_auc"))
     rules = [_bound("accuracy", intervals["accuracy"], params.min_accuracy),
              _bound("roc_auc", intervals["roc_auc"], params.min_roc_auc)]

@@ -99,9 +99,24 @@ def promote(client: MlflowClient, name: str, version: str, what: str) -> dict[st
     return {"name": name, "version": version, "previous": before or "", "uri": f"models:/{name}@{CHAMPION}"}
 
 
+def describe(client: MlflowClient, uri: str) -> str:
+    """Which version ``models:/name@alias`` or ``models:/name/version`` is, and its verdict, in a few words."""
+    name, _, rest = uri.removeprefix("models:/").partition("/")
+    try:
+        if "@" in name:
+            name, alias = name.split("@", 1)
+            found = client.get_model_version_by_alias(name, alias)
+        else:
+            found = client.get_model_version(name, rest)
+    except MlflowException:
+        return uri
+    return f"{uri}: {found.name} version {found.version} ({(found.tags or {}).get(VERDICT, 'no verdict')})"
+
+
 def download(uri: str, into: Path) -> tuple[Path, Path]:
     """(the TFLite file, the decision file) of the registered model ``uri`` (``models:/name@alias``,
     ``models:/name/version``), downloaded into ``into``."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a one-line tool's stderr stays short
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into)))
     except MlflowException as exc:
