@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
     mlflow.set_tracking_uri(runs.tracking_uri())
     version = found["model_version"]
-    what = f"{args.ref} (run {found.get('run_name', found.get('run_id', '?'))})"
+    run_name = str(found.get("run_name", found.get("run_id", "?")))
+    what = args.ref if run_name == args.ref else f"{args.ref} (run {run_name})"
     moved = registry.promote(MlflowClient(), version["name"], version["version"], what)
     previous = f" (was version {moved['previous']})" if moved["previous"] else ""
     print(f"{moved['uri']} -> version {moved['version']}{previous}: {what}, blessed")
