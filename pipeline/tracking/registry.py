@@ -25,6 +25,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from pipeline.core.errors import GateError, InputError
+from pipeline.tracking import store
 
 CHAMPION = "champion"
 # The model version's tags: the verdict, why, and where the version comes from.
@@ -68,7 +69,7 @@ def tag_commit(client: MlflowClient, run_ids: set[str], commit: str) -> int:
     tagged = 0
     for run_id in run_ids:
         for version in client.search_model_versions(f"run_id = '{run_id}'"):
-            client.set_model_version_tag(version.name, version.version, COMMIT, commit)
+            store.retrying(client.set_model_version_tag)(version.name, version.version, COMMIT, commit)
             tagged += 1
     return tagged
 
@@ -95,7 +96,7 @@ def promote(client: MlflowClient, name: str, version: str, what: str) -> dict[st
     if tags.get(VERDICT) != BLESSED:
         raise GateError(f"{what}: {name} version {version} is {tags.get(VERDICT, 'without a verdict')} "
                         f"({tags.get(WHY, 'no verdict recorded')}); not promoted, {stays}")
-    client.set_registered_model_alias(name, CHAMPION, version)
+    store.retrying(client.set_registered_model_alias)(name, CHAMPION, version)
     return {"name": name, "version": version, "previous": before or "", "uri": f"models:/{name}@{CHAMPION}"}
 
 

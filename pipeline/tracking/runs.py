@@ -450,7 +450,7 @@ def sync_experiment_commits(experiments: list[dict[str, str]], experiment: str,
         for r in runs:
             for key, value in (("mlflow.source.git.commit", exp["rev"]), ("dvc.exp_rev", exp["rev"]),
                                ("dvc.exp_baseline", exp["baseline"])):
-                client.set_tag(r.info.run_id, key, value)
+                store.retrying(client.set_tag)(r.info.run_id, key, value)
             counts["tagged"] += 1
         # The runs' registered model versions get the experiment's commit too.
         registry.tag_commit(client, {r.info.run_id for r in runs}, exp["rev"])
@@ -461,14 +461,14 @@ def _link_run(client: MlflowClient, experiment_id: str, name: str, source_id: st
     """A parent run for experiment ``name`` whose results are those of run ``source_id``."""
     source = client.get_run(source_id)
     tags = {k: v for k, v in source.data.tags.items() if k.startswith(("igfake.", "mlflow.source."))}
-    run = client.create_run(experiment_id, run_name=name, tags=tags | {
+    run = store.retrying(client.create_run)(experiment_id, run_name=name, tags=tags | {
         "dvc.exp_name": name, "igfake.same_results_as": source_id,
         "mlflow.note.content": f"DVC reproduced nothing new for this experiment: its results are those of run "
                                f"{source.info.run_name} ({source_id}), which holds the nested runs and artifacts."})
     now = _ms(time.time())
-    client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in source.data.params.items()],
+    store.retrying(client.log_batch)(run.info.run_id, params=[Param(k, v) for k, v in source.data.params.items()],
                      metrics=[Metric(k, v, now, 0) for k, v in source.data.metrics.items()])
-    client.set_terminated(run.info.run_id, "FINISHED")
+    store.retrying(client.set_terminated)(run.info.run_id, "FINISHED")
     return client.get_run(run.info.run_id)
 
 

@@ -24,7 +24,7 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -63,7 +63,7 @@ def prepare(uri: str, create: Callable[[], object]) -> None:
         return
     with exclusive(db):
         create()
-        with sqlite3.connect(db, timeout=30) as connection:
+        with closing(sqlite3.connect(db, timeout=30)) as connection:
             if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 connection.execute("PRAGMA journal_mode=WAL")
 
