@@ -66,7 +66,7 @@ def main() -> int:
     parser.add_argument("--accounts-per-share", type=int, default=5)
     args = parser.parse_args()
     params = load_section("audit", paths.PARAMS)
-    models = Models.load(paths.LIST_TFLITE_MODEL, paths.TFLITE_MODEL, paths.AUDIT_CARD)
+    models = Models.load(paths.LIST_TFLITE_MODEL, paths.TFLITE_MODEL, paths.AUDIT_CARD, paths.DECISION)
     accounts = []
     for i, share in enumerate(SHARES):
         for j in range(args.accounts_per_share):

@@ -5,7 +5,8 @@
 3. Fetch the full profile of a seeded simple random sample (``audit.sample_size``) and score it with the
    shipped model (``models/model.tflite``).
 4. Estimate the share (:mod:`pipeline.audit.quantify`): the sample corrects the list model, the shipped model's
-   held-out error rates (``models/audit.json``) correct the shipped model.
+   held-out error rates at its threshold (``models/decision.json``, where evaluate recorded the threshold it
+   chose) correct the shipped model.
 
 Requests go through the crawler's client (:class:`~pipeline.instagram.crawler.ApiClient`): its rate limit,
 retries and resume journal. No TensorFlow is imported.
@@ -28,6 +29,7 @@ from pipeline.audit import quantify
 from pipeline.core.errors import CrawlError, FieldError, InputError, RequestFailed
 from pipeline.instagram.crawler import ApiClient
 from pipeline.instagram.records import normalize_list_entry, normalize_user
+from pipeline.serving import decision as decision_lib
 from pipeline.serving import litert
 
 MAX_PAGE = 200
@@ -36,28 +38,32 @@ SHIPPED_FEATURE_SET = "seed16"
 
 @dataclass(frozen=True)
 class Models:
-    """What an audit scores with: both TFLite models, the threshold and the shipped model's error rates."""
+    """What an audit scores with: both TFLite models, their thresholds and the shipped model's error rates."""
 
     list_model: litert.Model
     shipped: litert.Model
     list_feature_set: str
-    threshold: float
-    rates: quantify.Rates
+    list_threshold: float  # the list-only model's own cut (train_list.threshold): its naive share only
+    threshold: float  # the shipped model's, as evaluate chose it (models/decision.json)
+    rates: quantify.Rates  # the shipped recipe's held-out decisions at ``threshold``
 
     @classmethod
-    def load(cls, list_model: Path, shipped: Path, card: Path) -> Models:
+    def load(cls, list_model: Path, shipped: Path, card: Path, decision: Path) -> Models:
         if not Path(card).is_file():
             raise InputError(f"{card}: no audit card; run `dvc repro` first")
         try:
             data = json.loads(Path(card).read_text(encoding="utf-8"))
-            rates = quantify.Rates(**{k: int(data["shipped_rates"][k]) for k in
-                                      ("true_authentic", "false_fake", "false_authentic", "true_fake")})
-            threshold, feature_set = float(data["threshold"]), str(data["list_feature_set"])
+            list_threshold, feature_set = float(data["list_threshold"]), str(data["list_feature_set"])
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{card}: not an audit card ({exc}); run `dvc repro` to rebuild it") from None
         if feature_set not in features.FEATURE_SETS:
             raise InputError(f"{card}: unknown list_feature_set {feature_set!r}")
-        return cls(litert.Model.load(list_model), litert.Model.load(shipped), feature_set, threshold, rates)
+        if not (math.isfinite(list_threshold) and 0 < list_threshold < 1):
+            raise InputError(f"{card}: list_threshold: expected a number strictly between 0 and 1, "
+                             f"got {list_threshold!r}")
+        shipped_decision = decision_lib.read(decision)
+        return cls(litert.Model.load(list_model), litert.Model.load(shipped), feature_set, list_threshold,
+                   shipped_decision.threshold, quantify.Rates(**shipped_decision.counts))
 
 
 @dataclass
@@ -158,7 +164,7 @@ def audit(client: ApiClient, account: str, models: Models, sample_size: int, see
     users = [profiles[entries[i]["pk"]] for i in kept]
     shipped = models.shipped.run(features.to_matrix(features.compute(users, SHIPPED_FEATURE_SET),
                                                     SHIPPED_FEATURE_SET))
-    estimate = quantify.estimate(list_scores, models.threshold, kept, shipped >= models.threshold, models.rates)
+    estimate = quantify.estimate(list_scores, models.list_threshold, kept, shipped >= models.threshold, models.rates)
     stats = client.stats
     return AuditResult(account=account, estimate=estimate, requests=stats.requests, cached=stats.cached, pages=pages,
                        unavailable=len(chosen) - len(kept),

@@ -1,15 +1,16 @@
 """The audit's list-only model: P(authentic) from what a follower list page carries about a follower.
 
 It is the article's network (:mod:`pipeline.training.model`) on the ``follower_list`` features, trained on the
-same labelled rows and the same split as the shipped model (train's training, validation and test rows),
-so its test metrics sit beside the shipped model's. It ships as TFLite with the same parity check. The
-audit also needs how the shipped model errs on held-out rows (:class:`~pipeline.audit.quantify.Rates`); that
-goes into the audit card beside it.
+same labelled rows and the same split as the shipped model (train's training, validation and test rows,
+``data/predictions/holdout.parquet``), so its test metrics sit beside the shipped model's. It ships as
+TFLite with the same parity check, and its card (``models/audit.json``) says which features it reads, its
+own threshold (``train_list.threshold``) and its test quality. How the shipped model errs at *its*
+threshold is not here: evaluate chooses that threshold and records the rates beside it
+(``models/decision.json``), so the list-only model never retrains when only evaluate changes.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,6 @@ import pyarrow as pa
 from sklearn import metrics as skm
 
 from pipeline import features
-from pipeline.audit.quantify import Rates
 from pipeline.core.params import TrainListParams
 from pipeline.training import model as model_lib
 
@@ -35,9 +35,9 @@ class Rows:
     test: np.ndarray
 
 
-def split_of(labelled_pks: np.ndarray, predictions: pa.Table) -> Rows:
-    """Train's split (``split`` column of the predictions table), mapped onto the labelled rows by pk."""
-    where = dict(zip(predictions.column("pk").to_pylist(), predictions.column("split").to_pylist(), strict=True))
+def split_of(labelled_pks: np.ndarray, holdout: pa.Table) -> Rows:
+    """Train's split (``pk`` and ``split`` of ``holdout.parquet``), mapped onto the labelled rows by pk."""
+    where = dict(zip(holdout.column("pk").to_pylist(), holdout.column("split").to_pylist(), strict=True))
     split = np.array([where.get(int(pk), "") for pk in labelled_pks])
     rows = {name: np.flatnonzero(split == name) for name in ("train", "valid", "test")}
     return Rows(**rows)
@@ -97,27 +97,11 @@ def matrix(labelled: pa.Table) -> np.ndarray:
     return features.to_matrix(features.compute(labelled.to_pylist(), FEATURE_SET), FEATURE_SET)
 
 
-def shipped_rates(predictions: pa.Table, threshold: float) -> tuple[Rates, str]:
-    """The shipped recipe's error rates the audit corrects for, and where they come from.
-
-    Cross-validated (``prob_cv``: every labelled row scored by models that held it out) when train ran the
-    k-fold study, five times the rows of the hold-out and so a tighter interval; else the shipped
-    model on the test rows.
-    """
-    label = predictions.column("label").to_numpy() >= 0.5
-    cv = predictions.column("prob_cv").to_numpy()
-    if np.isfinite(cv).all():
-        return Rates.from_predictions(label, cv >= threshold), "cross-validated, all labelled rows"
-    test = np.asarray(predictions.column("split").to_pylist()) == "test"
-    prob = predictions.column("prob").to_numpy()
-    return Rates.from_predictions(label[test], prob[test] >= threshold), "shipped model, test rows"
-
-
-def audit_card(rates: Rates, rates_from: str, threshold: float, list_quality: dict[str, Any]) -> dict[str, Any]:
-    """``models/audit.json``: what `igfake audit` needs beside the two TFLite models."""
+def audit_card(list_quality: dict[str, Any]) -> dict[str, Any]:
+    """``models/audit.json``: what `igfake audit` needs of the list-only model beside its TFLite file (the
+    shipped model's threshold and rates are in ``models/decision.json``)."""
     return {
-        "threshold": threshold,
         "list_feature_set": FEATURE_SET,
-        "shipped_rates": dataclasses.asdict(rates) | {"tpr": rates.tpr, "fpr": rates.fpr, "from": rates_from},
+        "list_threshold": list_quality["threshold"],
         "list_model": {k: list_quality[k] for k in ("accuracy", "roc_auc", "test_rows")},
     }

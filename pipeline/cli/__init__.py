@@ -31,7 +31,9 @@ def _commands() -> dict[str, str]:
         "mlflow": "MLflow housekeeping: `igfake mlflow sync` after `dvc exp run`",
         "compare": "compare two runs (or two models of one run) with a paired test over the k-fold splits",
         "baseline": "set the quality gate's baseline: copy a run's split results to data/baseline/",
-        "ci-report": "write reports/ci.md: reproduction, metrics against the committed ones, the gate",
+        "promote": "make a run's registered model the champion (models:/NAME@champion), if the gate blessed it",
+        "ci-report": "write reports/ci.md: reproduction, metrics against the committed ones, the gate; "
+                     "exit 1 when the gate did not bless the model",
     }
 
 

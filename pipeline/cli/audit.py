@@ -43,7 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-model", type=Path, default=paths.LIST_TFLITE_MODEL,
                         help="the list-only TFLite model (stage train-list)")
     parser.add_argument("--card", type=Path, default=paths.AUDIT_CARD,
-                        help="the audit card: the shipped model's held-out error rates (stage train-list)")
+                        help="the list-only model's card: its features and threshold (stage train-list)")
+    parser.add_argument("--decision", type=Path, default=paths.DECISION,
+                        help="the shipped model's threshold and its held-out error rates at it, as evaluate chose "
+                             "them (default: models/decision.json)")
 
 
 def params_of(args: argparse.Namespace) -> AuditParams:
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if params.source == "instagram" and not os.environ.get(SESSION_ENV, "").strip():
         raise CrawlError(f"the instagram source needs a session: set the environment variable {SESSION_ENV} to "
                          "the 'sessionid' cookie of a logged-in Instagram session")
-    models = audit.Models.load(args.list_model, args.model, args.card)
+    models = audit.Models.load(args.list_model, args.model, args.card, args.decision)
     with api(params, args.account, args.params) as (base_url, headers, identity):
         journal_dir = cache_dir(paths.AUDIT_CACHE, params.source, identity)
         cache = ResponseCache(journal_dir / "responses.jsonl")

@@ -1,6 +1,8 @@
 """``igfake ci-report``: write ``reports/ci.md`` after ``dvc repro`` (:mod:`pipeline.reporting.ci_report`).
 
-``.ci/run`` calls it on a clean clone; CI posts the file as the pull request's comment.
+``.ci/run`` calls it on a clean clone; CI posts the file as the pull request's comment. The report is
+always written; the exit status is 1 when the gate did not bless this run's model (HEAD's, reproduced),
+so CI is red exactly when the change would ship a model that `igfake promote` refuses.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ import argparse
 import hashlib
 import json
 import subprocess
+import sys
 
 from pipeline.core import atomic, paths
 from pipeline.core.errors import CompareError, InputError
 from pipeline.core.params import load_section
-from pipeline.evaluation import compare, sources
+from pipeline.evaluation import compare, gate, sources
 from pipeline.reporting import ci_report
 
 
@@ -51,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     for path in (paths.METRICS, paths.GATE):
         if not path.is_file():
             raise InputError(f"{path.relative_to(paths.ROOT)}: not found; run `dvc repro` first")
+    verdict = gate.read(paths.GATE)
     alpha = load_section("compare", paths.PARAMS).alpha
     comparison, note = _committed_comparison(args.against, alpha)
     commit = subprocess.run(["git", "rev-parse", args.against], cwd=paths.ROOT, capture_output=True, text=True,
@@ -60,13 +64,18 @@ def run(args: argparse.Namespace) -> int:
         ci_report.loads_or_none(_git_show(args.against, "reports/metrics.json")),
         json.loads(paths.METRICS.read_text(encoding="utf-8")),
         ci_report.loads_or_none(_git_show(args.against, "reports/variance.json")),
-        json.loads(paths.GATE.read_text(encoding="utf-8")), commit or args.against,
+        verdict, commit or args.against,
         hashlib.md5(paths.BASELINE.read_bytes()).hexdigest() if paths.BASELINE.is_file() else None)
     atomic.write_text(paths.CI_REPORT, text)
     print(f"{paths.CI_REPORT.relative_to(paths.ROOT)}: {text.splitlines()[2][2:]}; "
           f"{text.splitlines()[3][2:]}; {text.splitlines()[4][2:]}".replace("**", ""))
-    return 0
+    if verdict["blessed"]:
+        return 0
+    print(f"igfake ci-report: the model is {gate.label(verdict)} ({gate.why(verdict)}): this check fails",
+          file=sys.stderr)
+    return 1
 
 
-COMMAND = ("write reports/ci.md: reproduction, metrics judged with their noise, the gate, the plots",
+COMMAND = ("write reports/ci.md: reproduction, metrics judged with their noise, the gate, the plots; "
+           "exit status 1 when the gate did not bless the model",
            add_arguments, run)

@@ -33,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def logged_run(rev: str) -> str | None:
-    """The MLflow run the track stage recorded in commit ``rev`` (None if that commit has none)."""
+def logged(rev: str) -> dict | None:
+    """What the track stage recorded in commit ``rev`` (``data/tracking/mlflow_run.json``, from the local DVC
+    cache), or None if that commit has none."""
     import dvc.api
     from dvc.exceptions import DvcException
 
@@ -42,7 +43,16 @@ def logged_run(rev: str) -> str | None:
         text = dvc.api.read(os.path.relpath(paths.MLFLOW_RUN, paths.ROOT), repo=str(paths.ROOT), rev=rev)
     except (DvcException, FileNotFoundError):
         return None
-    return json.loads(text).get("run_id")
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def logged_run(rev: str) -> str | None:
+    """The MLflow run the track stage recorded in commit ``rev`` (None if that commit has none)."""
+    return (logged(rev) or {}).get("run_id")
 
 
 COMMAND = ("MLflow housekeeping: `igfake mlflow sync` after `dvc exp run`", add_arguments, run)

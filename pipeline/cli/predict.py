@@ -2,7 +2,11 @@
 
 It runs the model with LiteRT (:mod:`pipeline.serving.litert`), as a phone would, on features computed by the
 code training used, and never imports TensorFlow: a call costs a fraction of a second, not the seconds
-and hundreds of MB TensorFlow's import alone takes.
+and hundreds of MB TensorFlow's import alone takes. A profile is called authentic at the threshold the
+model ships with, the one evaluate chose and wrote beside it (``models/decision.json``,
+:mod:`pipeline.serving.decision`). ``--model`` takes a TFLite file or a registered MLflow model
+(``models:/igfake@champion``), whose TFLite file and decision are fetched from the registry (MLflow is
+imported only then).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import io
 import json
 import math
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +25,8 @@ import numpy as np
 from pipeline import features
 from pipeline.core import paths
 from pipeline.core.errors import ParamsError
-from pipeline.core.params import load_section
 from pipeline.instagram.inputs import read_users
-from pipeline.serving import litert
+from pipeline.serving import decision, litert
 
 FEATURE_SET = "seed16"
 FORMATS = ("jsonl", "csv")
@@ -41,25 +45,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The model and its decision threshold: the options of every command that scores with the shipped
-    model (``igfake predict``, ``igfake score``), read back by :func:`threshold_of`."""
-    parser.add_argument("--model", type=Path, default=paths.TFLITE_MODEL,
-                        help="the TFLite model (default: models/model.tflite, written by `dvc repro`)")
+    model (``igfake predict``, ``igfake score``), resolved by :func:`resolve_model`."""
+    parser.add_argument("--model", default=str(paths.TFLITE_MODEL), metavar="MODEL",
+                        help="a TFLite file (default: models/model.tflite, written by `dvc repro`) or a registered "
+                             "MLflow model, e.g. models:/igfake@champion or models:/igfake/3 (from the project's "
+                             "store, or MLFLOW_TRACKING_URI's)")
     parser.add_argument("--threshold", type=float,
                         help="P(authentic) from which a profile counts as authentic, strictly between 0 and 1 "
-                             "(default: evaluate.threshold of --params, the threshold the evaluation used)")
-    parser.add_argument("--params", type=Path, default=paths.PARAMS,
-                        help="params.yaml to take the default threshold from (default: the project's)")
+                             "(default: the threshold the model ships with, which evaluate chose by "
+                             "evaluate.threshold_rule: decision.json beside a TFLite file, a registered model's own)")
 
 
-def threshold_of(args: argparse.Namespace) -> float:
-    """The decision threshold: ``--threshold``, else the pipeline's ``evaluate.threshold``."""
-    if args.threshold is None:
-        if not Path(args.params).is_file():
-            raise ParamsError(f"{args.params}: not found, so no evaluate.threshold: pass --threshold, or --params")
-        return load_section("evaluate", args.params).threshold
-    if not (math.isfinite(args.threshold) and 0 < args.threshold < 1):
-        raise ParamsError(f"--threshold: expected a number strictly between 0 and 1, got {args.threshold!r}")
-    return args.threshold
+REGISTRY_SCHEMES = ("models:/", "runs:/")
+
+
+def check_threshold(threshold: float | None) -> None:
+    if threshold is not None and not (math.isfinite(threshold) and 0 < threshold < 1):
+        raise ParamsError(f"--threshold: expected a number strictly between 0 and 1, got {threshold!r}")
+
+
+def model_files(model: str, into: Path) -> tuple[Path, Path]:
+    """(TFLite file, decision file) of ``--model``: a file and the ``decision.json`` beside it, or a
+    registered model's own, downloaded into ``into``."""
+    if model.startswith(REGISTRY_SCHEMES):
+        import mlflow
+
+        from pipeline.tracking import registry, runs  # MLflow (no TensorFlow): only for a registry URI
+
+        mlflow.set_tracking_uri(runs.tracking_uri())
+        files = registry.download(model, into)
+        if model.startswith("models:/"):
+            print(registry.describe(mlflow.MlflowClient(), model), file=sys.stderr)
+        return files
+    path = Path(model)
+    return path, path.parent / decision.FILE
 
 
 def render(users: list[dict], probs: np.ndarray, threshold: float, fmt: str) -> str:
@@ -74,9 +93,18 @@ def render(users: list[dict], probs: np.ndarray, threshold: float, fmt: str) -> 
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
+def resolve_model(args: argparse.Namespace, into: Path) -> tuple[Path, float]:
+    """(TFLite file, decision threshold) of :func:`add_model_arguments`' options: ``--threshold``, else
+    the one the model ships with. A registered model's files are downloaded into ``into``."""
+    check_threshold(args.threshold)
+    tflite, decision_file = model_files(args.model, into)
+    return tflite, args.threshold if args.threshold is not None else decision.read(decision_file).threshold
+
+
 def run(args: argparse.Namespace) -> int:
-    threshold = threshold_of(args)
-    model = litert.Model.load(args.model)
+    with tempfile.TemporaryDirectory(prefix="igfake-model-") as into:
+        tflite, threshold = resolve_model(args, Path(into))
+        model = litert.Model.load(tflite)
     records = read_users(args.records)
     print(f"{records.name}: read {len(records.users)} profiles ({records.shape})", file=sys.stderr)
     probs = model.run(features.to_matrix(features.compute(records.users, FEATURE_SET), FEATURE_SET))

@@ -14,9 +14,10 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
-from pipeline.cli.predict import add_model_arguments, threshold_of
+from pipeline.cli.predict import add_model_arguments, resolve_model
 from pipeline.core import atomic
 from pipeline.core.errors import ParamsError
 from pipeline.core.progress import ProgressReporter
@@ -54,8 +55,10 @@ def run(args: argparse.Namespace) -> int:
         raise ParamsError(f"--batch-rows: expected at least 1, got {args.batch_rows}")
     if args.address is not None and args.engine != "ray":
         raise ParamsError("--address: only with --engine ray")
-    threshold = threshold_of(args)
-    model = litert.Model.load(args.model)  # checked here, once, before any worker starts
+    with tempfile.TemporaryDirectory(prefix="igfake-model-") as into:
+        tflite, threshold = resolve_model(args, Path(into))
+        model = litert.Model.load(tflite)  # checked here, once, before any worker starts
+        flatbuffer = tflite.read_bytes()
     scoring.check_output(args.output)
     job = scoring.plan(args.input, args.batch_rows)
     if not logging.getLogger().handlers:
@@ -66,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     manifest = {"engine": args.engine, "model": str(args.model), "model_sha256": model.sha256,
                 "threshold": threshold, "feature_set": FEATURE_SET}
-    flatbuffer = Path(args.model).read_bytes()
     progress = ProgressReporter("scoring", _unit(job), log)
     started = scoring.now()
     try:

@@ -54,4 +54,4 @@ class CompareError(IgfakeError):
 
 
 class GateError(IgfakeError):
-    """The quality gate did not bless the model: the message names the failed rule."""
+    """A step that needs a blessed model (``igfake promote``) refused one: the message names the failed rule."""

@@ -229,20 +229,24 @@ class TrainParams:
 
 @dataclass(frozen=True)
 class GateParams:
-    """What a model must show before export-tflite ships it (:mod:`pipeline.evaluation.gate`)."""
+    """What a model must show before `igfake promote` makes it the registry's champion
+    (:mod:`pipeline.evaluation.gate`). A judgement, never a failure: every run completes either way."""
 
-    # false: every model is blessed (reports/gate.json says the gate is off).
+    # false: nothing is judged, so no model is blessed or can be promoted (reports/gate.json says why).
     enabled: bool
     # The lower ends of the k-fold accuracy's and ROC AUC's (1 - compare.alpha) intervals must reach these.
+    # The defaults suit the simulated data; set your own for yours (docs/gate.md).
     min_accuracy: float = checked(PROBABILITY)
     min_roc_auc: float = checked(PROBABILITY)
-    # No metric significantly worse than the baseline, data/baseline/splits.parquet (`igfake baseline`).
+    # No metric significantly worse than the baseline, data/baseline/splits.parquet (`igfake baseline`);
+    # skipped when the baseline saw other data (a different features md5).
     no_regression: bool
 
 
 @dataclass(frozen=True)
 class EvaluateParams:
-    # The decision threshold on P(authentic) with threshold_rule fixed; train's split results use it too.
+    # The decision threshold on P(authentic) with threshold_rule fixed. Whatever the rule, evaluate writes the
+    # threshold in force to models/decision.json, which predict, audit and the registered model read.
     threshold: float = checked(OPEN_FRACTION)
     # fixed: ``threshold``; balanced_accuracy: the threshold with the best balanced accuracy on the
     # validation rows; precision_fake: the lowest-cost threshold whose "fake" calls reach
@@ -271,6 +275,10 @@ class ExportTfliteParams:
 @dataclass(frozen=True)
 class MlflowParams:
     experiment: str
+    # The Model Registry's model: track registers every run's TFLite model as a new version of it, tagged
+    # with its verdict; `igfake promote` moves its alias "champion" to a blessed version.
+    registered_model: str = checked(Check("a name of letters, digits, '.', '_' and '-'",
+                                          lambda v: re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", v) is not None))
 
 
 @dataclass(frozen=True)
@@ -289,6 +297,9 @@ class TrainListParams:
     class_weight: Literal["none", "balanced"]
     # Bootstrap resamples of the test rows for the AUC's 95% interval.
     bootstrap: int = checked(POSITIVE_INT)
+    # The list-only model's own cut, for its test accuracy and the audit's list-only share. Not the shipped
+    # model's threshold, which evaluate chooses (models/decision.json): train-list never waits for evaluate.
+    threshold: float = checked(OPEN_FRACTION)
     # LiteRT must agree with Keras within this on every test row, as for the main model.
     tolerance: float = checked(POSITIVE_NUMBER)
 

@@ -48,7 +48,12 @@ FEATURES = FEATURES_DIR / "features.parquet"
 FEATURE_SPEC = FEATURES_DIR / "feature_spec.json"
 
 PREDICTIONS = DATA / "predictions" / "predictions.parquet"
-# Every (model, split, member seed) of the study with its test metrics: what comparisons pair up.
+# Every member's and baseline's P(authentic) on every split's test rows (train: probabilities, no decisions).
+SCORES = DATA / "predictions" / "scores.parquet"
+# The fixed hold-out's rows alone (pk, split): what train-list trains on, unchanged when only the network changes.
+HOLDOUT = DATA / "predictions" / "holdout.parquet"
+# Every (model, split, member seed) with its test metrics at the model's threshold (written by evaluate, which
+# chooses the threshold): what comparisons and the gate pair up.
 SPLIT_RESULTS = DATA / "predictions" / "splits.parquet"
 # Every member's loss curves on every split.
 HISTORY = DATA / "predictions" / "history.parquet"
@@ -58,9 +63,12 @@ BASELINE = DATA / "baseline" / "splits.parquet"
 MODELS = ROOT / "models"
 KERAS_MODEL = MODELS / "model.keras"
 TFLITE_MODEL = MODELS / "model.tflite"
-# The audit's list-only model and what the audit needs beside it (the shipped model's held-out rates).
+# The audit's list-only model and its card (feature set, threshold, test quality; stage train-list).
 LIST_TFLITE_MODEL = MODELS / "list_model.tflite"
 AUDIT_CARD = MODELS / "audit.json"
+# The shipped model's decision: the threshold evaluate chose and the error rates at it. Beside the model it
+# applies to; igfake predict, igfake audit, the report and the registered MLflow model read it.
+DECISION = MODELS / "decision.json"
 # `igfake audit`'s resume cache (git- and dvc-ignored), deleted once an audit finishes.
 AUDIT_CACHE = DATA / "cache" / "audit"
 
@@ -91,6 +99,12 @@ PLOT_NAMES = ("roc", "confusion", "seed_accuracy", "seed_accuracy_histogram", "k
               "precision_recall", "calibration", "threshold_sweep")
 PLOT_DATA = {name: PLOTS / f"{name}.csv" for name in PLOT_NAMES}
 PLOT_PNG = {name: PLOTS / f"{name}.png" for name in PLOT_NAMES}
+
+def shown(path: Path) -> str:
+    """``path`` as messages show it: relative to the project root when inside it."""
+    path = Path(path)
+    return path.relative_to(ROOT).as_posix() if path.is_absolute() and path.is_relative_to(ROOT) else str(path)
+
 
 def commit_journal(stage: str) -> Path:
     """The journal of ``stage``'s outputs while they are being replaced together."""

@@ -1,6 +1,6 @@
 """Decide with the noise: is run B better than run A, or is the difference luck?
 
-Both runs' split results (:mod:`pipeline.training.predictions`, one row per model, split and member seed) are
+Both runs' split results (:mod:`pipeline.evaluation.splits`, one row per model, split and member seed) are
 reduced to one number per split and metric, the mean over the member seeds, so that seed noise is
 averaged before splits are compared. Only the repeated k-fold splits are compared: they are J estimates of
 the same quantity, whereas the fixed hold-out is one.
@@ -30,7 +30,7 @@ import pyarrow as pa
 from scipy import stats
 
 from pipeline.core.errors import CompareError
-from pipeline.training.predictions import SPLIT_METRICS
+from pipeline.evaluation.splits import SPLIT_METRICS
 
 HOLDOUT = "holdout"
 # Higher is better for these; lower for log loss.

@@ -26,6 +26,9 @@ from pipeline.core.errors import InputError, ParamsError
 from pipeline.core.params import EvaluateParams
 from pipeline.core.vocabulary import AUTHENTIC, FAKE, LABEL_VALUE
 from pipeline.evaluation import metrics
+from pipeline.evaluation import splits as split_results
+from pipeline.evaluation import variance as variance_lib
+from pipeline.serving import decision as decision_lib
 from pipeline.training import calibration as calibration_lib
 from pipeline.training import predictions
 
@@ -51,27 +54,33 @@ class Evaluation:
     kfold: pd.DataFrame  # every model's accuracy per k-fold split and member seed
     actual: np.ndarray  # class name of every test row
     predicted: np.ndarray  # the shipped model's class for every test row
+    splits: pd.DataFrame  # the split results at each model's threshold (data/predictions/splits.parquet)
+    variance: dict[str, Any]  # reports/variance.json (empty without split results)
+    decision: dict[str, Any]  # models/decision.json: the shipped threshold and the error rates at it
 
 
 # -- thresholds --------------------------------------------------------------------------------------------
 
 # reports/metrics.json leads with these, in this order, and `dvc exp show` shows its keys in file order:
 # what experiments are compared by comes first; the rest of the evaluation is in reports/evaluation.json.
-HEADLINE = ("accuracy", "roc_auc", "seeds", "kfold")
+HEADLINE = ("accuracy", "roc_auc", "seeds", "kfold", "gate")
 HEADLINE_REST = ("balanced_accuracy", "precision_authentic", "precision_fake", "recall_authentic", "recall_fake",
                  "log_loss", "ece")
 
 
-def headline(report: dict[str, Any], variance: dict[str, Any]) -> dict[str, Any]:
+def headline(report: dict[str, Any], variance: dict[str, Any], gate: dict[str, int]) -> dict[str, Any]:
     """The shipped model's headline numbers (reports/metrics.json) from the full evaluation report: its
-    accuracy and ROC AUC, the seed members' accuracy summary, the repeated k-fold mean and 95% interval;
-    last, under ``baselines``, each baseline's hold-out accuracy and ROC AUC and its k-fold mean, so
+    accuracy and ROC AUC, the seed members' accuracy summary, the repeated k-fold mean and 95% interval,
+    the quality gate's verdict (``gate``: ``blessed`` and ``judged``, 1 or 0, from
+    :func:`pipeline.evaluation.gate.headline`, so the verdict is a column of ``dvc exp show`` and a metric in
+    MLflow); last, under ``baselines``, each baseline's hold-out accuracy and ROC AUC and its k-fold mean, so
     ``dvc exp show`` has them beside the MLP's (after the headline, so they never push it aside)."""
     out: dict[str, Any] = {"accuracy": report["accuracy"], "roc_auc": report["roc_auc"],
                            "seeds": {k: report["seeds"][k] for k in ("mean", "std", "min", "max", "n")}}
     if "kfold" in variance:
         low, high = variance["kfold"]["ci95"]
         out["kfold"] = {"mean": variance["kfold"]["mean"], "ci95_low": low, "ci95_high": high}
+    out["gate"] = dict(gate)
     out |= {k: report[k] for k in HEADLINE_REST if k in report}
     out |= {"test_rows": report["test_rows"], "threshold": report["threshold"]["value"]}
     baselines = {}
@@ -279,9 +288,12 @@ def model_probabilities(table: pd.DataFrame) -> dict[str, str]:
 
 
 def evaluate(table: pd.DataFrame, params: EvaluateParams, profiles: pd.DataFrame | None = None,
-             splits: pd.DataFrame | None = None, calibration: Mapping[str, Any] | None = None) -> Evaluation:
+             scores: pd.DataFrame | None = None, calibration: Mapping[str, Any] | None = None) -> Evaluation:
     """Everything evaluate reports, from train's predictions (and, when given, label-import's profiles with
-    their ``truth``, train's split results and the shipped model's ``calibration`` as train recorded it)."""
+    their ``truth``, train's scores on every split and the shipped model's ``calibration`` as train
+    recorded it). The thresholds are chosen here, once, and everything that decides uses them: the
+    hold-out metrics, the split results (``scores``, scored at each model's threshold), the variance
+    decomposition and the decision the shipped model ships with."""
     valid, test = table[table["split"] == "valid"], table[table["split"] == "test"]
     y = test["label"].to_numpy().astype(int)
     bins = params.calibration_bins
@@ -308,6 +320,7 @@ def evaluate(table: pd.DataFrame, params: EvaluateParams, profiles: pd.DataFrame
     report["seed_metrics"] = {name: metrics.summarize(per_seed[name]) for name in metrics.INTERVAL_METRICS}
     report["models"] = {model: {"threshold": cut[model], **m} for model, m in models.items()}
     report["comparison"] = {"holdout": holdout_comparison(y, probs, cut, rows)}
+    splits = split_results.results(scores, cut) if scores is not None else None
     if splits is not None:
         report["comparison"]["kfold"] = kfold_comparison(splits)
     if calibration is not None and len(valid) and "logit" in table and table["logit"].notna().all():
@@ -337,7 +350,28 @@ def evaluate(table: pd.DataFrame, params: EvaluateParams, profiles: pd.DataFrame
         kfold=_kfold_table(splits),
         actual=np.where(y == LABEL_VALUE[AUTHENTIC], AUTHENTIC, FAKE),
         predicted=np.where(shipped >= threshold, AUTHENTIC, FAKE),
+        splits=splits if splits is not None else pd.DataFrame(columns=list(split_results.COLUMNS)),
+        variance=variance_lib.report(splits, SHIPPED) if splits is not None and len(splits) else {},
+        decision=shipped_decision(table, thresholds[SHIPPED]),
     )
+
+
+def shipped_decision(table: pd.DataFrame, chosen: Mapping[str, Any]) -> dict[str, Any]:
+    """``models/decision.json``: the shipped model's threshold as the rule chose it (``chosen``), and the
+    shipped recipe's decisions against the labels at it on held-out rows, the error rates the audit
+    corrects for: cross-validated (``prob_cv``: every labelled row scored by k-fold models that held it
+    out, five times the hold-out's rows) when train ran the k-fold study, else the hold-out's test rows."""
+    threshold = float(chosen["value"])
+    cv = table["prob_cv"].to_numpy(np.float64) if "prob_cv" in table else np.array([np.nan])
+    if len(cv) and np.isfinite(cv).all():
+        labels, authentic, where = table["label"].to_numpy(), cv >= threshold, "cross-validated, all labelled rows"
+    else:
+        test = table[table["split"] == "test"]
+        labels, authentic, where = test["label"].to_numpy(), test["prob"].to_numpy() >= threshold, \
+            "shipped model, test rows"
+    decision = decision_lib.Decision(threshold, str(chosen["rule"]), str(chosen["chosen_on"]),
+                                     decision_lib.counts(labels, authentic), where)
+    return decision_lib.write_dict(decision, chosen)
 
 
 def label_noise(y: np.ndarray, truth: np.ndarray, probs: Mapping[str, np.ndarray], thresholds: Mapping[str, float],

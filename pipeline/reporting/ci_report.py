@@ -5,7 +5,8 @@
 2. every key metric against the committed one, judged with the noise: the k-fold metrics through
    :func:`pipeline.evaluation.compare.compare` (interval and verdict, not raw deltas), the shipped model's
    ``reports/metrics.json`` beside the committed values and the seed noise band;
-3. the quality gate (``reports/gate.json``);
+3. the quality gate (``reports/gate.json``): ``igfake ci-report`` exits non-zero when it did not bless this
+   run's model, so CI is red exactly when a change would ship a model the gate refuses;
 4. the plots.
 """
 
@@ -55,7 +56,8 @@ def outputs_section(committed_lock: str, fresh_lock: str) -> tuple[list[str], bo
 
 def baseline_status(committed_lock: str, baseline_md5: str | None) -> str:
     """Whether the gate's baseline is HEAD's own committed train result, or lags behind it."""
-    committed = lock_outs(committed_lock, ("train",)).get("data/predictions/splits.parquet")
+    # evaluate writes the split results (at its threshold); a lock from before that change has them under train.
+    committed = lock_outs(committed_lock, ("evaluate", "train")).get("data/predictions/splits.parquet")
     if baseline_md5 is None:
         return "The gate has no baseline (`igfake baseline` writes one)."
     if baseline_md5 == committed:
@@ -89,12 +91,20 @@ def metrics_section(comparison: compare.Comparison | None, reason: str, committe
     return lines
 
 
+def gate_label(gate: Mapping[str, Any]) -> str:
+    return "not judged" if not gate["judged"] else "blessed" if gate["blessed"] else "NOT blessed"
+
+
 def gate_section(gate: Mapping[str, Any]) -> list[str]:
-    if not gate.get("enabled"):
-        return ["## Quality gate", "", "Turned off (`evaluate.gate.enabled: false`)."]
+    if not gate["judged"]:
+        return ["## Quality gate", "", f"**Not judged**: {gate['reason']}. A model the gate did not judge cannot be "
+                "promoted, so this check fails."]
     lines = ["## Quality gate", "", f"**{'Blessed' if gate['blessed'] else 'NOT blessed'}** "
-             f"(alpha {gate['alpha']:g}).", "", "| rule | result | detail |", "|---|---|---|"]
-    lines += [f"| {r['name']} | {'pass' if r['passed'] else 'FAIL'} | {r['detail']} |" for r in gate["rules"]]
+             f"(alpha {gate['alpha']:g})" + ("." if gate["blessed"] else ": this check fails, as `igfake promote` "
+                                             "would refuse this model."),
+             "", "| rule | result | detail |", "|---|---|---|"]
+    lines += [f"| {r['name']} | {r['status'].upper() if r['status'] == 'fail' else r['status']} | {r['detail']} |"
+              for r in gate["rules"]]
     return lines
 
 
@@ -105,7 +115,7 @@ def build(committed_lock: str, fresh_lock: str, comparison: compare.Comparison |
     """The Markdown report; paths to plots are relative to ``reports/`` (where ci.md is written)."""
     outputs, identical = outputs_section(committed_lock, fresh_lock)
     verdict = comparison.verdict if comparison else "not compared"
-    gated = "off" if not gate.get("enabled") else "blessed" if gate["blessed"] else "NOT blessed"
+    gated = gate_label(gate)
     head = [f"# igfake CI: reproduction report for `{commit[:12]}`", "",
             f"- data stages: **{'bit-identical' if identical else 'NOT bit-identical'}**",
             f"- metrics against the committed run: **{verdict}**",

@@ -103,15 +103,19 @@ def _calibration_parameters(option: Mapping[str, Any]) -> str:
 
 
 def gate_sentence(gate: Mapping[str, Any] | None) -> str:
-    """The quality gate's verdict in one sentence, naming the failed rules."""
-    if gate is None:
-        return "The quality gate was not judged."
-    if not gate.get("enabled"):
-        return "The quality gate is off (evaluate.gate.enabled: false)."
+    """The quality gate's verdict in one sentence, naming the failed rules, the skipped ones, or why it
+    judged nothing; and what the verdict means (only a blessed model can be promoted)."""
+    if gate is None or not gate.get("judged"):
+        reason = gate.get("reason") if gate else None
+        return (f"The quality gate did not judge this model ({reason or 'no verdict'}), so it cannot be promoted "
+                "to the registry's champion.")
+    skipped = [f"{r['name']} skipped: {r['detail']}" for r in gate["rules"] if r["status"] == "skipped"]
     if gate["blessed"]:
-        return "The quality gate blessed this model: every rule passed."
-    failed = [f"{r['name']} ({r['detail']})" for r in gate["rules"] if not r["passed"]]
-    return "The quality gate did NOT bless this model: " + "; ".join(failed) + "."
+        return ("The quality gate blessed this model: every rule passed"
+                + (f" ({'; '.join(skipped)})" if skipped else "") + "; `igfake promote` can make it the champion.")
+    failed = [f"{r['name']} ({r['detail']})" for r in gate["rules"] if r["status"] == "fail"]
+    return ("The quality gate did NOT bless this model: " + "; ".join(failed)
+            + (f" ({'; '.join(skipped)})" if skipped else "") + ". It cannot be promoted.")
 
 
 def _png_uri(path: Path) -> str:

@@ -1,14 +1,20 @@
-"""Stage ``evaluate``: the shipped model and the baselines, with intervals, slices and an offline report.
+"""Stage ``evaluate``: the decision threshold, the shipped model and the baselines with intervals, the
+split results, the quality gate's verdict and an offline report.
 
-Reads ``data/predictions/predictions.parquet`` and ``splits.parquet`` (train), ``data/interim/labelled.parquet``
-(label-import: the profiles' attributes for slices and, from the simulator, the truth behind each label),
-``reports/variance.json``, ``reports/labels.json``, the gate's baseline ``data/baseline/splits.parquet``
-and ``params.yaml`` sections ``evaluate`` and ``compare``. Writes
-``reports/metrics.json`` (the headline, the one DVC metric), ``reports/evaluation.json`` (everything, with
-intervals, baselines and comparisons), ``reports/slices.json``, ``reports/confusion.txt`` (as the article printed it),
-DVC plot data ``reports/plots/<plot>.csv`` with PNG renderings beside them, ``reports/report.html``
-(self-contained), ``reports/model_card.md`` and the quality gate's verdict, ``reports/gate.json``
-(:mod:`pipeline.evaluation.gate`).
+Reads ``data/predictions/predictions.parquet`` and ``scores.parquet`` (train: probabilities only),
+``data/interim/labelled.parquet`` (label-import: the profiles' attributes for slices and, from the
+simulator, the truth behind each label), ``reports/labels.json``, the gate's baseline
+``data/baseline/splits.parquet`` and ``params.yaml`` sections ``evaluate`` and ``compare``. It chooses the
+decision threshold (``evaluate.threshold_rule``, on validation rows), the one every decision uses, and
+writes ``models/decision.json`` (that threshold and the error rates at it: what ``igfake predict``,
+``igfake audit`` and the registered model read), ``data/predictions/splits.parquet`` (every member's
+metrics on every split at that threshold: what comparisons and the gate pair up),
+``reports/variance.json``, ``reports/metrics.json`` (the headline with the verdict, the one DVC metric),
+``reports/evaluation.json`` (everything, with intervals, baselines and comparisons),
+``reports/slices.json``, ``reports/confusion.txt`` (as the article printed it), DVC plot data
+``reports/plots/<plot>.csv`` with PNG renderings beside them, ``reports/report.html`` (self-contained),
+``reports/model_card.md`` and the quality gate's verdict, ``reports/gate.json``
+(:mod:`pipeline.evaluation.gate`): a judgement, never a failure.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import pyarrow.parquet as pq
 
 from pipeline.core import atomic, paths
 from pipeline.core.params import load_section
-from pipeline.evaluation import compare, evaluate, gate, metrics
+from pipeline.evaluation import compare, evaluate, gate, metrics, splits
 from pipeline.reporting import plots, report
 from pipeline.stages import run
 from pipeline.training import predictions
@@ -34,15 +40,26 @@ PROFILE_COLUMNS = ["pk", "username", "follower_count", "following_count", "is_pr
 def main() -> None:
     def body() -> None:
         params = load_section("evaluate", paths.PARAMS)
+        alpha = load_section("compare", paths.PARAMS).alpha
         atomic.check_together(paths.commit_journal("train"))
         profiles = pq.read_table(paths.LABELLED, columns=PROFILE_COLUMNS).to_pandas()
         predicted = pq.read_table(paths.PREDICTIONS)
-        ev = evaluate.evaluate(predicted.to_pandas(), params, profiles=profiles,
-                                 splits=pq.read_table(paths.SPLIT_RESULTS).to_pandas(),
-                                 calibration=predictions.calibration(predicted.schema))
-        variance = json.loads(paths.VARIANCE.read_text(encoding="utf-8"))
+        scores = pq.read_table(paths.SCORES)
+        ev = evaluate.evaluate(predicted.to_pandas(), params, profiles=profiles, scores=scores.to_pandas(),
+                               calibration=predictions.calibration(predicted.schema))
         labels = json.loads(paths.LABELS_REPORT.read_text(encoding="utf-8"))
-        atomic.write_json(paths.METRICS, evaluate.headline(ev.report, variance), sort_keys=False)
+        results = splits.table(ev.splits, splits.protocol(scores.schema, ev.decision["threshold"]))
+        # The verdict first: the headline and the report show it.
+        current = compare.run_results(results, "workspace")
+        baseline = compare.run_results(pq.read_table(paths.BASELINE), "baseline") if paths.BASELINE.is_file() else None
+        verdict = gate.judge(params.gate, current, baseline, alpha)
+        card = report.model_card(ev.report, labels, ev.variance, verdict)
+        atomic.write_json(paths.DECISION, ev.decision)
+        with atomic.atomic_path(paths.SPLIT_RESULTS) as tmp:
+            pq.write_table(results, tmp)
+        atomic.write_json(paths.VARIANCE, ev.variance)
+        atomic.write_json(paths.METRICS, evaluate.headline(ev.report, ev.variance, gate.headline(verdict)),
+                          sort_keys=False)
         atomic.write_json(paths.EVALUATION, ev.report)
         atomic.write_json(paths.SLICES, ev.slices)
         atomic.write_text(paths.CONFUSION, metrics.format_confusion(ev.confusion))
@@ -50,25 +67,18 @@ def main() -> None:
             atomic.write_text(paths.PLOT_DATA[name],
                               frame.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
         write_pngs(ev)
-        # The gate's verdict first: the report shows it.
-        alpha = load_section("compare", paths.PARAMS).alpha
-        current = compare.run_results(pq.read_table(paths.SPLIT_RESULTS), "workspace")
-        baseline = compare.run_results(pq.read_table(paths.BASELINE), "baseline") if paths.BASELINE.is_file() else None
-        verdict = gate.judge(params.gate, current, baseline, alpha)
-        card = report.model_card(ev.report, labels, variance, verdict)
         atomic.write_text(paths.MODEL_CARD, card)
-        atomic.write_text(paths.REPORT_HTML, report.html_report(ev.report, ev.slices, variance, labels,
+        atomic.write_text(paths.REPORT_HTML, report.html_report(ev.report, ev.slices, ev.variance, labels,
                                                                 paths.PLOT_PNG, card, verdict))
         atomic.write_json(paths.GATE, verdict)
         models = ev.report["models"]
-        log.info("accuracy %s (shipped, threshold %.2f); %s", report.interval(models["mlp"]["accuracy"]),
-                 ev.report["threshold"]["value"],
+        log.info("accuracy %s (shipped, threshold %.2f, rule %s); %s", report.interval(models["mlp"]["accuracy"]),
+                 ev.decision["threshold"], ev.decision["rule"],
                  "; ".join(f"{m} {report.interval(v['accuracy'])}" for m, v in models.items() if m != "mlp"))
-        log.info("%s", report.verdict(ev.report, variance))
+        log.info("%s", report.verdict(ev.report, ev.variance))
         if "calibration" in ev.report:
             log.info("%s", report.calibration_sentence(ev.report["calibration"]))
-        log.info("gate: %s", "off" if not verdict["enabled"] else "blessed" if verdict["blessed"]
-                 else f"NOT blessed ({', '.join(verdict['failed'])})")
+        log.info("gate: %s (%s)", gate.label(verdict), gate.why(verdict))
 
     run("evaluate", body)
 

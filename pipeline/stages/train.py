@@ -1,17 +1,18 @@
 """Stage ``train``: the seed study, trained jointly, and the model that ships.
 
-Reads ``data/features/features.parquet`` and ``params.yaml`` sections ``train``, ``featurize`` and
-``evaluate`` (the decision threshold). Splits the rows into a stratified, seeded hold-out; fits
-``train.seeds`` members (member k seeded ``train.seed + k``), then the repeated k-fold study
+Reads ``data/features/features.parquet`` and ``params.yaml`` sections ``train`` and ``featurize``, and
+nothing of ``evaluate``: train writes probabilities, evaluate chooses the threshold that turns them into
+decisions, so an evaluate-only change re-runs no training. Splits the rows into a stratified, seeded
+hold-out; fits ``train.seeds`` members (member k seeded ``train.seed + k``), then the repeated k-fold study
 (:mod:`pipeline.training.study`). Writes ``models/model.keras`` (raw features in, P(authentic) out),
 ``data/predictions/predictions.parquet`` (every row's split, label, per-member probability and the
 shipped model's logit, with its calibration, ``train.calibration``, fitted on the validation rows),
-``data/predictions/splits.parquet`` (every member's test metrics on every split, for comparisons),
-``data/predictions/history.parquet`` (every member's loss curves), ``reports/variance.json`` and
-``reports/train_timing.json`` (when each split's fit ran: the one output that differs run to run).
-The scikit-learn baselines (:mod:`pipeline.training.baselines`, ``train.baselines``) are fitted on the same
-splits and land beside the MLP in the predictions, the split results and the variance report. The
-``track`` stage logs it all to MLflow.
+``data/predictions/scores.parquet`` (every member's probability on every split's test rows),
+``data/predictions/holdout.parquet`` (the fixed hold-out's rows alone: what train-list trains on),
+``data/predictions/history.parquet`` (every member's loss curves) and ``reports/train_timing.json`` (when
+each split's fit ran: the one output that differs run to run). The scikit-learn baselines
+(:mod:`pipeline.training.baselines`, ``train.baselines``) are fitted on the same splits and land beside the
+MLP in the predictions and the scores. The ``track`` stage logs it all to MLflow.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ def main() -> None:
     def body() -> None:
         params = load_section("train", paths.PARAMS)
         feature_set = load_section("featurize", paths.PARAMS).feature_set
-        threshold = load_section("evaluate", paths.PARAMS).threshold
         atomic.check_together(paths.commit_journal("featurize"))
         table = pq.read_table(paths.FEATURES)
         x = features.to_matrix(table, feature_set)
@@ -48,7 +48,7 @@ def main() -> None:
         study.check_rows(y, params, paths.FEATURES)
         progress = ProgressReporter("train", "splits", log, log_every_seconds=0)
         try:
-            result = study.run(x, y, params, features.heavy_tailed_columns(feature_set), threshold, progress)
+            result = study.run(x, y, params, features.heavy_tailed_columns(feature_set), progress)
         finally:
             progress.close()
 
@@ -58,12 +58,11 @@ def main() -> None:
         splits = baselines.study_splits(result, x)
         baseline_fits = baselines.run(params.baselines, params.seed, x, y, splits)
         study_splits = [split for split, _ in splits]
-        baseline_variance = baselines.variance(baseline_fits, study_splits, y, threshold)
         shipped = model_lib.shipped_model(study.shipped_members(result.members, params.ship),
                                           result.holdout.preprocessing, result.calibration)
         data_md5 = hashlib.md5(paths.FEATURES.read_bytes()).hexdigest()
-        protocol = {"features_md5": data_md5, "threshold": threshold, **{f"split.{k}": v for k, v in
-                                                                        dataclasses.asdict(params.split).items()}}
+        protocol = {"features_md5": data_md5, **{f"split.{k}": v for k, v in
+                                                 dataclasses.asdict(params.split).items()}}
         split = result.holdout.split
         cross_validated = study.out_of_fold(result.kfold, len(y), params.ship, result.calibration)
         calibration = result.calibration.to_dict() | {"fitted_on": "valid", "valid_rows": len(split.valid)}
@@ -74,25 +73,25 @@ def main() -> None:
                                                  result.members.seeds, result.holdout.probs,
                                                  {name: fits[0].probs for name, fits in baseline_fits.items()},
                                                  cross_validated, result.shipped_logit, calibration), tmp)
-            with atomic.atomic_path(paths.SPLIT_RESULTS) as tmp:
-                rows = (study.split_rows(result, y, pks, threshold)
-                        + baselines.split_rows(baseline_fits, study_splits, y, pks, threshold))
-                pq.write_table(predictions.split_results(rows, protocol), tmp)
+            with atomic.atomic_path(paths.SCORES) as tmp:
+                scored = study.scored(result) + baselines.scored(baseline_fits, study_splits)
+                pq.write_table(predictions.scores(scored, pks, y, protocol), tmp)
+            with atomic.atomic_path(paths.HOLDOUT) as tmp:
+                pq.write_table(predictions.holdout(pks, split.valid, split.test), tmp)
             with atomic.atomic_path(paths.HISTORY) as tmp:
                 pq.write_table(predictions.history(study.history_rows(result)), tmp)
             model_lib.save_model(shipped, paths.KERAS_MODEL)
-            atomic.write_json(paths.VARIANCE, result.variance | ({"baselines": baseline_variance}
-                                                                 if baseline_variance else {}))
             atomic.write_json(paths.TRAIN_TIMING, study.timing(result))
-        h = result.variance["holdout"]
-        log.info("%d members on the hold-out: %.4f ± %.4f; %d k-fold splits", h["n_seeds"], h["mean"],
-                 h["init_std"], len(result.kfold))
+        # No accuracy here: that takes a threshold, which evaluate chooses.
+        h = result.holdout.history
+        stopped = (f"best validation loss {np.nanmean(h.best_val_loss):.4f} ± {np.nanstd(h.best_val_loss):.4f}, "
+                   if np.isfinite(h.best_val_loss).any() else "")
+        log.info("%d members on the hold-out (%smean best epoch %.1f); %d k-fold splits; baselines: %s",
+                 len(result.members.seeds), stopped, float(np.mean(h.best_epoch)), len(result.kfold),
+                 ", ".join(baseline_fits) or "none")
         if not result.calibration.is_identity:
             log.info("calibration %s fitted on %d validation rows: scale %.4f, shift %.4f", params.calibration,
                      len(result.holdout.split.valid), result.calibration.scale, result.calibration.shift)
-        for name, v in baseline_variance.items():
-            log.info("baseline %s: hold-out %.4f; k-fold %s", name, v["holdout"]["mean"],
-                     f"{v['kfold']['mean']:.4f}" if "kfold" in v else "-")
 
     run("train", body)
 

@@ -1,12 +1,13 @@
 """Stage ``train-list``: the audit's list-only model, its quality, its TFLite export and the audit card.
 
-Reads ``data/interim/labelled.parquet`` (the profiles and their labels), ``data/predictions/predictions.parquet``
-(train's split, and the shipped model's probabilities on the test rows) and ``params.yaml`` sections
-``train_list`` and ``evaluate`` (the threshold). Fits the list-only model on train's training
-rows (:mod:`pipeline.audit.list_model`), converts it to TFLite and checks LiteRT against Keras on the test rows
-within ``train_list.tolerance``. Writes ``models/list_model.tflite``, ``models/audit.json`` (the shipped
-model's held-out error rates, which the audit corrects for) and ``reports/list_model.json`` (accuracy and
-ROC AUC with 95% intervals); the ``track`` stage logs them to MLflow.
+Reads ``data/interim/labelled.parquet`` (the profiles and their labels), ``data/predictions/holdout.parquet``
+(train's fixed hold-out: which rows train, validate and test) and ``params.yaml`` section ``train_list``:
+nothing of the shipped network or of ``evaluate``, so it re-runs only when its own params or the rows
+change. Fits the list-only model on train's training rows (:mod:`pipeline.audit.list_model`), converts it
+to TFLite and checks LiteRT against Keras on the test rows within ``train_list.tolerance``. Writes
+``models/list_model.tflite``, ``models/audit.json`` (its card: feature set, threshold, test quality) and
+``reports/list_model.json`` (accuracy and ROC AUC with 95% intervals); the ``track`` stage logs them to
+MLflow.
 """
 
 from __future__ import annotations
@@ -29,17 +30,16 @@ log = logging.getLogger(__name__)
 def main() -> None:
     def body() -> None:
         params = load_section("train_list", paths.PARAMS)
-        threshold = load_section("evaluate", paths.PARAMS).threshold
         labelled = pq.read_table(paths.LABELLED)
-        predictions = pq.read_table(paths.PREDICTIONS, columns=["pk", "split", "label", "prob", "prob_cv"])
+        holdout = pq.read_table(paths.HOLDOUT)
         x = list_model.matrix(labelled)
         y = labelled.column("label").to_numpy().astype(np.float32)
-        rows = list_model.split_of(labelled.column("pk").to_numpy(), predictions)
+        rows = list_model.split_of(labelled.column("pk").to_numpy(), holdout)
         if not len(rows.train) or not len(rows.test):
-            raise InputError(f"{paths.PREDICTIONS}: no training or test rows for the labelled profiles: "
+            raise InputError(f"{paths.HOLDOUT}: no training or test rows for the labelled profiles: "
                              "run `dvc repro train` first")
         model, probs = list_model.fit(x, y, rows, params)
-        quality = list_model.quality(y[rows.test], probs[rows.test], threshold, params.bootstrap, params.seed)
+        quality = list_model.quality(y[rows.test], probs[rows.test], params.threshold, params.bootstrap, params.seed)
         with console.quiet():
             flatbuffer = export.to_tflite(model)
             check = export.agreement(model, flatbuffer, x[rows.test], params.tolerance)
@@ -47,7 +47,7 @@ def main() -> None:
         if not check["agrees"] or check["any_nan"]:
             raise InputError(f"{paths.LIST_TFLITE_MODEL}: LiteRT differs from Keras by {check['max_abs_diff']:.3g} "
                              f"(tolerance {params.tolerance:g}); not exported")
-        card = list_model.audit_card(*list_model.shipped_rates(predictions, threshold), threshold, quality)
+        card = list_model.audit_card(quality)
         with atomic.atomic_path(paths.LIST_TFLITE_MODEL) as tmp:
             tmp.write_bytes(flatbuffer)
         atomic.write_json(paths.AUDIT_CARD, card)

@@ -31,7 +31,9 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 from pipeline.core import paths
 from pipeline.core.params import TrainParams
 from pipeline.evaluation import metrics
+from pipeline.serving import decision as decision_lib
 from pipeline.serving import litert
+from pipeline.tracking import registry, store
 
 # MLflow 3's UI opens an experiment without this tag on its GenAI overview; this one is model training.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
@@ -50,18 +52,25 @@ def artifact_location(root: Path | None = None) -> str:
 
 
 def setup(experiment: str, root: Path | None = None) -> str:
-    """Point MLflow at the project's store and experiment; return the experiment id."""
-    mlflow.set_tracking_uri(tracking_uri(root))
-    existing = mlflow.get_experiment_by_name(experiment)
-    if existing is not None:
-        experiment_id = existing.experiment_id
-    else:
-        try:
-            experiment_id = mlflow.create_experiment(experiment, artifact_location=artifact_location(root))
-        except mlflow.exceptions.MlflowException:  # a parallel queued run created it first
-            experiment_id = mlflow.get_experiment_by_name(experiment).experiment_id
+    """Point MLflow at the project's store and experiment; return the experiment id.
+
+    The store is created, and the experiment looked up or created, under the store's lock
+    (:func:`pipeline.tracking.store.prepare`): parallel queued experiments never race through MLflow's
+    schema migrations or create the experiment twice.
+    """
+    uri = tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    found: list[str] = []
+
+    def get_or_create() -> None:
+        existing = mlflow.get_experiment_by_name(experiment)
+        found.append(existing.experiment_id if existing is not None
+                     else mlflow.create_experiment(experiment, artifact_location=artifact_location(root)))
+
+    store.retrying(store.prepare)(uri, get_or_create)
+    experiment_id = found[-1]
     mlflow.set_experiment(experiment_id=experiment_id)
-    mlflow.set_experiment_tag(*EXPERIMENT_KIND)
+    store.retrying(mlflow.set_experiment_tag)(*EXPERIMENT_KIND)
     return experiment_id
 
 
@@ -125,7 +134,7 @@ def close_killed_runs(experiment_id: str) -> list[str]:
         pid = tags.get(OWNER_PID, "")
         if tags.get(OWNER_HOST) != host or not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
             continue
-        client.set_terminated(run.info.run_id, status="KILLED")
+        store.retrying(client.set_terminated)(run.info.run_id, status="KILLED")
         closed.append(run.info.run_id)
     return closed
 
@@ -158,14 +167,18 @@ SEED_METRICS = ("accuracy", "roc_auc", "log_loss")
 
 
 class TFLiteModel(PythonModel):
-    """The shipped TFLite model as an MLflow pyfunc: named feature columns in, P(authentic) out, by LiteRT."""
+    """The shipped TFLite model as an MLflow pyfunc: named feature columns in, P(authentic) out, by LiteRT,
+    and ``authentic``, the decision at the threshold it ships with (its ``decision`` artifact, the
+    ``models/decision.json`` evaluate wrote), so an app that loads ``models:/igfake@champion`` decides as
+    ``igfake predict`` does."""
 
     def load_context(self, context) -> None:
-        self.flatbuffer = Path(context.artifacts["tflite"]).read_bytes()
+        self.flatbuffer = Path(context.artifacts[registry.TFLITE_ARTIFACT]).read_bytes()
+        self.threshold = decision_lib.read(Path(context.artifacts[registry.DECISION_ARTIFACT])).threshold
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        x = np.asarray(model_input, dtype=np.float32)
-        return pd.DataFrame({"p_authentic": litert.run(self.flatbuffer, x)})
+        p = litert.run(self.flatbuffer, np.asarray(model_input, dtype=np.float32))
+        return pd.DataFrame({"p_authentic": p, "authentic": p >= self.threshold})
 
 
 @dataclass(frozen=True)
@@ -185,7 +198,9 @@ class PipelineRun:
     features_md5: str
     keras_model: Path
     tflite_model: Path
-    gate: dict[str, Any] | None  # reports/gate.json: the quality gate's verdict
+    decision: Path  # models/decision.json: the threshold the TFLite model ships with
+    gate: dict[str, Any]  # reports/gate.json: the quality gate's verdict (checked by gate.read)
+    registered_model: str  # mlflow.registered_model: the TFLite model becomes a version of it
     artifacts: dict[str, list[Path]]  # artifact folder -> files
 
 
@@ -202,13 +217,14 @@ def _nested(client: MlflowClient, experiment_id: str, parent_id: str, name: str,
             params: dict[str, object], metrics: list[Metric], times: tuple[int | None, int | None]) -> str:
     """A finished child run of ``parent_id`` whose start and end are the fit's own, not the logging's."""
     start, end = times
-    child = client.create_run(experiment_id, start_time=start, run_name=name,
-                              tags=tags | {"mlflow.parentRunId": parent_id})
+    child = store.retrying(client.create_run)(experiment_id, start_time=start, run_name=name,
+                                              tags=tags | {"mlflow.parentRunId": parent_id})
     run_id = child.info.run_id
-    client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
-    for i in range(0, len(metrics), 1000):  # MLflow takes at most 1,000 metrics a batch
-        client.log_batch(run_id, metrics=metrics[i : i + 1000])
-    client.set_terminated(run_id, "FINISHED", end_time=end)
+    # One batch carries the params and the first 1,000 metrics (MLflow's limit a batch), the rest follow.
+    for i in range(0, max(len(metrics), 1), 1000):
+        store.retrying(client.log_batch)(run_id, metrics=metrics[i : i + 1000],
+                                         params=[Param(k, str(v)) for k, v in params.items()] if i == 0 else [])
+    store.retrying(client.set_terminated)(run_id, "FINISHED", end_time=end)
     return run_id
 
 
@@ -240,8 +256,9 @@ def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> d
     base = flat_params(run.params) | {"threshold": run.threshold}
     starts = [t["started"] for t in run.timing.values()]
     name = run_name()
-    parent = client.create_run(experiment_id, start_time=_ms(min(starts)) if starts else None, run_name=name,
-                               tags=tags | {"igfake.kind": "study"} | gate_tags(run.gate))
+    parent = store.retrying(client.create_run)(
+        experiment_id, start_time=_ms(min(starts)) if starts else None, run_name=name,
+        tags=tags | {"igfake.kind": "study"} | gate_tags(run.gate))
     parent_id = parent.info.run_id
     splits = run.splits[run.splits["model"] == model]
     history = run.history[run.history["model"] == model]
@@ -251,22 +268,46 @@ def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> d
     _log_baselines(client, experiment_id, parent_id, run, tags, base, model)
     with mlflow.start_run(run_id=parent_id):
         test_rows = int(holdout["test_rows"].iloc[0]) if len(holdout) else 0
-        mlflow.log_params(base | {"test_rows": test_rows, "kfold_splits": kfold["split"].nunique()})
+        store.retrying(mlflow.log_params)(base | {"test_rows": test_rows, "kfold_splits": kfold["split"].nunique()})
         headline = {k: float(v) for k, v in run.metrics.items() if isinstance(v, int | float)}
         seeds = run.metrics.get("seeds", {})
-        mlflow.log_metrics(headline | {f"seed_accuracy_{k}": float(v) for k, v in seeds.items()}
-                           | flat_metrics("variance", run.variance) | calibration_metrics(run.evaluation))
+        store.retrying(mlflow.log_metrics)(
+            headline | {f"seed_accuracy_{k}": float(v) for k, v in seeds.items()}
+            | flat_metrics("variance", run.variance) | calibration_metrics(run.evaluation) | gate_metrics(run.metrics))
         source = (paths.tracking_root() / os.path.relpath(paths.FEATURES, paths.ROOT)).as_uri()
         dataset = mlflow.data.from_pandas(run.features, source=source, targets="label", name="features",
                                           digest=run.features_md5)
-        mlflow.log_input(dataset, context="training")
-        _log_models(run)
-        for folder, files in run.artifacts.items():
+        store.retrying(mlflow.log_input)(dataset, context="training")
+        registered = _log_models(run, name)
+        log_artifacts(run.artifacts)
+    return {"experiment": experiment, "experiment_id": experiment_id, "run_id": parent_id, "run_name": name,
+            "ui": ui_path(experiment_id), "model_version": registered}
+
+
+def gate_metrics(headline: dict[str, Any]) -> dict[str, float]:
+    """The gate's verdict as metrics of the parent run (``gate.blessed``, ``gate.judged``: 1 or 0), as the
+    headline carries it, so runs can be sorted and filtered by it in the UI."""
+    return flat_metrics("gate", headline.get("gate", {}))
+
+
+def log_artifacts(folders: dict[str, list[Path]]) -> None:
+    """Into the active run, every file under its folder, in one call: the files are linked into one staging
+    tree (copied where a link cannot be made) and logged with ``mlflow.log_artifacts``, rather than one
+    ``log_artifact`` call, and one artifact-repository lookup, per file."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="igfake-artifacts-") as staging:
+        for folder, files in folders.items():
+            target = Path(staging) / folder
+            target.mkdir(parents=True, exist_ok=True)
             for file in files:
                 if file.is_file():
-                    mlflow.log_artifact(str(file), artifact_path=folder)
-    return {"experiment": experiment, "experiment_id": experiment_id, "run_id": parent_id, "run_name": name,
-            "ui": ui_path(experiment_id)}
+                    try:
+                        os.link(file, target / file.name)
+                    except OSError:
+                        shutil.copy2(file, target / file.name)
+        mlflow.log_artifacts(staging)
 
 
 def calibration_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
@@ -288,14 +329,11 @@ def ui_path(experiment_id: str) -> str:
     return f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
-def gate_tags(verdict: dict[str, Any] | None) -> dict[str, str]:
-    """The quality gate's verdict as tags: ``igfake.gate`` blessed, not blessed or off, and the failed rules."""
-    if verdict is None or not verdict.get("enabled", False):
-        return {"igfake.gate": "off"}
-    tags = {"igfake.gate": "blessed" if verdict["blessed"] else "not blessed"}
-    if verdict.get("failed"):
-        tags["igfake.gate.failed"] = ", ".join(verdict["failed"])
-    return tags
+def gate_tags(verdict: dict[str, Any]) -> dict[str, str]:
+    """The quality gate's verdict as the parent run's tags, as its model version carries them: ``igfake.gate``
+    (blessed, not blessed or not judged), ``igfake.gate.why`` and ``igfake.gate.failed`` (the failed rules)."""
+    tags = registry.version_tags(verdict, None, "", "", 0.5)
+    return {k: v for k, v in tags.items() if k in (registry.VERDICT, registry.WHY, registry.FAILED)}
 
 
 def _log_members(client: MlflowClient, experiment_id: str, parent_id: str, run: PipelineRun, holdout: pd.DataFrame,
@@ -334,16 +372,21 @@ def _log_baselines(client: MlflowClient, experiment_id: str, parent_id: str, run
                 [Metric(k, v, now, 0) for k, v in values.items()], (None, None))
 
 
-def _log_models(run: PipelineRun) -> None:
-    """Into the active run: the TFLite model as a pyfunc, and the Keras model it was converted from."""
+def _log_models(run: PipelineRun, name: str) -> dict[str, str]:
+    """Into the active run: the TFLite model as a pyfunc, registered as a new version of
+    ``run.registered_model`` tagged with the gate's verdict (:mod:`pipeline.tracking.registry`), and the
+    Keras model it was converted from. Returns the registered version: ``{"name", "version", "uri"}``."""
     example = run.features[run.feature_names].head(3).astype(np.float32).reset_index(drop=True)
-    # What the phone runs: the TFLite model through LiteRT, fed named feature columns.
-    mlflow.pyfunc.log_model(
-        name="model", python_model=TFLiteModel(), artifacts={"tflite": str(run.tflite_model)},
+    # What the phone runs: the TFLite model through LiteRT, fed named feature columns, with its threshold.
+    info = mlflow.pyfunc.log_model(
+        name="model", python_model=TFLiteModel(),
+        artifacts={registry.TFLITE_ARTIFACT: str(run.tflite_model), registry.DECISION_ARTIFACT: str(run.decision)},
         signature=ModelSignature(inputs=Schema([ColSpec("float", n) for n in run.feature_names]),
-                                 outputs=Schema([ColSpec("float", "p_authentic")])),
+                                 outputs=Schema([ColSpec("float", "p_authentic"), ColSpec("boolean", "authentic")])),
         input_example=example,
         pip_requirements=[f"ai-edge-litert=={_version('ai-edge-litert')}", "pandas", "numpy"])
+    tags = registry.version_tags(run.gate, git_commit(), name, run.features_md5, run.threshold)
+    version = store.retrying(registry.register)(info.model_uri, run.registered_model, tags)
     # TensorFlow only here: `igfake mlflow sync` and killed-run bookkeeping import this module without it.
     from pipeline.training import model as model_lib
 
@@ -356,6 +399,7 @@ def _log_models(run: PipelineRun) -> None:
         # Explicit requirements: inferring them imports and inspects the whole environment (~20x slower).
         pip_requirements=[f"tensorflow=={_version('tensorflow')}", f"keras=={_version('keras')}"],
     )
+    return {"name": run.registered_model, "version": version, "uri": f"models:/{run.registered_model}/{version}"}
 
 
 def run_name() -> str:
@@ -406,8 +450,10 @@ def sync_experiment_commits(experiments: list[dict[str, str]], experiment: str,
         for r in runs:
             for key, value in (("mlflow.source.git.commit", exp["rev"]), ("dvc.exp_rev", exp["rev"]),
                                ("dvc.exp_baseline", exp["baseline"])):
-                client.set_tag(r.info.run_id, key, value)
+                store.retrying(client.set_tag)(r.info.run_id, key, value)
             counts["tagged"] += 1
+        # The runs' registered model versions get the experiment's commit too.
+        registry.tag_commit(client, {r.info.run_id for r in runs}, exp["rev"])
     return counts
 
 
@@ -415,14 +461,14 @@ def _link_run(client: MlflowClient, experiment_id: str, name: str, source_id: st
     """A parent run for experiment ``name`` whose results are those of run ``source_id``."""
     source = client.get_run(source_id)
     tags = {k: v for k, v in source.data.tags.items() if k.startswith(("igfake.", "mlflow.source."))}
-    run = client.create_run(experiment_id, run_name=name, tags=tags | {
+    run = store.retrying(client.create_run)(experiment_id, run_name=name, tags=tags | {
         "dvc.exp_name": name, "igfake.same_results_as": source_id,
         "mlflow.note.content": f"DVC reproduced nothing new for this experiment: its results are those of run "
                                f"{source.info.run_name} ({source_id}), which holds the nested runs and artifacts."})
     now = _ms(time.time())
-    client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in source.data.params.items()],
+    store.retrying(client.log_batch)(run.info.run_id, params=[Param(k, v) for k, v in source.data.params.items()],
                      metrics=[Metric(k, v, now, 0) for k, v in source.data.metrics.items()])
-    client.set_terminated(run.info.run_id, "FINISHED")
+    store.retrying(client.set_terminated)(run.info.run_id, "FINISHED")
     return client.get_run(run.info.run_id)
 
 

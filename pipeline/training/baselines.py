@@ -2,7 +2,7 @@
 
 Each baseline is fitted on exactly the rows each MLP member was fitted on (every split of the study:
 the fixed hold-out and each repeated k-fold split), sees the same features, and is scored on the same
-test rows, so its rows in ``data/predictions/splits.parquet`` pair up split by split with the MLP's.
+test rows, so its scores (``data/predictions/scores.parquet``) pair up split by split with the MLP's.
 The validation slice stays unused here, as it is only early stopping's for the MLP: every model keeps
 it clean for evaluate's threshold rule.
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from sklearn.base import ClassifierMixin
@@ -27,7 +26,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pipeline.core.params import BaselinesParams
-from pipeline.training import study
+from pipeline.training import predictions, study
 
 # Which input each baseline takes: the MLP's preprocessed features, or the raw ones.
 PREPROCESSED = {"logreg": True, "forest": False}
@@ -80,23 +79,7 @@ def run(params: BaselinesParams, seed: int, x: np.ndarray, y: np.ndarray,
     return fit_all(params, seed, x, y, [(split.train, x_pre) for split, x_pre in splits])
 
 
-def split_rows(fits: dict[str, list[BaselineFit]], splits: Sequence[study.Split], y: np.ndarray, pks: np.ndarray,
-               threshold: float) -> list[dict[str, Any]]:
-    """The baselines' rows of the split results table, in the MLP rows' form (one member each)."""
-    return [study.split_row(name, split, fit.seed, y, pks, fit.probs, threshold)
+def scored(fits: dict[str, list[BaselineFit]], splits: Sequence[study.Split]) -> list[predictions.Scored]:
+    """The baselines' P(authentic) on every split's test rows, in the MLP members' form (one member each)."""
+    return [predictions.Scored(name, split.name, fit.seed, len(split.train) + len(split.valid), split.test, fit.probs)
             for name, model_fits in fits.items() for split, fit in zip(splits, model_fits, strict=True)]
-
-
-def variance(fits: dict[str, list[BaselineFit]], splits: Sequence[study.Split], y: np.ndarray,
-             threshold: float) -> dict[str, Any]:
-    """Each baseline's accuracy on the hold-out and over the k-fold splits, decomposed as the MLP's is
-    (one member, so no seed spread): ``variance.json``'s ``baselines``."""
-    holdout, folds = splits[0], splits[1:]
-    out = {}
-    for name, model_fits in fits.items():
-        acc = [float(study.accuracies(y, fit.probs[None, :], split.test, threshold)[0])
-               for split, fit in zip(splits, model_fits, strict=True)]
-        kfold = np.array(acc[1:])[:, None] if folds else None
-        out[name] = study.decompose(np.array(acc[:1]), kfold, n_test=len(holdout.test),
-                                    n_train=len(holdout.train) + len(holdout.valid))
-    return out

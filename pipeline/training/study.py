@@ -1,12 +1,10 @@
-"""The seed-variance study: how good is the model really, and how much of the swing is luck?
+"""The seed study: many seeded members on the fixed hold-out and on repeated k-fold splits.
 
-The article reported one run (94.8%) and a shrug ("fluctuate between ~85-95%"). Here every number comes
-with its spread, taken apart:
-
-- **init**: the spread over seeds (initialisation and shuffling) with the split held fixed;
-- **split**: the spread over repeated stratified k-fold splits, seeds averaged out;
-- **binomial**: the standard error a test set of that size has by itself, sqrt(p(1-p)/n);
-- **total**: the spread over every (split, seed) run.
+The article reported one run (94.8%) and a shrug ("fluctuate between ~85-95%"). The study fits what it
+takes to take that swing apart: ``train.seeds`` members (initialisation and shuffling) on the fixed
+hold-out, and the same members on every repeated stratified k-fold split. It records probabilities only;
+evaluate turns them into decisions at the threshold it chooses and decomposes the spread into seed, split
+and test-set noise (:mod:`pipeline.evaluation.variance`).
 
 Nothing is chosen on test rows: early stopping watches a validation slice carved from the training rows.
 """
@@ -24,7 +22,6 @@ from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
 from pipeline.core.errors import InputError
 from pipeline.core.params import TrainParams
-from pipeline.evaluation import metrics
 from pipeline.training import calibration as calibration_lib
 from pipeline.training import model as model_lib
 from pipeline.training import predictions
@@ -164,65 +161,13 @@ def fit_split(x: np.ndarray, y: np.ndarray, split: Split, seeds: Sequence[int], 
                     time.perf_counter() - clock)
 
 
-def accuracies(y: np.ndarray, probs: np.ndarray, rows: np.ndarray, threshold: float) -> np.ndarray:
-    """Each member's accuracy on ``rows``: float [S]."""
-    return ((probs[:, rows] >= threshold) == (y[rows] >= 0.5)[None, :]).mean(axis=1)
-
-
-def decompose(holdout_acc: np.ndarray, kfold_acc: np.ndarray | None, n_test: int, n_train: int,
-              band: tuple[float, float] = (0.85, 0.95)) -> dict[str, Any]:
-    """Take the accuracy spread apart (see the module docstring); all std are population std.
-
-    ``kfold_acc`` is [splits, seeds]. The 95% interval of the mean uses the Nadeau-Bengio corrected
-    variance, (1/J + n_test/n_train) * var(split means), because k-fold test sets overlap in training
-    rows and the naive variance would claim far more certainty than J splits hold.
-    """
-    holdout_acc = np.asarray(holdout_acc, float)
-    out: dict[str, Any] = {
-        "holdout": {
-            "n_seeds": int(holdout_acc.size),
-            "test_rows": int(n_test),
-            "mean": float(holdout_acc.mean()),
-            "init_std": float(holdout_acc.std()),
-            "binomial_se": float(np.sqrt(holdout_acc.mean() * (1 - holdout_acc.mean()) / n_test)),
-            "min": float(holdout_acc.min()),
-            "max": float(holdout_acc.max()),
-            "share_in_band": float(np.mean((holdout_acc >= band[0]) & (holdout_acc <= band[1]))),
-        },
-        "band": list(band),
-    }
-    if kfold_acc is None or np.size(kfold_acc) == 0:
-        return out
-    kfold_acc = np.asarray(kfold_acc, float)
-    split_means = kfold_acc.mean(axis=1)
-    mean = float(kfold_acc.mean())
-    j = len(split_means)
-    corrected_se = float(np.sqrt((1 / j + n_test / n_train) * split_means.var(ddof=1))) if j > 1 else float("nan")
-    out["kfold"] = {
-        "splits": j,
-        "n_seeds": int(kfold_acc.shape[1]),
-        "mean": mean,
-        "ci95": [mean - 1.96 * corrected_se, mean + 1.96 * corrected_se],
-        "init_std": float(kfold_acc.std(axis=1).mean()),
-        "split_std": float(split_means.std()),
-        "binomial_se": float(np.sqrt(mean * (1 - mean) / n_test)),
-        "total_std": float(kfold_acc.std()),
-        "min": float(kfold_acc.min()),
-        "max": float(kfold_acc.max()),
-        "share_in_band": float(np.mean((kfold_acc >= band[0]) & (kfold_acc <= band[1]))),
-    }
-    return out
-
-
 @dataclass(frozen=True)
 class StudyResult:
     holdout: SplitFit  # the fixed split: what ships, what evaluate reports
     kfold: list[SplitFit]  # the repeated k-fold study (empty without repeats)
-    kfold_accuracy: np.ndarray  # [splits, seeds]
     shipped_logit: np.ndarray  # float64 [N]: the shipped model's logit before calibration
     calibration: calibration_lib.Calibration  # fitted on the hold-out's validation rows (identity: none)
     shipped_probs: np.ndarray  # float32 [N]: what the shipped model outputs
-    variance: dict[str, Any]
 
     @property
     def members(self) -> model_lib.Members:
@@ -233,9 +178,9 @@ class StudyResult:
         return [f.split.name for f in self.kfold]
 
 
-def run(x: np.ndarray, y: np.ndarray, params: TrainParams, log_columns: Sequence[int], threshold: float,
+def run(x: np.ndarray, y: np.ndarray, params: TrainParams, log_columns: Sequence[int],
         progress: Callable[[int, int], None] | None = None) -> StudyResult:
-    """The fixed hold-out for every seed, then the repeated k-fold study, then the decomposition.
+    """The fixed hold-out for every seed, then the repeated k-fold study.
 
     ``progress`` is called with (splits done, splits in all) after each split's fit.
     """
@@ -247,17 +192,13 @@ def run(x: np.ndarray, y: np.ndarray, params: TrainParams, log_columns: Sequence
     fixed = fit_split(x, y, holdout(y, split.test_size, validation_size, split.seed), seeds, params, log_columns)
     if progress is not None:
         progress(1, total)
-    holdout_acc = accuracies(y, fixed.probs, fixed.split.test, threshold)
     kfold: list[SplitFit] = []
     for fold in folds:
         kfold.append(fit_split(x, y, fold, seeds, params, log_columns))
         if progress is not None:
             progress(1 + len(kfold), total)
-    kfold_acc = np.array([accuracies(y, f.probs, f.split.test, threshold) for f in kfold])
-    variance = decompose(holdout_acc, kfold_acc if kfold else None, n_test=len(fixed.split.test),
-                         n_train=len(fixed.split.train) + len(fixed.split.valid))
     shipped_logit, calibration, shipped = calibrate(y, fixed, params)
-    return StudyResult(fixed, kfold, kfold_acc, shipped_logit, calibration, shipped, variance)
+    return StudyResult(fixed, kfold, shipped_logit, calibration, shipped)
 
 
 def shipped_members(members: model_lib.Members, ship: str) -> model_lib.Members:
@@ -278,18 +219,10 @@ def calibrate(y: np.ndarray, fixed: SplitFit, params: TrainParams
     return logit, calibration, calibration.apply(logit).astype(np.float32)
 
 
-def split_row(model: str, split: Split, member_seed: int, y: np.ndarray, pks: np.ndarray, probs: np.ndarray,
-              threshold: float) -> dict[str, Any]:
-    """One member's (or one baseline's) row of the split results table: ``probs`` covers every row."""
-    return {"model": model, "split": split.name, "split_digest": predictions.split_digest(pks[split.test]),
-            "member_seed": member_seed, "train_rows": len(split.train) + len(split.valid),
-            "test_rows": len(split.test), **metrics.split_metrics(y[split.test], probs[split.test], threshold)}
-
-
-def split_rows(result: StudyResult, y: np.ndarray, pks: np.ndarray, threshold: float,
-               model: str = "mlp") -> list[dict[str, Any]]:
-    """Every member's test metrics on every split, hold-out first: rows for the split results table."""
-    return [split_row(model, fit.split, seed, y, pks, probs, threshold)
+def scored(result: StudyResult, model: str = "mlp") -> list[predictions.Scored]:
+    """Every member's P(authentic) on every split's test rows, hold-out first: for ``scores.parquet``."""
+    return [predictions.Scored(model, fit.split.name, seed, len(fit.split.train) + len(fit.split.valid),
+                               fit.split.test, probs)
             for fit in (result.holdout, *result.kfold)
             for seed, probs in zip(fit.members.seeds, fit.probs, strict=True)]
 

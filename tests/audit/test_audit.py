@@ -13,11 +13,14 @@ from pipeline.core.errors import AccountBlocked
 from pipeline.instagram.crawler import ResponseCache
 from pipeline.instagram.server import serve
 from pipeline.instagram.world import World, audit_world
-from pipeline.serving import export, litert
+from pipeline.serving import decision, export, litert
 from pipeline.training import model as M
 from tests.conftest import REPO, api_client, faults
 
 RATES = quantify.Rates(true_authentic=300, false_fake=20, false_authentic=30, true_fake=650)
+# Two different thresholds, so the test tells which model decides at which: the list-only model at its own
+# (models/audit.json), the shipped model at the one evaluate chose (models/decision.json).
+LIST_THRESHOLD, SHIPPED_THRESHOLD = 0.4, 0.6
 
 
 def _tflite(users, feature_set: str) -> bytes:
@@ -35,9 +38,16 @@ def models(tmp_path_factory):
     d = tmp_path_factory.mktemp("models")
     (d / "model.tflite").write_bytes(_tflite(users, "seed16"))
     (d / "list_model.tflite").write_bytes(_tflite(users, "follower_list"))
-    (d / "audit.json").write_text(json.dumps({"threshold": 0.5, "list_feature_set": "follower_list",
-                                              "shipped_rates": dataclasses.asdict(RATES)}))
+    (d / "audit.json").write_text(json.dumps({"list_threshold": LIST_THRESHOLD, "list_feature_set": "follower_list",
+                                              "list_model": {"accuracy": 0.7, "roc_auc": 0.75, "test_rows": 40}}))
+    chosen = decision.Decision(SHIPPED_THRESHOLD, "balanced_accuracy", "valid", dataclasses.asdict(RATES), "test")
+    (d / "decision.json").write_text(json.dumps(decision.write_dict(chosen, {})))
     return d
+
+
+def _files(models) -> list[str]:
+    return ["--model", str(models / "model.tflite"), "--list-model", str(models / "list_model.tflite"),
+            "--card", str(models / "audit.json"), "--decision", str(models / "decision.json")]
 
 
 def test_the_simulated_account_has_the_share_asked_for_and_everyone_follows_it():
@@ -51,8 +61,7 @@ def test_the_simulated_account_has_the_share_asked_for_and_everyone_follows_it()
 def test_audit_cli_pages_samples_and_estimates_as_the_estimator_would(models, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("pipeline.core.paths.AUDIT_CACHE", tmp_path / "data" / "cache" / "audit")
     argv = ["audit", "acct", "--json", "--followers", "700", "--authentic-share", "0.4", "--sample-size", "50",
-            "--seed", "9", "--params", str(REPO / "params.yaml"), "--model", str(models / "model.tflite"),
-            "--list-model", str(models / "list_model.tflite"), "--card", str(models / "audit.json")]
+            "--seed", "9", "--params", str(REPO / "params.yaml"), *_files(models)]
     assert cli.main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     pages = math.ceil(700 / 200)
@@ -73,14 +82,19 @@ def test_audit_cli_pages_samples_and_estimates_as_the_estimator_would(models, tm
     sample = quantify.sample_indices(700, 50, 9)
     users = [world.profiles[entries[i]["pk"]].user for i in sample]
     shipped = litert.Model.load(models / "model.tflite").run(features.to_matrix(features.compute(users)))
-    expected = quantify.estimate(scores, 0.5, sample, shipped >= 0.5, RATES)
+    expected = quantify.estimate(scores, LIST_THRESHOLD, sample, shipped >= SHIPPED_THRESHOLD, RATES)
     assert out["authentic_share"] == pytest.approx(expected.share, abs=1e-9)
+    assert out["list_model_share"] == pytest.approx(float(np.mean(scores >= LIST_THRESHOLD)))
+    at_half = quantify.estimate(scores, 0.5, sample, shipped >= 0.5, RATES)
+    assert at_half.share != pytest.approx(expected.share, abs=1e-6)  # the thresholds decided something
     assert out["ci95"] == pytest.approx([expected.low, expected.high], abs=1e-9)
 
 
 def test_an_interrupted_audit_resumes_from_its_journal(models, tmp_path):
     world = audit_world(seed=2, account="acct", followers=900, authentic_share=0.6, mistake_rate=0.03)
-    loaded = audit.Models.load(models / "list_model.tflite", models / "model.tflite", models / "audit.json")
+    loaded = audit.Models.load(models / "list_model.tflite", models / "model.tflite", models / "audit.json",
+                               models / "decision.json")
+    assert (loaded.threshold, loaded.list_threshold, loaded.rates) == (SHIPPED_THRESHOLD, LIST_THRESHOLD, RATES)
     journal = tmp_path / "responses.jsonl"
     with serve(world, faults=faults(login_required_after=30)) as server:
         cache = ResponseCache(journal)
@@ -101,8 +115,7 @@ def test_audit_of_an_unknown_account_is_one_line(models, tmp_path, capsys, monke
     monkeypatch.setattr("pipeline.instagram.world.audit_world",
                         lambda *a, **k: World(seed=1, seed_usernames=("other",), accounts_per_seed=5,
                                               mistake_rate=0.0, authentic_share=0.5))
-    argv = ["audit", "nobody", "--params", str(REPO / "params.yaml"), "--model", str(models / "model.tflite"),
-            "--list-model", str(models / "list_model.tflite"), "--card", str(models / "audit.json")]
+    argv = ["audit", "nobody", "--params", str(REPO / "params.yaml"), *_files(models)]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("igfake audit: error: account 'nobody': GET /api/v1/users/nobody/usernameinfo/: "

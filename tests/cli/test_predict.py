@@ -8,7 +8,7 @@ import pytest
 
 from pipeline import cli, features
 from pipeline.instagram.world import World
-from pipeline.serving import export, litert
+from pipeline.serving import decision, export, litert
 from pipeline.training import model as M
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,6 +28,15 @@ def tflite(tmp_path_factory, users):
     members = M.train_members(pre.apply(x), y, [0, 1], M.FitConfig(8, 5, 16, 0.01, 0, "none"))
     path = tmp_path_factory.mktemp("model") / "model.tflite"
     path.write_bytes(export.to_tflite(M.shipped_model(members, pre)))
+    write_decision(path.parent, 0.5)
+    return path
+
+
+def write_decision(folder: Path, threshold: float) -> Path:
+    """A decision.json as evaluate writes it, beside a model."""
+    chosen = decision.Decision(threshold, "balanced_accuracy", "valid", dict.fromkeys(decision.COUNTS, 10), "test")
+    path = folder / decision.FILE
+    path.write_text(json.dumps(decision.write_dict(chosen, {"valid_rows": 40})))
     return path
 
 
@@ -98,22 +107,48 @@ def test_predict_accepts_every_shape_a_user_has_and_says_which(shape, tmp_path, 
     assert expect_shape in err
 
 
-def test_predict_writes_csv_and_uses_the_pipelines_threshold(tmp_path, users, tflite, capsys):
+def test_predict_writes_csv_and_decides_at_the_threshold_the_model_ships_with(tmp_path, users, tflite, capsys):
+    """The threshold is the one evaluate chose, in decision.json beside the model (not a params.yaml value);
+    --threshold overrides it."""
     import csv
+    import shutil
 
     records = tmp_path / "profiles.jsonl"
     records.write_text("".join(json.dumps(u) + "\n" for u in users))
-    params = tmp_path / "params.yaml"
-    params.write_text((REPO / "params.yaml").read_text().replace("threshold: 0.5", "threshold: 0.9"))
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    shutil.copy(tflite, shipped / "model.tflite")
+    write_decision(shipped, 0.9)
     out_file = tmp_path / "out.csv"
-    assert cli.main(["predict", str(records), "--model", str(tflite), "--params", str(params),
+    assert cli.main(["predict", str(records), "--model", str(shipped / "model.tflite"),
                      "--format", "csv", "-o", str(out_file)]) == 0
-    assert capsys.readouterr().out == ""
+    out, err = capsys.readouterr()
+    assert out == "" and "(threshold 0.9)" in err
     rows = list(csv.DictReader(out_file.open()))
     probs = litert.run(tflite.read_bytes(), features.to_matrix(features.compute(users)))
     assert [int(r["pk"]) for r in rows] == [u["pk"] for u in users]
     assert [r["authentic"] == "True" for r in rows] == [bool(p >= 0.9) for p in probs]
     assert any(0.5 <= p < 0.9 for p in probs)  # the threshold decided something
+    assert cli.main(["predict", str(records), "--model", str(shipped / "model.tflite"), "--threshold", "0.5"]) == 0
+    assert [r["authentic"] for r in _rows(capsys.readouterr().out)] == [bool(p >= 0.5) for p in probs]
+
+
+def test_predict_without_a_decision_says_where_the_threshold_comes_from(tmp_path, users, tflite, capsys):
+    import shutil
+
+    records = _write(tmp_path / "p.jsonl", (json.dumps(users[0]) + "\n").encode())
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(tflite, alone / "model.tflite")
+    assert cli.main(["predict", str(records), "--model", str(alone / "model.tflite")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"igfake predict: error: {alone / 'decision.json'}: not found: no decision threshold (run `dvc repro`, "
+        "which writes it in evaluate, or pass --threshold)")
+    (alone / "decision.json").write_text(json.dumps({"threshold": 1.5}))
+    assert cli.main(["predict", str(records), "--model", str(alone / "model.tflite")]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "decision.json: threshold: expected a number strictly between 0 and 1, got 1.5")
+    assert cli.main(["predict", str(records), "--model", str(alone / "model.tflite"), "--threshold", "0.5"]) == 0
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -1,12 +1,14 @@
 """The whole pipeline, from a fresh clone, with small training params: what CI's reproduction check is.
 
-One clone per module: ``dvc repro`` once, then every check reads what that run left behind.
+One clone per module: ``dvc repro`` once (up to evaluate, then, with its own run as the gate's committed
+baseline, the rest), then every check reads what that run left behind.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import sqlite3
@@ -30,6 +32,9 @@ BASELINES = ("logreg", "forest")  # params.yaml's train.baselines.models: one ne
 # the list-only model's run.
 TRACKED_RUNS = 1 + SMALL["seeds"] + SPLITS + len(BASELINES) + 1
 DATA_STAGES = ("crawl", "label-import", "featurize")
+# Bounds a small run passes: its own run is the baseline, so what fails a small experiment is no_regression.
+SMALL_GATE = {"min_accuracy": 0.8, "min_roc_auc": 0.9}
+GIT_USER = ["-c", "user.name=igfake tests", "-c", "user.email=tests@localhost"]
 
 
 def lock_outs(lock_text: str, stage: str) -> dict[str, str]:
@@ -51,9 +56,16 @@ def set_train_params(clone: Path, split: dict | None = None, gate: dict | None =
 def clone(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("e2e") / "igfake"
     sh(["git", "clone", "--quiet", str(REPO), str(target)], cwd=REPO)
-    # The gate's baseline is the committed full-size run; these small runs are judged in the last test only.
-    set_train_params(target, split=SPLIT, gate={"enabled": False}, **SMALL)
-    sh(["dvc", "repro"], cwd=target)
+    set_train_params(target, split=SPLIT, gate=SMALL_GATE, **SMALL)
+    # Up to evaluate, then accept that run as the gate's baseline (committed, as a user does), so that the
+    # small experiments below are judged against a run of their own kind.
+    sh(["dvc", "repro", "evaluate"], cwd=target)
+    sh(["igfake", "baseline"], cwd=target)
+    sh(["git", "add", "params.yaml", "data/baseline"], cwd=target)
+    sh(["git", *GIT_USER, "commit", "--quiet", "-m", "Accept the small run as the gate's baseline"], cwd=target)
+    # The baseline is evaluate's dep alone: only evaluate re-runs before the stages that had not run yet.
+    rest = sh(["dvc", "repro"], cwd=target).stdout
+    assert "Running stage 'train'" not in rest and "Running stage 'evaluate'" in rest, rest
     # The default run's split results, kept for comparing the experiments below against it.
     shutil.copy(target / "data/predictions/splits.parquet", default_results(target))
     return target
@@ -78,14 +90,16 @@ def test_data_outputs_reproduce_the_committed_lock(clone):
 
 def test_ci_report_on_a_fresh_clone(clone):
     """What .ci/run writes: data bit-identical to the committed lock; the small run's model outputs differ
-    from the committed full-size run, and their comparison is labelled unpaired (different k-fold splits)."""
+    from the committed full-size run's, whose split results are not in this cache, so the run is compared
+    with the committed baseline: itself. The gate blessed it, so the report's exit status is 0."""
     out = sh(["igfake", "ci-report"], cwd=clone).stdout
-    assert out.startswith("reports/ci.md: data stages: bit-identical; metrics against the committed run: ")
+    assert out.startswith("reports/ci.md: data stages: bit-identical; metrics against the committed run: "
+                          "no detectable difference; quality gate: blessed")
     report = (clone / "reports/ci.md").read_text()
-    assert "- data stages: **bit-identical**" in report and "- quality gate: **off**" in report
+    assert "- data stages: **bit-identical**" in report and "- quality gate: **blessed**" in report
     assert "`data/predictions/splits.parquet`" in report and "differ from the committed lock" in report
-    assert "not in this machine's DVC cache" in report and "UNPAIRED: different k-fold splits (10 vs 5)" in report
-    assert "The gate's baseline is the committed run's own split results" in report
+    assert "not in this machine's DVC cache" in report and f"paired over {SPLITS} k-fold splits" in report
+    assert "The gate's baseline is NOT the committed run's split results" in report
     for line in report.splitlines():
         if line.startswith("!["):
             assert (clone / "reports" / line.split("(")[1].rstrip(")")).is_file(), line
@@ -95,7 +109,7 @@ def test_pipeline_is_up_to_date_and_a_second_repro_runs_nothing(clone):
     assert "Data and pipelines are up to date" in sh(["dvc", "status"], cwd=clone).stdout
     again = sh(["dvc", "repro"], cwd=clone)
     assert "Running stage" not in again.stdout + again.stderr
-    for stage in ("crawl", "label-import", "featurize", "train", "evaluate", "export-tflite", "track"):
+    for stage in ("crawl", "label-import", "featurize", "train", "evaluate", "export-tflite", "train-list", "track"):
         assert f"Stage '{stage}' didn't change, skipping" in again.stdout
 
 
@@ -128,7 +142,8 @@ def test_list_model_is_exported_with_parity_reported_with_intervals_and_tracked(
     low, high = report["roc_auc_ci95"]
     assert low < report["roc_auc"] < high
     card = json.loads((clone / "models/audit.json").read_text())
-    rates = card["shipped_rates"]
+    assert card["list_feature_set"] == "follower_list" and card["list_threshold"] == 0.5
+    rates = json.loads((clone / "models/decision.json").read_text())["shipped_rates"]
     labelled = sum(rates[k] for k in ("true_authentic", "false_fake", "false_authentic", "true_fake"))
     assert rates["from"].startswith("cross-validated") and labelled == 1000  # every labelled row, held out once
     (run,) = mlflow_rows(clone, "SELECT run_uuid FROM runs WHERE name = 'train-list'")
@@ -180,7 +195,16 @@ def test_mlflow_holds_a_parent_run_with_one_child_per_seed(clone):
     assert artifacts.startswith((clone / "mlruns").resolve().as_uri())
     tags = dict(mlflow_rows(clone, "SELECT key, value FROM tags WHERE run_uuid = ?", parent))
     assert tags["mlflow.source.git.commit"] == head
-    assert tags["igfake.gate"] == "off"  # the clone turns the gate off; reports/gate.json says so
+    assert tags["igfake.gate"] == "blessed" and tags["igfake.gate.why"] == "every rule passed"
+    assert logged["gate.blessed"] == 1 and logged["gate.judged"] == 1
+    # Its TFLite model is a version of the registered model, tagged with the same verdict and the commit.
+    version = json.loads((clone / "data/tracking/mlflow_run.json").read_text())["model_version"]
+    assert version["name"] == "igfake" and version["uri"] == f"models:/igfake/{version['version']}"
+    version_tags = dict(mlflow_rows(clone, "SELECT key, value FROM model_version_tags WHERE name = ? AND version = ?",
+                                    "igfake", int(version["version"])))
+    assert version_tags["igfake.gate"] == "blessed" and version_tags["git_commit"] == head
+    assert mlflow_rows(clone, "SELECT run_id FROM model_versions WHERE name = ? AND version = ?", "igfake",
+                       int(version["version"])) == [(parent,)]
     # Nested runs record the fits' own durations, not the instant they were logged.
     (train_seconds,) = mlflow_rows(clone, "SELECT (end_time - start_time) / 1000.0 FROM runs WHERE name = ? AND "
                                           "run_uuid IN (SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' "
@@ -254,7 +278,7 @@ def test_report_renders_offline_in_chromium_with_every_image(clone):
     for heading in ("Label noise", "Slices", "Model card", "Intended use", "Limitations", "random forest"):
         assert heading in body, heading
     gate = json.loads((clone / "reports/gate.json").read_text())
-    assert ("is off" if not gate["enabled"] else "blessed this model" if gate["blessed"]
+    assert ("did not judge" if not gate["judged"] else "blessed this model" if gate["blessed"]
             else "did NOT bless") in gate_line
     assert "not recalibrated" in calibration_line
     temperature = metrics["calibration"]["options"]["temperature"]
@@ -283,19 +307,51 @@ def exp_runs(clone: Path, name: str) -> list[tuple]:
                               "(SELECT run_uuid FROM tags WHERE key = 'igfake.stage' AND value = 'track')", name)
 
 
+def shown_experiments(clone: Path) -> dict[str, dict]:
+    """Every experiment of `dvc exp show --json` by name: its metrics.json and params.yaml data."""
+    shown = json.loads(sh(["dvc", "exp", "show", "--json"], cwd=clone).stdout)
+    out = {}
+    for row in shown:
+        for e in row.get("experiments") or []:
+            (rev,) = e["revs"]
+            out[e.get("name")] = {"metrics": rev["data"]["metrics"]["reports/metrics.json"]["data"],
+                                  "params": rev["data"]["params"]["params.yaml"]["data"]}
+    return out
+
+
+def version_of(clone: Path, experiment: str) -> dict[str, str]:
+    """The registered model version of an experiment's run: its tags."""
+    (version,) = mlflow_rows(clone, "SELECT version FROM model_version_tags WHERE key = 'dvc.exp_name' AND value = ?",
+                             experiment)
+    return dict(mlflow_rows(clone, "SELECT key, value FROM model_version_tags WHERE name = 'igfake' AND version = ?",
+                            version[0])) | {"version": str(version[0])}
+
+
 def test_every_experiment_reaches_mlflow_even_when_dvc_restores_it_from_the_run_cache(clone):
     before = mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0]
+    # Worse than the baseline (the clone's own 20-epoch run): it completes all the same, with its verdict.
     sh(["dvc", "exp", "run", "--name", "epochs5", "-S", "train.epochs=5"], cwd=clone)
-    shown = json.loads(sh(["dvc", "exp", "show", "--json"], cwd=clone).stdout)
-    experiments = [e for row in shown for e in (row.get("experiments") or [])]
-    (short,) = [e for e in experiments if e.get("name") == "epochs5"]
-    (rev,) = short["revs"]
-    metrics = rev["data"]["metrics"]["reports/metrics.json"]["data"]
-    assert metrics["seeds"]["n"] == SMALL["seeds"]
-    params = rev["data"]["params"]["params.yaml"]["data"]["train"]
-    assert params["epochs"] == 5 and params["seeds"] == SMALL["seeds"]
+    short = shown_experiments(clone)["epochs5"]
+    assert short["metrics"]["seeds"]["n"] == SMALL["seeds"]
+    assert short["metrics"]["gate"] == {"blessed": 0, "judged": 1}  # a column of `dvc exp show`
+    assert short["params"]["train"]["epochs"] == 5 and short["params"]["train"]["seeds"] == SMALL["seeds"]
     assert mlflow_rows(clone, "SELECT COUNT(*) FROM runs")[0][0] == before + TRACKED_RUNS
     assert len(exp_runs(clone, "epochs5")) == TRACKED_RUNS
+    (parent,) = mlflow_rows(clone, "SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid WHERE "
+                                   "r.name = 'epochs5' AND t.key = 'igfake.kind' AND t.value = 'study'")
+    logged = dict(mlflow_rows(clone, "SELECT key, value FROM latest_metrics WHERE run_uuid = ?", parent[0]))
+    assert (logged["gate.blessed"], logged["gate.judged"]) == (0, 1)
+    verdict = json.loads(sh(["git", "show", "refs/exps/" + exp_ref(clone, "epochs5") + ":reports/gate.json"],
+                            cwd=clone).stdout)
+    assert not verdict["blessed"] and "no_regression" in verdict["failed"]
+    tags = version_of(clone, "epochs5")
+    assert tags["igfake.gate"] == "not blessed" and "no_regression" in tags["igfake.gate.failed"]
+    # Registering is not promoting: the champion moves only to a blessed model, and the refusal is one line.
+    refused = sh(["igfake", "promote", "epochs5"], cwd=clone, check=False)
+    assert refused.returncode == 2 and refused.stdout == ""
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith(f"igfake promote: error: epochs5: igfake version {tags['version']} is not blessed (")
+    assert f"{verdict['failed'][0]}: " in line and line.endswith("; not promoted, no champion yet")
 
     # Back to params trained before (the clone's own, which its first `dvc repro` ran) while the workspace
     # holds epochs5's outputs: DVC restores train from its run-cache, running no training code; track still
@@ -304,6 +360,15 @@ def test_every_experiment_reaches_mlflow_even_when_dvc_restores_it_from_the_run_
     assert "Stage 'train' is cached - skipping run" in restored.stdout + restored.stderr
     assert "Running stage 'track'" in restored.stdout
     assert len(exp_runs(clone, "restored")) == TRACKED_RUNS
+    blessed = version_of(clone, "restored")
+    assert blessed["igfake.gate"] == "blessed"
+    promoted = sh(["igfake", "promote", "restored"], cwd=clone).stdout.strip()
+    assert promoted == f"models:/igfake@champion -> version {blessed['version']}: restored, blessed"
+    assert mlflow_rows(clone, "SELECT version FROM registered_model_aliases WHERE alias = 'champion'") == [
+        (int(blessed["version"]),)]
+    # epochs5 is refused again, now naming the champion it leaves in place.
+    refused = sh(["igfake", "promote", "epochs5"], cwd=clone, check=False).stderr
+    assert refused.strip().endswith(f"not promoted, champion stays at version {blessed['version']}")
     # The same params once more: nothing changed since the workspace's last run, so DVC runs no stage.
     same = sh(["dvc", "exp", "run", "--name", "same", "-S", f"train.epochs={SMALL['epochs']}"], cwd=clone)
     assert "Running stage" not in same.stdout and not exp_runs(clone, "same")
@@ -318,6 +383,8 @@ def test_every_experiment_reaches_mlflow_even_when_dvc_restores_it_from_the_run_
                                      "run_uuid IN (SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = ?)",
                               name)
         assert commits == [(ref.strip(),)], name
+        if name != "same":  # and its model version (the experiment that ran nothing registered none)
+            assert version_of(clone, name)["git_commit"] == ref.strip(), name
     (linked,) = exp_runs(clone, "same")
     (restored_parent,) = mlflow_rows(clone, "SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
                                             "WHERE r.name = 'restored' AND t.key = 'igfake.kind' AND t.value = 'study'")
@@ -328,19 +395,109 @@ def test_every_experiment_reaches_mlflow_even_when_dvc_restores_it_from_the_run_
     assert len(sh(["igfake", "mlflow", "sync"], cwd=clone).stdout) and len(exp_runs(clone, "same")) == 1  # idempotent
 
 
-def test_queued_experiments_log_to_the_parent_repository_store(clone):
-    """``dvc exp run --queue`` runs in .dvc/tmp/exps/...; its MLflow runs must still land in <repo>/mlflow.db."""
-    # Explicit epochs: the run must not depend on which experiment the workspace holds.
+def readme_sweep() -> list[str]:
+    """The commands of README.md's Sweeps example, verbatim (comments dropped)."""
+    text = (REPO / "README.md").read_text()
+    block = text.split("## Sweeps", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def exp_ref(clone: Path, name: str) -> str:
+    (ref,) = sh(["git", "for-each-ref", "--format=%(refname)", f"refs/exps/*/*/{name}"], cwd=clone).stdout.split()
+    return ref.removeprefix("refs/exps/")
+
+
+def wait_for_the_queue(clone: Path, timeout: float = 900) -> str:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        status = sh(["dvc", "queue", "status"], cwd=clone).stdout
+        if not any(word in status for word in (" Queued", " Running")):
+            return status
+        if time.monotonic() > deadline:
+            sh(["dvc", "queue", "stop", "--kill"], cwd=clone, check=False)
+            raise AssertionError(f"the queue did not finish:\n{status}")
+        time.sleep(5)
+
+
+def test_readme_sweep_and_a_parallel_queue_land_every_experiment_in_dvc_and_mlflow(clone):
+    """README.md's sweep, verbatim, with two more queued experiments (a seed sweep and one without k-fold
+    splits): 4 queued, run two at a time by `dvc queue start -j 2`, in .dvc/tmp/exps/... Every one lands in
+    `dvc exp show` with its verdict and in <repo>/mlflow.db (two track stages writing one SQLite store
+    at once), with no run lost and none left RUNNING, and each registers its model version."""
+    before_versions = mlflow_rows(clone, "SELECT COUNT(*) FROM model_versions")[0][0]
+    # Explicit epochs: the runs must not depend on which experiment the workspace holds.
     sh(["dvc", "exp", "run", "--queue", "--name", "seed100", "-S", "train.seed=100",
         "-S", f"train.epochs={SMALL['epochs']}"], cwd=clone)
-    sh(["dvc", "exp", "run", "--run-all"], cwd=clone)
-    assert len(exp_runs(clone, "seed100")) == TRACKED_RUNS
+    sh(["dvc", "exp", "run", "--queue", "--name", "no-kfold", "-S", "train.split.repeats=0",
+        "-S", f"train.epochs={SMALL['epochs']}"], cwd=clone)
+    commands = readme_sweep()
+    assert commands[0].startswith("dvc exp run -S") and "dvc queue start -j 2" in commands
+    try:
+        for command in commands:
+            sh(shlex.split(command), cwd=clone)
+        status = wait_for_the_queue(clone)
+    finally:
+        sh(["dvc", "queue", "stop", "--kill"], cwd=clone, check=False)
+    assert status.count("Success") == 4 and "Failed" not in status, status
+    sh(["igfake", "mlflow", "sync"], cwd=clone)
+    shown = shown_experiments(clone)
+    queued = ["seed100", "no-kfold"] + [name for name, e in shown.items()
+                                        if e["params"]["train"]["learning_rate"] in (0.01, 0.0003)]
+    assert len(queued) == 4, sorted(shown)
+    for name in queued:
+        assert set(shown[name]["metrics"]["gate"]) == {"blessed", "judged"}, name
+        splits = 0 if name == "no-kfold" else SPLITS
+        assert len(exp_runs(clone, name)) == 1 + SMALL["seeds"] + splits + len(BASELINES) + 1, name
+        assert version_of(clone, name)["igfake.gate"] in ("blessed", "not blessed", "not judged"), name
+    # Without k-fold splits the gate cannot judge: the run completes, says so, and has no kfold columns.
+    assert shown["no-kfold"]["metrics"]["gate"] == {"blessed": 0, "judged": 0}
+    assert "kfold" not in shown["no-kfold"]["metrics"]
+    verdict = json.loads(sh(["git", "show", "refs/exps/" + exp_ref(clone, "no-kfold") + ":reports/gate.json"],
+                            cwd=clone).stdout)
+    assert verdict["reason"].startswith("this run has 0 k-fold split(s)")
+    assert version_of(clone, "no-kfold")["igfake.gate"] == "not judged"
+    assert mlflow_rows(clone, "SELECT COUNT(*) FROM model_versions")[0][0] == before_versions + 4
+    assert mlflow_rows(clone, "SELECT status, COUNT(*) FROM runs WHERE status != 'FINISHED' GROUP BY status") == []
+    assert "0 active" in sh(["dvc", "queue", "status"], cwd=clone).stdout  # no worker left behind
+    # Queued runs land in the parent repository's store, not the temporary copy's.
     assert not list((clone / ".dvc").rglob("mlflow.db"))
     (location,) = mlflow_rows(clone, "SELECT artifact_location FROM experiments WHERE name = 'igfake'")[0]
     assert location == (clone / "mlruns").resolve().as_uri()
     (source,) = mlflow_rows(clone, "SELECT DISTINCT value FROM tags WHERE key = 'mlflow.source.name' AND run_uuid IN "
                                    "(SELECT run_uuid FROM tags WHERE key = 'dvc.exp_name' AND value = 'seed100')")
     assert source == (str(clone / "dvc.yaml"),)  # the repository's pipeline, not the temporary copy
+    assert mlflow_rows(clone, "SELECT value FROM experiment_tags WHERE key = 'mlflow.experimentKind'") != []
+
+
+def test_an_evaluate_only_experiment_trains_nothing_and_predict_and_audit_decide_at_its_threshold(clone, tmp_path):
+    """A threshold rule chosen on validation rows: the experiment runs evaluate and track alone, and the
+    threshold it reports in evaluation.json is the one `igfake predict` and `igfake audit` decide at."""
+    from pipeline.audit import audit
+
+    ran = sh(["dvc", "exp", "run", "--name", "fake-precision", "-S", "evaluate.threshold_rule=precision_fake",
+              "-S", f"train.epochs={SMALL['epochs']}", "-S", "train.seed=0", "-S", "train.split.repeats=1"],
+             cwd=clone).stdout
+    assert [line.split("'")[1] for line in ran.splitlines() if line.startswith("Running stage")] == [
+        "evaluate", "track"]
+    ref = "refs/exps/" + exp_ref(clone, "fake-precision")
+    reported = json.loads(sh(["git", "show", f"{ref}:reports/evaluation.json"], cwd=clone).stdout)["threshold"]
+    assert reported["rule"] == "precision_fake" and reported["chosen_on"] == "valid"
+    assert shown_experiments(clone)["fake-precision"]["metrics"]["threshold"] == reported["value"]
+    # The experiment's files, as a user would take them (`dvc exp apply` would do it in the workspace).
+    import dvc.api
+
+    for path in ("models/model.tflite", "models/decision.json", "models/list_model.tflite", "models/audit.json"):
+        (tmp_path / Path(path).name).write_bytes(dvc.api.read(path, repo=str(clone), rev=ref, mode="rb"))
+    predicted = sh(["igfake", "predict", str(clone / "data/raw/profiles.jsonl"), "--model",
+                    str(tmp_path / "model.tflite")], cwd=clone)
+    assert f"(threshold {reported['value']:g})" in predicted.stderr
+    rows = [json.loads(line) for line in predicted.stdout.splitlines()]
+    assert all(r["authentic"] == (r["p_authentic"] >= reported["value"]) for r in rows)
+    models = audit.Models.load(tmp_path / "list_model.tflite", tmp_path / "model.tflite", tmp_path / "audit.json",
+                               tmp_path / "decision.json")
+    assert models.threshold == reported["value"]
 
 
 def test_exp_show_leads_with_the_headline_and_the_changed_params(clone):
@@ -354,7 +511,7 @@ def test_exp_show_leads_with_the_headline_and_the_changed_params(clone):
     assert changed.index("accuracy") < changed.index("train.epochs") and "crawl.page_size" not in changed
     shown = json.loads(sh(["dvc", "exp", "show", "--json"], cwd=clone).stdout)
     workspace = shown[0]["rev"] == "workspace" and shown[0]["data"]["metrics"]["reports/metrics.json"]["data"]
-    assert list(workspace)[:4] == ["accuracy", "roc_auc", "seeds", "kfold"]
+    assert list(workspace)[:5] == ["accuracy", "roc_auc", "seeds", "kfold", "gate"]
 
 
 def test_compare_judges_the_experiments_with_the_noise(clone):
@@ -378,7 +535,7 @@ def test_compare_judges_the_experiments_with_the_noise(clone):
 
 
 HEADLINE = ("accuracy", "roc_auc", "seeds.mean", "seeds.std", "seeds.min", "seeds.max", "seeds.n", "kfold.mean",
-            "kfold.ci95_low", "kfold.ci95_high")
+            "kfold.ci95_low", "kfold.ci95_high", "gate.blessed", "gate.judged")
 
 
 @pytest.fixture(scope="module")
@@ -495,15 +652,21 @@ def test_shipped_model_is_logged_to_mlflow_with_named_features_and_an_example(cl
     by_name = {}
     for m in models:
         by_name.setdefault(m.name, m)
-    info = mlflow.models.get_model_info(by_name["model"].model_uri)
+    # What an app loads: the champion (promoted above), with the threshold it ships with.
+    champion = "models:/igfake@champion"
+    info = mlflow.models.get_model_info(champion)
     spec = json.loads((clone / "data/features/feature_spec.json").read_text())
     names = [f["name"] for f in spec["features"]]
     assert info.signature.inputs.input_names() == names
     assert info.saved_input_example_info is not None
     # The logged pyfunc is the TFLite model, run by LiteRT: it scores the features as the phone would.
     features = pq.read_table(clone / "data/features/features.parquet").to_pandas()
-    served = mlflow.pyfunc.load_model(by_name["model"].model_uri).predict(features[names].head(5).astype("float32"))
+    served = mlflow.pyfunc.load_model(champion).predict(features[names].head(50).astype("float32"))
     assert served["p_authentic"].between(0, 1).all() and np.isfinite(served["p_authentic"]).all()
+    local = Path(mlflow.artifacts.download_artifacts(champion))
+    threshold = json.loads((local / "artifacts" / "decision.json").read_text())["threshold"]
+    assert (served["authentic"] == (served["p_authentic"] >= threshold)).all()
+    assert len(set(served["authentic"])) == 2  # both decisions among 50 profiles: the threshold decided
     keras_info = mlflow.models.get_model_info(by_name["keras_model"].model_uri)
     assert list(keras_info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 16]
 
@@ -513,7 +676,7 @@ def test_forced_repro_gives_identical_data_and_metrics(clone):
               ("data/raw/profiles.jsonl", "data/raw/graph.jsonl", "data/interim/labelled.parquet",
                "data/features/features.parquet", "data/predictions/predictions.parquet", "models/model.keras",
                "data/predictions/splits.parquet", "reports/metrics.json", "reports/slices.json",
-               "reports/variance.json", "reports/gate.json")}
+               "reports/variance.json", "reports/gate.json", "models/decision.json")}
     # Forced up to evaluate: every file above comes from crawl .. evaluate (export-tflite, train-list and
     # track write none of them), and all of those stages run again.
     forced = sh(["dvc", "repro", "-f", "evaluate"], cwd=clone).stdout
@@ -523,16 +686,23 @@ def test_forced_repro_gives_identical_data_and_metrics(clone):
         assert (clone / path).read_bytes() == content, path
 
 
-def test_a_failing_gate_stops_export_tflite_with_the_rule(clone):
-    """Last: it leaves the clone with the gate on and no TFLite model."""
+def test_a_failing_gate_stops_nothing_but_promotion_and_ci(clone):
+    """Last: it leaves the clone with a strict gate. A bound the model cannot reach is an evaluate-only change:
+    the run completes (only evaluate and track re-run; the TFLite model is still there), the verdict names
+    the rule, promote refuses the model, and the CI report is written and exits 1."""
     set_train_params(clone, gate={"enabled": True, "min_accuracy": 0.999})
-    failed = sh(["dvc", "repro"], cwd=clone, check=False)
-    assert failed.returncode != 0
-    (line,) = [x for x in failed.stderr.splitlines() if x.startswith("igfake export-tflite: error:")]
-    assert line.startswith("igfake export-tflite: error: reports/gate.json: the gate did not bless this model "
-                           "(min_accuracy: k-fold accuracy 0.")
-    assert "lower end < 0.999" in line
+    tflite = (clone / "models/model.tflite").read_bytes()
+    ran = sh(["dvc", "repro"], cwd=clone).stdout
+    assert [line.split("'")[1] for line in ran.splitlines() if line.startswith("Running stage")] == [
+        "evaluate", "track"]
     gate = json.loads((clone / "reports/gate.json").read_text())
-    assert not gate["blessed"] and "min_accuracy" in gate["failed"]
-    assert not (clone / "models/model.tflite").exists()
-
+    assert gate["judged"] and not gate["blessed"] and "min_accuracy" in gate["failed"]
+    assert json.loads((clone / "reports/metrics.json").read_text())["gate"] == {"blessed": 0, "judged": 1}
+    assert (clone / "models/model.tflite").read_bytes() == tflite
+    refused = sh(["igfake", "promote"], cwd=clone, check=False)
+    (line,) = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and line.startswith("igfake promote: error: workspace (run ")
+    assert "is not blessed (min_accuracy: k-fold accuracy 0." in line and "lower end < 0.999" in line
+    report = sh(["igfake", "ci-report"], cwd=clone, check=False)
+    assert report.returncode == 1 and "- quality gate: **NOT blessed**" in (clone / "reports/ci.md").read_text()
+    assert report.stderr.strip().splitlines()[-1].startswith("igfake ci-report: the model is not blessed (min_accuracy")

@@ -13,8 +13,7 @@ import pytest
 
 from pipeline.core import paths
 from pipeline.core.errors import CompareError
-from pipeline.evaluation import compare
-from pipeline.training import predictions
+from pipeline.evaluation import compare, splits
 from tests.conftest import REPO
 
 FOLDS, REPEATS, SEEDS = 5, 2, 10
@@ -39,7 +38,7 @@ def results_table(shift: float = 0.0, noise_seed: int = 0, seeds=range(SEEDS), p
                          "train_rows": 800, "test_rows": 200, "accuracy": 0.93 + effect + shift + noise,
                          "roc_auc": 0.97 + effect / 2 + shift / 2 + noise / 2,
                          "log_loss": 0.20 - effect - 2 * shift - noise})
-    return predictions.split_results(rows, protocol)
+    return splits.table(rows, protocol)
 
 
 def run(label="a", **kwargs) -> compare.RunResults:
@@ -107,7 +106,7 @@ def test_different_member_seeds_still_pair_by_split_and_say_so():
 
 def test_two_models_of_one_run_compare_paired():
     table = results_table()
-    both = predictions.split_results(table.to_pylist() + results_table(shift=-0.03, model="logreg").to_pylist(),
+    both = splits.table(table.to_pylist() + results_table(shift=-0.03, model="logreg").to_pylist(),
                                      PROTOCOL)
     assert compare.models(both) == ["mlp", "logreg"]
     c = compare.compare(compare.run_results(both, "workspace", "mlp"),
@@ -118,7 +117,7 @@ def test_two_models_of_one_run_compare_paired():
 
 
 def test_a_holdout_only_run_is_refused_with_what_to_do():
-    holdout_only = predictions.split_results([r for r in results_table().to_pylist() if r["split"] == "holdout"],
+    holdout_only = splits.table([r for r in results_table().to_pylist() if r["split"] == "holdout"],
                                              PROTOCOL)
     with pytest.raises(CompareError, match=r"0 k-fold split\(s\).*train.split.repeats >= 1"):
         compare.compare(run("a"), compare.run_results(holdout_only, "b"), alpha=0.05)
@@ -131,10 +130,10 @@ def test_false_positive_rate_under_the_null_stays_within_alpha():
     below alpha: the correction budgets for split-to-split variance that pairing removes.)"""
     table = pq.read_table(REPO / paths.BASELINE.relative_to(paths.ROOT)).to_pandas()
     table = table[(table["model"] == "mlp") & (table["split"] != compare.HOLDOUT)]
-    cube = table.set_index(["member_seed", "split"])[list(predictions.SPLIT_METRICS)].unstack("split")
-    seeds, splits = len(cube), cube.columns.get_level_values("split").nunique()
-    assert seeds >= 20 and splits >= 6  # a real default run: many members, k-fold splits
-    scores = cube.to_numpy().reshape(seeds, len(predictions.SPLIT_METRICS), splits)  # [seed, metric, split]
+    cube = table.set_index(["member_seed", "split"])[list(splits.SPLIT_METRICS)].unstack("split")
+    seeds, n_splits = len(cube), cube.columns.get_level_values("split").nunique()
+    assert seeds >= 20 and n_splits >= 6  # a real default run: many members, k-fold splits
+    scores = cube.to_numpy().reshape(seeds, len(splits.SPLIT_METRICS), n_splits)  # [seed, metric, split]
     ratio = float((table["test_rows"] / table["train_rows"]).mean())
     alpha, draws, half = 0.05, 5000, 10
     order = np.argsort(np.random.default_rng(2024).random((draws, seeds)), axis=1)
@@ -143,7 +142,7 @@ def test_false_positive_rate_under_the_null_stays_within_alpha():
     _, low, high, p = compare.corrected_t_test(b - a, ratio, alpha)
     detected = (low > 0) | (high < 0)
     assert np.array_equal(detected, p < alpha)  # the interval and the p-value tell the same story
-    rates = dict(zip(predictions.SPLIT_METRICS, detected.mean(axis=0), strict=True))
+    rates = dict(zip(splits.SPLIT_METRICS, detected.mean(axis=0), strict=True))
     assert all(rate <= alpha + 3 * np.sqrt(alpha * (1 - alpha) / draws) for rate in rates.values()), rates
     # The same draws without the correction (the naive paired t-test) are what the correction guards against.
     naive = compare.corrected_t_test(b - a, 0.0, alpha)

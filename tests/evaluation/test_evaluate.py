@@ -103,8 +103,9 @@ def test_the_headline_leads_with_the_mlp_and_ends_with_the_baselines():
     table, profiles = synthetic()
     r = evaluate.evaluate(table, params(), profiles=profiles).report
     variance = {"kfold": {"mean": 0.9, "ci95": [0.88, 0.92]}, "baselines": {"logreg": {"kfold": {"mean": 0.87}}}}
-    head = evaluate.headline(r, variance)
-    assert list(head)[:4] == ["accuracy", "roc_auc", "seeds", "kfold"] and list(head)[-1] == "baselines"
+    head = evaluate.headline(r, variance, {"blessed": 0, "judged": 1})
+    assert list(head)[:5] == ["accuracy", "roc_auc", "seeds", "kfold", "gate"] and list(head)[-1] == "baselines"
+    assert head["gate"] == {"blessed": 0, "judged": 1}
     assert head["baselines"] == {"logreg": {"accuracy": r["models"]["logreg"]["accuracy"]["value"],
                                             "roc_auc": r["models"]["logreg"]["roc_auc"]["value"], "kfold_mean": 0.87}}
     assert head["baselines"]["logreg"]["accuracy"] != head["accuracy"]
@@ -152,13 +153,59 @@ def test_model_card_and_report_state_the_gates_verdict():
     table, profiles = synthetic()
     r = evaluate.evaluate(table, params(), profiles=profiles).report
     labels = {"source": "simulator", "labelled": 400, "authentic": 160, "fake": 240}
-    failed = {"enabled": True, "blessed": False, "failed": ["min_accuracy"],
-              "rules": [{"name": "min_accuracy", "passed": False, "detail": "lower end 0.81 < 0.92"},
-                        {"name": "min_roc_auc", "passed": True, "detail": "fine"}]}
+    failed = {"enabled": True, "judged": True, "blessed": False, "failed": ["min_accuracy"],
+              "rules": [{"name": "min_accuracy", "status": "fail", "detail": "lower end 0.81 < 0.92"},
+                        {"name": "min_roc_auc", "status": "pass", "detail": "fine"}]}
     card = report.model_card(r, labels, {}, failed)
-    assert "did NOT bless this model: min_accuracy (lower end 0.81 < 0.92)." in card and "min_roc_auc" not in card
+    assert "did NOT bless this model: min_accuracy (lower end 0.81 < 0.92). It cannot be promoted." in card
+    assert "min_roc_auc" not in card
     page = report.html_report(r, [], {"holdout": {"mean": 0.9, "init_std": 0.01, "binomial_se": 0.02}}, labels, {},
                               card, failed)
     assert '<p id="gate">The quality gate did NOT bless this model: min_accuracy' in page
-    assert "blessed this model: every rule passed" in report.model_card(r, labels, {}, {**failed, "blessed": True})
-    assert "is off" in report.model_card(r, labels, {}, {"enabled": False, "blessed": True})
+    blessed = {**failed, "blessed": True, "rules": [
+        {"name": "min_accuracy", "status": "pass", "detail": "ok"},
+        {"name": "no_regression", "status": "skipped", "detail": "baseline not comparable: different data"}]}
+    assert ("blessed this model: every rule passed (no_regression skipped: baseline not comparable: different "
+            "data); `igfake promote` can make it the champion") in report.model_card(r, labels, {}, blessed)
+    off = {"enabled": False, "judged": False, "blessed": False, "reason": "the gate is off (evaluate.gate.enabled: "
+                                                                           "false)"}
+    assert ("did not judge this model (the gate is off (evaluate.gate.enabled: false)), so it cannot be promoted"
+            in report.model_card(r, labels, {}, off))
+
+
+def test_evaluate_owns_the_threshold_every_decision_uses():
+    """With a chosen threshold (balanced_accuracy on the validation rows), the hold-out metrics, the split
+    results, the variance and the decision the model ships with all decide at that one threshold."""
+    table, profiles = synthetic(n=600, seed=4)
+    test = table[table["split"] == "test"]
+    # Scores as train writes them: every member on the hold-out's test rows (no k-fold splits here).
+    fitted = len(table) - len(test)
+    scores = pd.DataFrame([{"model": "mlp", "split": "holdout", "member_seed": seed, "train_rows": fitted,
+                            "pk": pk, "label": label, "prob": prob}
+                           for seed in (0, 1, 10) for pk, label, prob in
+                           zip(test["pk"], test["label"], test[f"prob_seed_{seed}"], strict=True)])
+    ev = evaluate.evaluate(table, params(threshold_rule="balanced_accuracy"), profiles=profiles, scores=scores)
+    threshold = ev.report["threshold"]["value"]
+    assert ev.report["threshold"]["rule"] == "balanced_accuracy" and threshold != 0.5
+    assert ev.decision["threshold"] == threshold and ev.decision["rule"] == "balanced_accuracy"
+    assert ev.decision["chosen_on"] == "valid" and ev.decision["valid_rows"] == (table["split"] == "valid").sum()
+    member = test["prob_seed_1"].to_numpy()
+    at_chosen = np.mean((member >= threshold) == (test["label"].to_numpy() == 1))
+    row = ev.splits[(ev.splits["split"] == "holdout") & (ev.splits["member_seed"] == 1)].iloc[0]
+    assert row["accuracy"] == pytest.approx(at_chosen) and ev.seed_accuracy[1] == pytest.approx(at_chosen)
+    assert ev.variance["holdout"]["mean"] == pytest.approx(np.mean(list(ev.seed_accuracy.values())))
+    # Without cross-validated probabilities the rates come from the test rows, at the same threshold.
+    called = test["prob"].to_numpy() >= threshold
+    authentic = test["label"].to_numpy() == 1
+    assert ev.decision["shipped_rates"] == {
+        "true_authentic": int((authentic & called).sum()), "false_fake": int((authentic & ~called).sum()),
+        "false_authentic": int((~authentic & called).sum()), "true_fake": int((~authentic & ~called).sum()),
+        "tpr": pytest.approx((authentic & called).sum() / authentic.sum()),
+        "fpr": pytest.approx((~authentic & called).sum() / (~authentic).sum()), "from": "shipped model, test rows"}
+    # With them (train's k-fold study), every labelled row counts, decided at the same threshold.
+    cv = table.assign(prob_cv=np.clip(table["prob"] + 0.01, 0, 1))
+    rates = evaluate.evaluate(cv, params(threshold_rule="balanced_accuracy")).decision["shipped_rates"]
+    cv_called = cv["prob_cv"].to_numpy() >= threshold
+    assert rates["from"] == "cross-validated, all labelled rows"
+    assert rates["true_authentic"] == int(((cv["label"] == 1).to_numpy() & cv_called).sum())
+    assert sum(rates[k] for k in ("true_authentic", "false_fake", "false_authentic", "true_fake")) == len(table)

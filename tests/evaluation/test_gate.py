@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 
@@ -11,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.cli import main
-from pipeline.core.errors import GateError, ParamsError
+from pipeline.core.errors import InputError
 from pipeline.core.params import GateParams
-from pipeline.evaluation import compare, gate
+from pipeline.evaluation import compare, gate, splits
 from tests.conftest import REPO, repo_section, run_env
-from tests.evaluation.test_compare import PROTOCOL, predictions, results_table
+from tests.evaluation.test_compare import PROTOCOL, results_table
 
 ON = GateParams(enabled=True, min_accuracy=0.9, min_roc_auc=0.95, no_regression=True)
 
@@ -26,12 +27,14 @@ def run(label="run", **kwargs) -> compare.RunResults:
 
 def test_a_good_run_like_its_baseline_is_blessed():
     verdict = gate.judge(ON, run(noise_seed=1), run("baseline"), alpha=0.05)
-    assert verdict["blessed"] and verdict["failed"] == []
+    assert verdict["judged"] and verdict["blessed"] and verdict["failed"] == [] and verdict["skipped"] == []
     assert [r["name"] for r in verdict["rules"]] == ["min_accuracy", "min_roc_auc", "no_regression"]
+    assert [r["status"] for r in verdict["rules"]] == ["pass"] * 3
     acc = verdict["intervals"]["accuracy"]
     assert acc["low"] >= 0.9 and acc["low"] < acc["mean"] < acc["high"]
     assert verdict["baseline"]["paired"] and verdict["baseline"]["verdict"] == compare.NO_DIFFERENCE
-    gate.require_blessed(verdict, "reports/gate.json")  # no error
+    assert gate.headline(verdict) == {"blessed": 1, "judged": 1}
+    assert gate.label(verdict) == "blessed" and gate.why(verdict) == "every rule passed"
 
 
 def test_the_lower_end_of_the_interval_must_reach_the_bound_not_the_mean():
@@ -39,33 +42,78 @@ def test_the_lower_end_of_the_interval_must_reach_the_bound_not_the_mean():
     mean = compare.summary(current, 0.05)["accuracy"]
     strict = dataclasses.replace(ON, min_accuracy=round(mean.mean, 3), no_regression=False)
     verdict = gate.judge(strict, current, None, alpha=0.05)
-    assert not verdict["blessed"] and verdict["failed"] == ["min_accuracy"]
-    message = (r"^reports/gate.json: the gate did not bless this model \(min_accuracy: k-fold accuracy 0\.9\d+, "
-               rf"interval \[0\.9\d+, 0\.9\d+\]: lower end < {strict.min_accuracy}\); not exported")
-    with pytest.raises(GateError, match=message):
-        gate.require_blessed(verdict, "reports/gate.json")
+    assert verdict["judged"] and not verdict["blessed"] and verdict["failed"] == ["min_accuracy"]
+    assert gate.headline(verdict) == {"blessed": 0, "judged": 1}
+    assert re.fullmatch(rf"min_accuracy: k-fold accuracy 0\.9\d+, interval \[0\.9\d+, 0\.9\d+\]: lower end < "
+                        rf"{strict.min_accuracy}", gate.why(verdict)), gate.why(verdict)
 
 
 def test_a_significant_regression_against_the_baseline_fails_the_gate():
     lenient = dataclasses.replace(ON, min_accuracy=0.8)
     verdict = gate.judge(lenient, run(shift=-0.02, noise_seed=1), run("baseline"), alpha=0.05)
-    assert verdict["failed"] == ["no_regression"]
+    assert verdict["failed"] == ["no_regression"] and not verdict["blessed"]
     (rule,) = [r for r in verdict["rules"] if r["name"] == "no_regression"]
+    assert rule["status"] == "fail"
     assert rule["detail"].startswith("accuracy -0.0") and "worse than the baseline" in rule["detail"]
     assert "(paired, p < 0.05)" in rule["detail"]
 
 
-def test_a_turned_off_gate_blesses_anything():
+def test_a_baseline_of_other_data_is_not_compared_and_the_absolute_rules_judge_alone():
+    """A user's own data against the simulator's baseline: a much worse run is not called a regression
+    (the difference says nothing about the recipe), and the verdict says why; the bounds still apply."""
+    lenient = dataclasses.replace(ON, min_accuracy=0.5, min_roc_auc=0.5)
+    own = run(shift=-0.2, noise_seed=1, protocol={**PROTOCOL, "features_md5": "0" * 32})
+    verdict = gate.judge(lenient, own, run("baseline"), alpha=0.05)
+    assert verdict["judged"] and verdict["blessed"] and verdict["skipped"] == ["no_regression"]
+    (rule,) = [r for r in verdict["rules"] if r["name"] == "no_regression"]
+    assert rule["status"] == "skipped" and rule["detail"].startswith(
+        f"baseline not comparable: different data (features md5 {'f' * 32} vs {'0' * 32})")
+    assert verdict["baseline"] is None and "no_regression skipped: baseline not comparable" in gate.why(verdict)
+    # The same run against a baseline of the same data is judged by it, and fails.
+    same_data = gate.judge(lenient, run(shift=-0.2, noise_seed=1), run("baseline"), alpha=0.05)
+    assert same_data["failed"] == ["no_regression"]
+    # The absolute rules still judge a run of other data.
+    strict = gate.judge(dataclasses.replace(lenient, min_accuracy=0.9), own, run("baseline"), alpha=0.05)
+    assert strict["failed"] == ["min_accuracy"] and strict["skipped"] == ["no_regression"]
+
+
+def test_a_turned_off_gate_judges_nothing_so_nothing_is_blessed():
     verdict = gate.judge(dataclasses.replace(ON, enabled=False), run(shift=-0.5), run("baseline"), alpha=0.05)
-    assert verdict == {"enabled": False, "blessed": True, "failed": [], "rules": [], "alpha": 0.05}
+    assert verdict["enabled"] is False and verdict["judged"] is False and verdict["blessed"] is False
+    assert verdict["reason"] == "the gate is off (evaluate.gate.enabled: false)" and verdict["rules"] == []
+    assert gate.headline(verdict) == {"blessed": 0, "judged": 0} and gate.label(verdict) == "not judged"
 
 
-def test_a_run_without_k_fold_splits_cannot_be_gated():
-    holdout_only = predictions.split_results([r for r in results_table().to_pylist() if r["split"] == "holdout"],
-                                             PROTOCOL)
-    with pytest.raises(ParamsError, match=r"^evaluate.gate: .* 0 k-fold split\(s\): set train.split.repeats >= 1, "
-                                          r"or evaluate.gate.enabled: false$"):
-        gate.judge(ON, compare.run_results(holdout_only, "run"), None, alpha=0.05)
+def test_a_run_without_k_fold_splits_is_not_judged_with_the_reason():
+    holdout_only = splits.table([r for r in results_table().to_pylist() if r["split"] == "holdout"], PROTOCOL)
+    verdict = gate.judge(ON, compare.run_results(holdout_only, "run"), run("baseline"), alpha=0.05)
+    assert verdict["judged"] is False and verdict["blessed"] is False and verdict["enabled"] is True
+    assert verdict["reason"].startswith("this run has 0 k-fold split(s)") and "train.split.repeats >= 1" in \
+        verdict["reason"]
+    assert gate.headline(verdict) == {"blessed": 0, "judged": 0} and gate.why(verdict) == verdict["reason"]
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda v: {**v, "blessed": "yes"}, "blessed: expected true or false, got 'yes'"),
+    (lambda v: {k: x for k, x in v.items() if k != "judged"}, "judged: expected true or false, got None"),
+    (lambda v: {**v, "rules": [{**v["rules"][0], "status": "fail"}, *v["rules"][1:]]},
+     "blessed: true contradicts its rules (failed: min_accuracy)"),
+    (lambda v: {**v, "judged": False, "blessed": False}, "reason: a verdict that judged nothing must say why"),
+    (lambda v: {**v, "judged": False, "blessed": True, "reason": "x"}, "blessed: true but judged: false"),
+    (lambda v: {**v, "rules": [{"name": "min_accuracy", "passed": True, "detail": ""}]}, "rules: expected a list"),
+])
+def test_a_verdict_read_back_is_checked_at_the_edge(tmp_path, edit, message):
+    """reports/gate.json decides what can be promoted: a hand-edited or stale one is refused, naming the field."""
+    good = gate.judge(ON, run(noise_seed=1), run("baseline"), alpha=0.05)
+    path = tmp_path / "gate.json"
+    path.write_text(json.dumps(good))
+    assert gate.read(path) == good
+    path.write_text(json.dumps(edit(good)))
+    with pytest.raises(InputError, match=re.escape(f"{path}: {message}")):
+        gate.read(path)
+    path.write_text("{not json")
+    with pytest.raises(InputError, match=r"not a gate verdict"):
+        gate.read(path)
 
 
 def test_params_yaml_gate_and_alpha_are_validated():
@@ -80,7 +128,7 @@ def two_runs(tmp_path):
     pq.write_table(results_table(), a)
     shifted = results_table(shift=0.02, noise_seed=1).to_pylist() + results_table(model="logreg", shift=-0.03,
                                                                                   noise_seed=2).to_pylist()
-    pq.write_table(predictions.split_results(shifted, PROTOCOL), b)
+    pq.write_table(splits.table(shifted, PROTOCOL), b)
     return a, b
 
 

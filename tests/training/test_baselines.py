@@ -7,6 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
+from pipeline.evaluation import splits as splits_lib
+from pipeline.evaluation import variance
 from pipeline.training import baselines, predictions, study
 from tests.conftest import repo_section
 
@@ -20,26 +22,30 @@ def small():
     train = repo_section("train")
     params = dataclasses.replace(train, seeds=2, epochs=3, split=dataclasses.replace(train.split, folds=3, repeats=1),
                                  baselines=dataclasses.replace(train.baselines, forest_trees=25))
-    result = study.run(x, y, params, [3], 0.5)
+    result = study.run(x, y, params, [3])
     splits = baselines.study_splits(result, x)
     fits = baselines.run(params.baselines, params.seed, x, y, splits)
     return x, y, np.arange(500, 650), params, result, splits, fits
 
 
+def split_results(result, fits, splits, y, pks, threshold=0.5):
+    scored = study.scored(result) + baselines.scored(fits, [s for s, _ in splits])
+    frame = predictions.scores(scored, pks, y, {}).to_pandas()
+    return splits_lib.results(frame, {"mlp": threshold, "logreg": threshold, "forest": threshold})
+
+
 def test_baselines_rows_pair_up_with_the_mlp_rows(small):
     _, y, pks, params, result, splits, fits = small
-    mlp = study.split_rows(result, y, pks, 0.5)
-    rows = baselines.split_rows(fits, [s for s, _ in splits], y, pks, 0.5)
-    assert {r["model"] for r in rows} == {"logreg", "forest"}
-    assert len(rows) == 2 * (1 + 3)
-    by_split = {(r["split"], r["split_digest"], r["train_rows"], r["test_rows"]) for r in mlp}
+    rows = split_results(result, fits, splits, y, pks)
+    mlp, others = rows[rows["model"] == "mlp"], rows[rows["model"] != "mlp"]
+    assert set(others["model"]) == {"logreg", "forest"} and len(others) == 2 * (1 + 3)
+    keys = ["split", "split_digest", "train_rows", "test_rows"]
+    by_split = set(mlp[keys].itertuples(index=False))
     for model in ("logreg", "forest"):
-        mine = {(r["split"], r["split_digest"], r["train_rows"], r["test_rows"]) for r in rows if r["model"] == model}
-        assert mine == by_split
-    # The table takes them as they are, and the accuracy is the baseline's own on that split's test rows.
-    predictions.split_results(mlp + rows, {})
+        assert set(others[others["model"] == model][keys].itertuples(index=False)) == by_split
+    # The accuracy is the baseline's own on that split's test rows.
     fold = result.kfold[2].split
-    row = next(r for r in rows if r["model"] == "forest" and r["split"] == fold.name)
+    row = others[(others["model"] == "forest") & (others["split"] == fold.name)].iloc[0]
     forest = fits["forest"][3].probs
     assert row["accuracy"] == pytest.approx(np.mean((forest[fold.test] >= 0.5) == (y[fold.test] == 1)))
     assert row["member_seed"] == params.seed
@@ -69,12 +75,11 @@ def test_baselines_are_deterministic_and_learn(small):
 
 
 def test_baseline_variance_matches_their_split_rows(small):
-    _, y, pks, _, _, splits, fits = small
-    plain = [s for s, _ in splits]
-    v = baselines.variance(fits, plain, y, 0.5)
-    rows = baselines.split_rows(fits, plain, y, pks, 0.5)
+    _, y, pks, _, result, splits, fits = small
+    rows = split_results(result, fits, splits, y, pks)
+    v = variance.report(rows)["baselines"]
     for name in ("logreg", "forest"):
-        accs = [r["accuracy"] for r in rows if r["model"] == name]
+        accs = rows[rows["model"] == name]["accuracy"].tolist()
         assert v[name]["holdout"]["mean"] == pytest.approx(accs[0])
         assert v[name]["kfold"]["mean"] == pytest.approx(np.mean(accs[1:]))
         assert v[name]["kfold"]["splits"] == 3 and v[name]["holdout"]["init_std"] == 0

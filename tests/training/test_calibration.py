@@ -229,11 +229,12 @@ def test_a_calibrated_pipeline_ships_calibrated_probabilities_to_litert(workspac
     params["simulator"].update(accounts_per_seed=300, annotator_mistake_rate=0.2)  # errors to calibrate on
     params["train"].update(seeds=3, calibration="temperature")
     params["train"]["split"]["repeats"] = 0
-    params["evaluate"]["gate"]["enabled"] = False  # the gate judges k-fold results; this run has none
+    # No k-fold splits: the gate does not judge this run, and says so; nothing stops.
     (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for stage in ("crawl", "label_import", "featurize", "train", "evaluate", "export_tflite"):
         status, lines = run_stage(stage, capsys)
         assert status == 0, (stage, lines)
+    assert json.loads(paths.GATE.read_text())["judged"] is False
 
     table = pq.read_table(paths.PREDICTIONS)
     recorded = predictions.calibration(table.schema)
