@@ -93,18 +93,19 @@ def render(users: list[dict], probs: np.ndarray, threshold: float, fmt: str) -> 
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
-def resolve_model(args: argparse.Namespace, into: Path) -> tuple[Path, float]:
-    """(TFLite file, decision threshold) of :func:`add_model_arguments`' options: ``--threshold``, else
-    the one the model ships with. A registered model's files are downloaded into ``into``."""
+def resolve_model(args: argparse.Namespace, into: Path) -> tuple[Path, litert.Model, float]:
+    """(TFLite file, the model loaded, decision threshold) of :func:`add_model_arguments`' options: the
+    model is checked before its threshold is read; the threshold is ``--threshold``, else the one the model
+    ships with. A registered model's files are downloaded into ``into``."""
     check_threshold(args.threshold)
     tflite, decision_file = model_files(args.model, into)
-    return tflite, args.threshold if args.threshold is not None else decision.read(decision_file).threshold
+    model = litert.Model.load(tflite)
+    return tflite, model, args.threshold if args.threshold is not None else decision.read(decision_file).threshold
 
 
 def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="igfake-model-") as into:
-        tflite, threshold = resolve_model(args, Path(into))
-        model = litert.Model.load(tflite)
+        _, model, threshold = resolve_model(args, Path(into))
     records = read_users(args.records)
     print(f"{records.name}: read {len(records.users)} profiles ({records.shape})", file=sys.stderr)
     probs = model.run(features.to_matrix(features.compute(records.users, FEATURE_SET), FEATURE_SET))

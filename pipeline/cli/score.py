@@ -21,7 +21,6 @@ from pipeline.cli.predict import add_model_arguments, resolve_model
 from pipeline.core import atomic
 from pipeline.core.errors import ParamsError
 from pipeline.core.progress import ProgressReporter
-from pipeline.serving import litert
 from pipeline.serving import score as scoring
 from pipeline.serving.batch import FEATURE_SET
 
@@ -56,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     if args.address is not None and args.engine != "ray":
         raise ParamsError("--address: only with --engine ray")
     with tempfile.TemporaryDirectory(prefix="igfake-model-") as into:
-        tflite, threshold = resolve_model(args, Path(into))
-        model = litert.Model.load(tflite)  # checked here, once, before any worker starts
+        # The model is checked here, once, before any worker starts.
+        tflite, model, threshold = resolve_model(args, Path(into))
         flatbuffer = tflite.read_bytes()
     scoring.check_output(args.output)
     job = scoring.plan(args.input, args.batch_rows)

@@ -108,7 +108,7 @@ def test_json_lines_are_scored_and_bad_lines_quarantined_by_line(tmp_path, recor
     lines.insert(4, json.dumps(dict(records[2], media_count="12")))
     path.write_text("\n".join(lines) + "\n")
     capsys.readouterr()
-    assert cli.main(["predict", str(path), "--model", str(tflite)]) == 2
+    assert cli.main(["predict", str(path), "--model", str(tflite), "--threshold", "0.5"]) == 2
     predict_error = capsys.readouterr().err
     assert score(path, tmp_path / "out", "--workers", "1", model=tflite) == 0
     entries = quarantine(tmp_path / "out")
