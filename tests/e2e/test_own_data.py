@@ -2,10 +2,11 @@
 ``label_import.source: files``, every other param at its default, in a fresh clone.
 
 The dump is simulated (no machine here reaches Instagram) but not the simulator's default data: another
-world, and an annotator who errs on 15% of the profiles, so the model scores below the simulator-tuned
-bounds. Before runs always completed, `dvc repro` stopped at export-tflite ("the gate did not bless this
-model"); now it completes, the verdict says which absolute rule failed and that the simulator's baseline
-is not comparable (different data), and only promotion and CI refuse the model.
+world and another annotator. The user sets an accuracy bound their data does not meet (0.99; this data's
+k-fold accuracy is about 0.94 on every machine measured), so the verdict is "not blessed" by design and not
+by one CPU's training result. Before runs always completed, `dvc repro` stopped at export-tflite ("the gate
+did not bless this model"); now it completes, the verdict says which absolute rule failed and that the
+simulator's baseline is not comparable (different data), and only promotion and CI refuse the model.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tests.conftest import REPO, sh
 pytestmark = pytest.mark.slow
 
 DUMP = "data/labels/own.json"
+UNMET_BOUND = 0.99  # above any k-fold accuracy interval this data has given (lower ends ~0.92-0.94)
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +36,7 @@ def own(tmp_path_factory) -> tuple[Path, int, str]:
     params = yaml.safe_load((target / "params.yaml").read_text())
     params["crawl"].update(source="files", files=[DUMP])
     params["label_import"].update(source="files", files=[DUMP])
+    params["evaluate"]["gate"]["min_accuracy"] = UNMET_BOUND
     (target / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     done = sh(["dvc", "repro"], cwd=target, check=False)
     return target, done.returncode, done.stdout + done.stderr
