@@ -28,7 +28,7 @@ def _commands() -> dict[str, str]:
         "audit": "estimate the authentic share of an account's followers, with a 95% interval",
         "simulator": "simulated Instagram: `igfake simulator serve --port N`",
         "label": "label the crawled profiles in the terminal, one key per decision",
-        "mlflow": "MLflow housekeeping: `igfake mlflow sync` after `dvc exp run`",
+        "mlflow": "MLflow: `igfake mlflow ui` serves the UI, `igfake mlflow sync` after `dvc exp run`",
         "compare": "compare two runs (or two models of one run) with a paired test over the k-fold splits",
         "baseline": "set the quality gate's baseline: copy a run's split results to data/baseline/",
         "promote": "make a run's registered model the champion (models:/NAME@champion), if the gate blessed it",

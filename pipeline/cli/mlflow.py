@@ -1,4 +1,5 @@
-"""``igfake mlflow sync``: tag each DVC experiment's MLflow runs with the experiment's own commit.
+"""``igfake mlflow ui``: the MLflow UI on the project's store, opening on the runs table;
+``igfake mlflow sync``: tag each DVC experiment's MLflow runs with the experiment's own commit.
 
 DVC commits an experiment only after its pipeline has run, so the runs the ``track`` stage logged carry
 the baseline's commit; this adds the experiment's (``mlflow.source.git.commit``, ``dvc.exp_rev``). An
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 from pipeline.core import paths
 from pipeline.core.params import load_section
@@ -20,11 +22,42 @@ from pipeline.core.params import load_section
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     sub.add_parser("sync", help="tag each DVC experiment's MLflow runs with the experiment's commit")
+    ui = sub.add_parser("ui", help="serve the MLflow UI on the project's store and print the runs table's link")
+    ui.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: 5000, as the link track logs)")
+
+
+def serve(port: int) -> int:
+    """Replace this process by ``mlflow server`` on the project's store (one worker, no GenAI job runner:
+    MLflow 3 otherwise starts seven job processes these runs never use), after printing the link."""
+    from pipeline.tracking import runs
+
+    address = f"http://127.0.0.1:{port}"
+    experiment_id = (logged_file() or {}).get("experiment_id")
+    print(f"MLflow UI: {runs.ui_url(experiment_id, address) if experiment_id else address} "
+          "(Ctrl-C stops it)", flush=True)
+    command = ["mlflow", "server", "--backend-store-uri", runs.tracking_uri(), "--default-artifact-root",
+               runs.artifact_location(), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    os.execvpe(command[0], command, os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    return 1  # not reached
+
+
+def logged_file() -> dict | None:
+    """The workspace's ``data/tracking/mlflow_run.json`` (which experiment the last track stage used)."""
+    try:
+        found = json.loads(paths.MLFLOW_RUN.read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) and isinstance(found.get("experiment_id"), str) else None
 
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.tracking import runs  # MLflow: only for this command, not for `igfake predict`
 
+    if args.action == "ui":
+        if not 0 < args.port < 65536:
+            print(f"igfake mlflow ui: --port {args.port} is not a TCP port (1-65535)", file=sys.stderr)
+            return 2
+        return serve(args.port)
     experiments = runs.dvc_experiments(paths.ROOT)
     counts = runs.sync_experiment_commits(experiments, load_section("mlflow", paths.PARAMS).experiment,
                                           logged_run)
@@ -55,4 +88,4 @@ def logged_run(rev: str) -> str | None:
     return (logged(rev) or {}).get("run_id")
 
 
-COMMAND = ("MLflow housekeeping: `igfake mlflow sync` after `dvc exp run`", add_arguments, run)
+COMMAND = ("MLflow: `igfake mlflow ui` serves the UI, `igfake mlflow sync` after `dvc exp run`", add_arguments, run)

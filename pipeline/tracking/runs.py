@@ -9,6 +9,7 @@ with the temporary workspace. ``MLFLOW_TRACKING_URI`` overrides the store.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 import subprocess
@@ -30,13 +31,37 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 
 from pipeline.core import paths
 from pipeline.core.params import TrainParams
-from pipeline.evaluation import metrics
+from pipeline.evaluation import gate, metrics
 from pipeline.serving import decision as decision_lib
 from pipeline.serving import litert
 from pipeline.tracking import registry, store
 
 # MLflow 3's UI opens an experiment without this tag on its GenAI overview; this one is model training.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+# Where `igfake mlflow ui` (and the README's `mlflow ui`) serves the UI: the host and port of the link
+# track prints.
+UI_ADDRESS = "http://127.0.0.1:5000"
+# The runs table a link opens: the UI reads a saved view from the experiment tag
+# ``mlflow.sharedViewState.<key>`` (what its own "Share" button writes; plain JSON is accepted) when the
+# link says ``viewStateShareKey=<key>`` and sets no search facet of its own. Without it the table shows no
+# metric column at all and sorts by start time.
+VIEW_KEY = "igfake-headline"
+# The parent run's metrics a pipeline run is judged by, as the table's columns, in this order.
+STUDY = "study"  # igfake.kind of a pipeline run's parent run
+UI_COLUMNS = ("accuracy", "roc_auc", "seed_accuracy_mean", "seed_accuracy_std", "kfold.mean", "kfold.ci95_low",
+              "kfold.ci95_high", "gate.blessed")
+
+
+def shared_view() -> dict[str, Any]:
+    """The saved view of the runs table: the pipeline runs (parent runs) alone, sorted by accuracy, best
+    first, the headline metrics and the verdict as columns (MLflow names a metric column ``metrics.`<key>```).
+    Sorted by a metric, MLflow lists nested runs flat, so the view leaves them out: a run's page lists its
+    seed runs, and the unfiltered table sorted by start time nests them under it."""
+    columns = [f"metrics.`{key}`" for key in UI_COLUMNS] + ["tags.`igfake.gate`"]
+    return {"searchFilter": f"tags.`igfake.kind` = '{STUDY}'", "orderByKey": "metrics.`accuracy`",
+            "orderByAsc": False, "startTime": "ALL",
+            "lifecycleFilter": "Active", "modelVersionFilter": "All Runs", "datasetsFilter": [],
+            "selectedColumns": ["attributes.`Run Name`", "attributes.`Dataset`", *columns]}
 # Which host and process a run belongs to, so that a later run can close it as KILLED once that is gone.
 OWNER_HOST, OWNER_PID = "igfake.host", "igfake.pid"
 
@@ -71,6 +96,7 @@ def setup(experiment: str, root: Path | None = None) -> str:
     experiment_id = found[-1]
     mlflow.set_experiment(experiment_id=experiment_id)
     store.retrying(mlflow.set_experiment_tag)(*EXPERIMENT_KIND)
+    store.retrying(mlflow.set_experiment_tag)(f"mlflow.sharedViewState.{VIEW_KEY}", json.dumps(shared_view()))
     return experiment_id
 
 
@@ -258,7 +284,8 @@ def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> d
     name = run_name()
     parent = store.retrying(client.create_run)(
         experiment_id, start_time=_ms(min(starts)) if starts else None, run_name=name,
-        tags=tags | {"igfake.kind": "study"} | gate_tags(run.gate))
+        tags=tags | {"igfake.kind": STUDY, "mlflow.note.content": description(run.metrics, run.gate)}
+        | gate_tags(run.gate))
     parent_id = parent.info.run_id
     splits = run.splits[run.splits["model"] == model]
     history = run.history[run.history["model"] == model]
@@ -273,6 +300,7 @@ def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> d
         seeds = run.metrics.get("seeds", {})
         store.retrying(mlflow.log_metrics)(
             headline | {f"seed_accuracy_{k}": float(v) for k, v in seeds.items()}
+            | flat_metrics("kfold", run.metrics.get("kfold", {}))
             | flat_metrics("variance", run.variance) | calibration_metrics(run.evaluation) | gate_metrics(run.metrics))
         source = (paths.tracking_root() / os.path.relpath(paths.FEATURES, paths.ROOT)).as_uri()
         dataset = mlflow.data.from_pandas(run.features, source=source, targets="label", name="features",
@@ -281,7 +309,7 @@ def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> d
         registered = _log_models(run, name)
         log_artifacts(run.artifacts)
     return {"experiment": experiment, "experiment_id": experiment_id, "run_id": parent_id, "run_name": name,
-            "ui": ui_path(experiment_id), "model_version": registered}
+            "ui": ui_url(experiment_id), "model_version": registered}
 
 
 def gate_metrics(headline: dict[str, Any]) -> dict[str, float]:
@@ -323,10 +351,23 @@ def calibration_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def ui_path(experiment_id: str) -> str:
-    """Where the MLflow UI shows the experiment's runs: its own default is a GenAI overview, and its
-    choice between GenAI and model training is the browser's, unless the link says."""
-    return f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+def ui_url(experiment_id: str, address: str = UI_ADDRESS) -> str:
+    """The experiment's runs table in the MLflow UI at ``address``, as :func:`shared_view` sets it up. The
+    UI's own default is a GenAI overview, and its choice between GenAI and model training is the browser's,
+    unless the link says (``workflowType``)."""
+    return f"{address}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
+
+
+def description(metrics: dict[str, Any], verdict: dict[str, Any]) -> str:
+    """The parent run's one-paragraph description (the runs table's Description column)."""
+    seeds, kfold = metrics.get("seeds", {}), metrics.get("kfold")
+    parts = [f"accuracy {metrics['accuracy']:.3f} on the hold-out"]
+    if seeds:
+        parts.append(f"over {seeds['n']} seed members {seeds['mean']:.3f} ± {seeds['std']:.3f} (std)")
+    if kfold:
+        parts.append(f"k-fold {kfold['mean']:.3f}, 95% interval [{kfold['ci95_low']:.3f}, {kfold['ci95_high']:.3f}]")
+    parts.append(f"quality gate: {gate.label(verdict)}")
+    return "; ".join(parts) + ". Expand the run for its seed, split and baseline runs."
 
 
 def gate_tags(verdict: dict[str, Any]) -> dict[str, str]:
