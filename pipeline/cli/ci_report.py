@@ -33,8 +33,10 @@ def _git_show(rev: str, path: str) -> str | None:
 def _committed_comparison(rev: str, alpha: float) -> tuple[compare.Comparison | None, str]:
     current = compare.run_results(sources.read(sources.WORKSPACE), "this run")
     try:
-        return compare.compare(compare.run_results(sources.read(rev), rev), current, alpha), \
-            f"Compared with `{rev}`'s split results (from the local DVC cache)."
+        table, note = sources.read_with_source(rev)
+        return compare.compare(compare.run_results(table, rev), current, alpha), \
+            (f"Compared with `{rev}`'s split results ({note})." if note
+             else f"Compared with `{rev}`'s split results (from DVC: the local cache or the remote).")
     except CompareError as exc:
         why = str(exc)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from pipeline.core import paths
 from pipeline.core.params import load_section
@@ -44,9 +45,12 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < alpha < 1:
         raise compare.CompareError(f"--alpha: expected a number strictly between 0 and 1, got {alpha}")
     a_ref, b_ref = choose_runs(args.runs, args.against)
-    tables = {ref: sources.read(ref) for ref in dict.fromkeys((a_ref, b_ref))}
-    a = compare.run_results(tables[a_ref], a_ref, args.model)
-    b = compare.run_results(tables[b_ref], b_ref, args.against or args.model)
+    found = {ref: sources.read_with_source(ref) for ref in dict.fromkeys((a_ref, b_ref))}
+    for _, note in found.values():
+        if note:  # not the file asked for, but the same bytes: say so
+            print(f"igfake compare: {note}", file=sys.stderr)
+    a = compare.run_results(found[a_ref][0], a_ref, args.model)
+    b = compare.run_results(found[b_ref][0], b_ref, args.against or args.model)
     result = compare.compare(a, b, alpha, allow_unpaired=not args.paired_only)
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))

@@ -1,19 +1,24 @@
 """Where a run's split results are read from: the workspace, the gate's baseline, a git revision or a DVC
 experiment.
 
-A revision's ``data/predictions/splits.parquet`` is a DVC output, so it is read through DVC's API from the
-local cache (``dvc.api.open``): nothing is retrained, and a revision whose outputs are not in the cache
-gets one line saying how to get them.
+A revision's ``data/predictions/splits.parquet`` is a DVC output, so it is read through DVC's API
+(``dvc.api.open``): from the local cache, else from the DVC remote if one is configured; nothing is
+retrained. On a fresh clone neither may hold it, but the revision's git-tracked gate baseline
+(``data/baseline/splits.parquet``, what ``igfake baseline`` commits) is the same file whenever its md5 is
+the one the revision's ``dvc.lock`` names: then that is read, and the source says so. Otherwise one line
+says what would work.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import subprocess
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 
 from pipeline.core import paths
 from pipeline.core.errors import CompareError
@@ -42,6 +47,12 @@ def git_commit(rev: str, root: Path) -> str | None:
 
 def read(ref: str, root: Path | None = None) -> pa.Table:
     """The split results of ``ref``: ``workspace``, ``baseline``, a ``.parquet`` file, a revision or an experiment."""
+    return read_with_source(ref, root)[0]
+
+
+def read_with_source(ref: str, root: Path | None = None) -> tuple[pa.Table, str | None]:
+    """:func:`read`, and a note when the table is not the file asked for but the same bytes (the committed
+    baseline standing in for a revision's split results), else None."""
     root = root or paths.ROOT
     relative = _relative(paths.SPLIT_RESULTS, root)
     if ref in (WORKSPACE, BASELINE) or ref.endswith(".parquet"):
@@ -49,7 +60,7 @@ def read(ref: str, root: Path | None = None) -> pa.Table:
         if not path.is_file():
             hint = "run `dvc repro` first" if ref == WORKSPACE else "write it with `igfake baseline`"
             raise CompareError(f"{ref}: {path} not found; {hint}")
-        return pq.read_table(path)
+        return pq.read_table(path), None
     commit = git_commit(ref, root) or experiment_commit(ref, root)
     if commit is None:
         raise CompareError(f"{ref}: neither a git revision nor a DVC experiment (see `dvc exp show`)")
@@ -57,8 +68,39 @@ def read(ref: str, root: Path | None = None) -> pa.Table:
 
     try:
         with dvc.api.open(relative, repo=str(root), rev=commit, mode="rb") as f:
-            return pq.read_table(io.BytesIO(f.read()))
+            return pq.read_table(io.BytesIO(f.read())), None
     except Exception as exc:  # DVC raises many kinds (missing cache, no remote, path not in that revision)
-        raise CompareError(f"{ref}: {relative} is not in the local DVC cache ({type(exc).__name__}); get it with "
-                           f"`dvc pull` or reproduce it (`git checkout {ref} && dvc repro`), then compare again") \
-            from None
+        missing = type(exc).__name__
+    baseline = _relative(paths.BASELINE, root)
+    locked, committed = _locked_md5(commit, relative, root), _git_bytes(commit, baseline, root)
+    if locked and committed is not None and hashlib.md5(committed).hexdigest() == locked:
+        return pq.read_table(io.BytesIO(committed)), (
+            f"`{ref}`: {relative} is in neither the DVC cache nor a remote; read {baseline}, committed in "
+            f"`{ref}` with the same md5 ({locked}) as its dvc.lock names")
+    remote = subprocess.run(["dvc", "remote", "list"], cwd=root, capture_output=True, text=True,
+                            check=False).stdout.strip()
+    get = ("`dvc pull` it from the remote" if remote else
+           "configure a DVC remote that holds it (`dvc remote add -d NAME URL`, then `dvc pull`)")
+    raise CompareError(f"{ref}: {relative} is not in the local DVC cache ({missing}) and its committed {baseline} "
+                       f"is not the same file; {get}, or reproduce it (`git checkout {ref} && dvc repro`), then "
+                       "compare again")
+
+
+def _git_bytes(commit: str, path: str, root: Path) -> bytes | None:
+    shown = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True, check=False)
+    return shown.stdout if shown.returncode == 0 else None
+
+
+def _locked_md5(commit: str, path: str, root: Path) -> str | None:
+    """The md5 that ``commit``'s dvc.lock names for output ``path``, if any."""
+    text = _git_bytes(commit, "dvc.lock", root)
+    try:
+        lock = yaml.safe_load(text) if text else None
+    except yaml.YAMLError:
+        return None
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    for stage in (stages or {}).values():
+        for out in (stage or {}).get("outs") or [] if isinstance(stage, dict) else []:
+            if isinstance(out, dict) and out.get("path") == path and isinstance(out.get("md5"), str):
+                return out["md5"]
+    return None
