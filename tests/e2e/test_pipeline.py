@@ -512,6 +512,8 @@ def test_exp_show_leads_with_the_headline_and_the_changed_params(clone):
     shown = json.loads(sh(["dvc", "exp", "show", "--json"], cwd=clone).stdout)
     workspace = shown[0]["rev"] == "workspace" and shown[0]["data"]["metrics"]["reports/metrics.json"]["data"]
     assert list(workspace)[:5] == ["accuracy", "roc_auc", "seeds", "kfold", "gate"]
+    # reports/metrics.json is the only DVC metric: no gate.json keys (`baseline.a`, `rules`, `intervals.*`).
+    assert set(shown[0]["data"]["metrics"]) == {"reports/metrics.json"}
 
 
 def test_compare_judges_the_experiments_with_the_noise(clone):
@@ -540,7 +542,7 @@ HEADLINE = ("accuracy", "roc_auc", "seeds.mean", "seeds.std", "seeds.min", "seed
 
 @pytest.fixture(scope="module")
 def mlflow_server(clone):
-    """The README's `mlflow ui` recipe, for real: a server on the clone's store."""
+    """The README's `igfake mlflow ui`, for real: a server on the clone's store, on a free port."""
     import socket
     import subprocess
     import time
@@ -551,15 +553,20 @@ def mlflow_server(clone):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen(
-        ["mlflow", "server", "--backend-store-uri", f"sqlite:///{clone / 'mlflow.db'}", "--default-artifact-root",
-         str(clone / "mlruns"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        # Without MLflow 3's job runner: seven huey consumers for GenAI jobs (online scoring, trace archival)
-        # that start ~30 s in, take both cores while later tests run and ~11 s to stop; no check here uses them.
-        cwd=clone, env=run_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"), stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True)
+    # It runs without MLflow 3's job runner: seven huey consumers for GenAI jobs (online scoring, trace
+    # archival) that start ~30 s in, take both cores while later tests run and ~11 s to stop.
+    output = clone.parent / "mlflow-ui.log"
+    with output.open("w") as log:
+        server = subprocess.Popen(["igfake", "mlflow", "ui", "--port", str(port)], cwd=clone, env=run_env(),
+                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
+        deadline = time.monotonic() + 30
+        while not output.read_text().endswith("\n") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        printed = output.read_text().splitlines()[0]
+        logged = json.loads((clone / "data/tracking/mlflow_run.json").read_text())
+        assert printed.startswith(f"MLflow UI: {base}/#/experiments/{logged['experiment_id']}/runs?"), printed
         deadline = time.monotonic() + 90
         while True:
             try:
@@ -617,28 +624,61 @@ def test_mlflow_rest_api_finds_each_experiment_with_its_commit_dataset_artifacts
             + [f"baseline-{b}" for b in BASELINES] + ["train-list"])
 
 
-def test_mlflow_ui_lists_the_runs_by_name_in_a_real_browser(clone, mlflow_server):
-    """Headless Chromium (Debian's package) on the MLflow UI: the experiment opens on its runs, by name."""
+def test_mlflow_ui_opens_on_the_runs_table_with_the_headline_as_columns_in_a_real_browser(clone, mlflow_server,
+                                                                                          tmp_path):
+    """Headless Chromium (Debian's package) on the MLflow UI, with screenshots (kept under
+    $IGFAKE_SCREENSHOTS, else the test's tmp dir): the link track logs opens the runs table on the pipeline
+    runs, by name, sorted by accuracy, with the headline metrics as columns; from the home page, the
+    experiment opens on its runs once the browser is on "Model training" (MLflow 3.17 keeps that choice in
+    the browser, local storage ``mlflow.workflowType_v1``; the experiment's kind tag does not decide)."""
     playwright = pytest.importorskip("playwright.sync_api")
     chromium = Path("/usr/bin/chromium")
     if not chromium.exists():
         pytest.fail("Debian's chromium is not installed: .ci/run installs it (apt-get install -y chromium)")
+    shots = Path(os.environ.get("IGFAKE_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
     experiment = rest(mlflow_server, "experiments/get-by-name?experiment_name=igfake")["experiment"]
+    logged = json.loads((clone / "data/tracking/mlflow_run.json").read_text())
+    assert logged["experiment_id"] == experiment["experiment_id"]
+    # A full URL, on the host and port of `igfake mlflow ui` (this server runs on another port).
+    assert logged["ui"].startswith("http://127.0.0.1:5000/#/experiments/" + experiment["experiment_id"] + "/runs?")
+    accuracy = {}
+    for name in ("epochs5", "restored", "same", "seed100"):
+        query = f"attributes.run_name = '{name}' AND tags.`igfake.kind` = 'study'"
+        (run,) = rest(mlflow_server, "runs/search", {"experiment_ids": [experiment["experiment_id"]],
+                                                     "filter": query})["runs"]
+        accuracy[name] = {m["key"]: m["value"] for m in run["data"]["metrics"]}["accuracy"]
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(chromium), args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
         try:
-            page = browser.new_page()
-            # The link the track stage logs: MLflow 3's UI shows GenAI pages unless told it is model training.
-            logged = json.loads((clone / "data/tracking/mlflow_run.json").read_text())
-            assert logged["experiment_id"] == experiment["experiment_id"]
-            page.goto(f"{mlflow_server}/{logged['ui']}")
-            for name in ("epochs5", "restored", "same", "seed100"):
+            page = browser.new_page(viewport={"width": 1600, "height": 900})
+            page.goto(logged["ui"].replace("http://127.0.0.1:5000", mlflow_server))
+            for name in accuracy:
                 page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
-            assert "/runs" in page.url and "workflowType=machine_learning" in page.url
+            page.screenshot(path=shots / "mlflow-runs-table.png")
+            headers = page.locator("[role=columnheader]").all_inner_texts()
+            assert {"Run Name", "accuracy", "roc_auc", "seed_accuracy_mean", "gate.blessed"} <= set(headers), headers
+            assert "/runs" in page.url and "orderByKey=metrics.%60accuracy%60" in page.url
+            # Pipeline runs only (no seed runs), best accuracy first.
+            rows = page.locator("[role=row] a").all_inner_texts()
+            names = [n for n in rows if n in accuracy or n.startswith("seed-")]
+            listed = [n for n in names if n in accuracy]
+            assert not [n for n in names if n.startswith("seed-")] and len(listed) == len(accuracy), names
+            assert [accuracy[n] for n in listed] == sorted(accuracy.values(), reverse=True), (listed, accuracy)
+            # From the home page: once on "Model training", the experiment opens on its runs.
+            fresh = browser.new_page(viewport={"width": 1600, "height": 900})
+            fresh.goto(mlflow_server + "/")
+            fresh.get_by_text("Model training").first.click(force=True)
+            fresh.get_by_role("link", name="igfake").first.click()
+            fresh.wait_for_url("**/runs?**", timeout=60_000)
+            fresh.get_by_text("epochs5", exact=True).first.wait_for(timeout=60_000)
+            fresh.screenshot(path=shots / "mlflow-home-to-runs.png")
+            assert "workflowType=machine_learning" in fresh.url
         finally:
             browser.close()
+    print(f"screenshots: {shots}")
 
 
 def test_shipped_model_is_logged_to_mlflow_with_named_features_and_an_example(clone):
@@ -706,3 +746,66 @@ def test_a_failing_gate_stops_nothing_but_promotion_and_ci(clone):
     report = sh(["igfake", "ci-report"], cwd=clone, check=False)
     assert report.returncode == 1 and "- quality gate: **NOT blessed**" in (clone / "reports/ci.md").read_text()
     assert report.stderr.strip().splitlines()[-1].startswith("igfake ci-report: the model is not blessed (min_accuracy")
+
+
+def readme_compare() -> list[str]:
+    """The commands of README.md's Comparing runs example, verbatim (comments dropped)."""
+    text = (REPO / "README.md").read_text()
+    block = text.split("## Comparing runs", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_a_fresh_clone_compares_main_with_no_extra_step(tmp_path):
+    """A clone with nothing reproduced and an empty DVC cache: main's split results come from the
+    committed gate baseline, which is the same file as main's dvc.lock names (so the committed baseline
+    must be main's own run: `igfake baseline` after the run, then commit both)."""
+    fresh = tmp_path / "fresh"
+    sh(["git", "clone", "--quiet", str(REPO), str(fresh)], cwd=tmp_path)
+    out = sh(["igfake", "compare", "main", "baseline", "--json"], cwd=fresh)
+    assert "committed in `main` with the same md5" in out.stderr and out.stderr.count("\n") == 1, out.stderr
+    verdict = json.loads(out.stdout)
+    assert verdict["paired"] and verdict["verdict"] == "no detectable difference"
+    assert all(m["difference"] == 0 for m in verdict["metrics"]), verdict
+
+
+def test_the_readme_compare_examples_run_verbatim(clone):
+    """Each line of README's Comparing runs block, with its placeholder `my-experiment` as one of the
+    experiments above, once the workspace's run is committed (so main's own results are in the cache)."""
+    sh(["git", "add", "dvc.lock"], cwd=clone)
+    sh(["git", *GIT_USER, "commit", "--quiet", "--allow-empty", "-m", "Accept the small run"], cwd=clone)
+    commands = readme_compare()
+    assert "igfake compare main my-experiment" in commands and len(commands) >= 4, commands
+    for command in commands:
+        out = sh(shlex.split(command.replace("my-experiment", "epochs5")), cwd=clone)
+        if "--json" in command:
+            assert json.loads(out.stdout)["verdict"] in ("better", "worse", "no detectable difference", "mixed")
+        else:
+            assert out.stdout.startswith("## `") and "paired over" in out.stdout, (command, out.stdout)
+    against = sh(["igfake", "compare", "main", "epochs5", "--json"], cwd=clone)
+    assert json.loads(against.stdout)["verdict"] == "worse" and against.stderr.strip() == ""
+
+
+def exp_ref_or_none(clone: Path, name: str) -> str | None:
+    refs = sh(["git", "for-each-ref", "--format=%(refname)", f"refs/exps/*/*/{name}"], cwd=clone).stdout.split()
+    return refs[0] if refs else None
+
+
+def test_the_readme_recipe_shows_a_sweep_in_15_columns_headline_first_changed_params_visible(clone):
+    """README's `dvc exp show` line, verbatim, on its two-value sweep (the two learning rates): at most 15
+    columns (name, headline, the changed param), nothing elided in a 200-column terminal. Last in the
+    module: it removes every other experiment first."""
+    shown = shown_experiments(clone)
+    sweep = [n for n, e in shown.items() if e["params"]["train"]["learning_rate"] in (0.01, 0.0003)]
+    others = [n for n in shown if n not in sweep and exp_ref_or_none(clone, n)]
+    assert len(sweep) == 2, sorted(shown)
+    if others:
+        sh(["dvc", "exp", "remove", *others], cwd=clone)
+    (recipe,) = [c for c in readme_sweep() if c.startswith("dvc exp show")]
+    header = sh([*shlex.split(recipe), "--csv"], cwd=clone).stdout.splitlines()[0].split(",")
+    columns = [c for c in header if c not in ("rev", "typ", "parent", "State", "Executor")]  # CSV-only columns
+    assert len(columns) <= 15 and columns[0] == "Experiment", columns
+    assert columns[1:5] == ["accuracy", "roc_auc", "seeds.mean", "seeds.std"], columns
+    assert "train.learning_rate" in columns and "train.epochs" not in columns, columns
+    assert not [c for c in columns if "/" in c or c in ("balanced_accuracy", "log_loss", "Created")], columns
+    table = sh(shlex.split(recipe), cwd=clone, COLUMNS="200").stdout
+    assert "…" not in table and "train.learning_rate" in table, table
