@@ -30,6 +30,20 @@ def sh(args: list[str], cwd: Path, check: bool = True, **extra: str) -> subproce
     return result
 
 
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's: Playwright's own browser download fails here
+
+
+def chromium() -> Path:
+    """The system browser the browser tests drive. Missing, the test skips with what to install, except
+    under ``IGFAKE_CI=1`` (``.ci/run`` sets it and installs the browser), where it fails."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    message = "Debian's chromium is not installed (apt-get install -y chromium; .ci/run installs it)"
+    if os.environ.get("IGFAKE_CI") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """An empty project directory holding a copy of the repository's params.yaml and dvc.yaml."""

@@ -61,7 +61,7 @@ def shared_view() -> dict[str, Any]:
     return {"searchFilter": f"tags.`igfake.kind` = '{STUDY}'", "orderByKey": "metrics.`accuracy`",
             "orderByAsc": False, "startTime": "ALL",
             "lifecycleFilter": "Active", "modelVersionFilter": "All Runs", "datasetsFilter": [],
-            "selectedColumns": ["attributes.`Run Name`", "attributes.`Dataset`", *columns]}
+            "selectedColumns": ["attributes.`Run Name`", *columns]}
 # Which host and process a run belongs to, so that a later run can close it as KILLED once that is gone.
 OWNER_HOST, OWNER_PID = "igfake.host", "igfake.pid"
 

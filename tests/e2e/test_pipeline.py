@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, sh
+from tests.conftest import REPO, chromium, sh
 
 pytestmark = pytest.mark.slow
 
@@ -253,9 +253,10 @@ def test_report_renders_offline_in_chromium_with_every_image(clone):
     """reports/report.html in a real browser with the network off: key numbers shown, every image decoded."""
     from playwright.sync_api import sync_playwright
 
+    browser_path = chromium()
     metrics = json.loads((clone / "reports/evaluation.json").read_text())
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
+        browser = pw.chromium.launch(executable_path=str(browser_path),
                                      args=["--headless", "--no-sandbox", "--disable-gpu"])
         try:
             context = browser.new_context(offline=True)
@@ -632,9 +633,7 @@ def test_mlflow_ui_opens_on_the_runs_table_with_the_headline_as_columns_in_a_rea
     experiment opens on its runs once the browser is on "Model training" (MLflow 3.17 keeps that choice in
     the browser, local storage ``mlflow.workflowType_v1``; the experiment's kind tag does not decide)."""
     playwright = pytest.importorskip("playwright.sync_api")
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        pytest.fail("Debian's chromium is not installed: .ci/run installs it (apt-get install -y chromium)")
+    browser_path = chromium()
     shots = Path(os.environ.get("IGFAKE_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     experiment = rest(mlflow_server, "experiments/get-by-name?experiment_name=igfake")["experiment"]
@@ -649,11 +648,12 @@ def test_mlflow_ui_opens_on_the_runs_table_with_the_headline_as_columns_in_a_rea
                                                      "filter": query})["runs"]
         accuracy[name] = {m["key"]: m["value"] for m in run["data"]["metrics"]}["accuracy"]
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=[
+        browser = p.chromium.launch(executable_path=str(browser_path), args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 900})
+            # Wide: the table renders only the columns in view (MLflow's assistant panel takes a third).
+            page = browser.new_page(viewport={"width": 2400, "height": 1000})
             page.goto(logged["ui"].replace("http://127.0.0.1:5000", mlflow_server))
             for name in accuracy:
                 page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
@@ -768,23 +768,6 @@ def test_a_fresh_clone_compares_main_with_no_extra_step(tmp_path):
     assert all(m["difference"] == 0 for m in verdict["metrics"]), verdict
 
 
-def test_the_readme_compare_examples_run_verbatim(clone):
-    """Each line of README's Comparing runs block, with its placeholder `my-experiment` as one of the
-    experiments above, once the workspace's run is committed (so main's own results are in the cache)."""
-    sh(["git", "add", "dvc.lock"], cwd=clone)
-    sh(["git", *GIT_USER, "commit", "--quiet", "--allow-empty", "-m", "Accept the small run"], cwd=clone)
-    commands = readme_compare()
-    assert "igfake compare main my-experiment" in commands and len(commands) >= 4, commands
-    for command in commands:
-        out = sh(shlex.split(command.replace("my-experiment", "epochs5")), cwd=clone)
-        if "--json" in command:
-            assert json.loads(out.stdout)["verdict"] in ("better", "worse", "no detectable difference", "mixed")
-        else:
-            assert out.stdout.startswith("## `") and "paired over" in out.stdout, (command, out.stdout)
-    against = sh(["igfake", "compare", "main", "epochs5", "--json"], cwd=clone)
-    assert json.loads(against.stdout)["verdict"] == "worse" and against.stderr.strip() == ""
-
-
 def exp_ref_or_none(clone: Path, name: str) -> str | None:
     refs = sh(["git", "for-each-ref", "--format=%(refname)", f"refs/exps/*/*/{name}"], cwd=clone).stdout.split()
     return refs[0] if refs else None
@@ -809,3 +792,23 @@ def test_the_readme_recipe_shows_a_sweep_in_15_columns_headline_first_changed_pa
     assert not [c for c in columns if "/" in c or c in ("balanced_accuracy", "log_loss", "Created")], columns
     table = sh(shlex.split(recipe), cwd=clone, COLUMNS="200").stdout
     assert "…" not in table and "train.learning_rate" in table, table
+
+
+def test_the_readme_compare_examples_run_verbatim(clone):
+    """Each line of README's Comparing runs block, with its placeholder `my-experiment` as one of the
+    README sweep's experiments, once the workspace's run is committed (so main's own results are in the
+    cache). Last in the module: the commit starts a new experiment baseline."""
+    (experiment, _) = sorted(n for n, e in shown_experiments(clone).items()
+                             if e["params"]["train"]["learning_rate"] in (0.01, 0.0003))
+    sh(["git", "add", "dvc.lock"], cwd=clone)
+    sh(["git", *GIT_USER, "commit", "--quiet", "--allow-empty", "-m", "Accept the small run"], cwd=clone)
+    commands = readme_compare()
+    assert "igfake compare main my-experiment" in commands and len(commands) >= 4, commands
+    for command in commands:
+        out = sh(shlex.split(command.replace("my-experiment", experiment)), cwd=clone)
+        if "--json" in command:
+            assert json.loads(out.stdout)["verdict"] in ("better", "worse", "no detectable difference", "mixed")
+        else:
+            assert out.stdout.startswith("## `") and "paired over" in out.stdout, (command, out.stdout)
+    against = sh(["igfake", "compare", "main", experiment, "--json"], cwd=clone)
+    assert json.loads(against.stdout)["paired"] and against.stderr.strip() == ""  # main's own, from the cache
