@@ -755,19 +755,6 @@ def readme_compare() -> list[str]:
     return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
 
 
-def test_a_fresh_clone_compares_main_with_no_extra_step(tmp_path):
-    """A clone with nothing reproduced and an empty DVC cache: main's split results come from the
-    committed gate baseline, which is the same file as main's dvc.lock names (so the committed baseline
-    must be main's own run: `igfake baseline` after the run, then commit both)."""
-    fresh = tmp_path / "fresh"
-    sh(["git", "clone", "--quiet", str(REPO), str(fresh)], cwd=tmp_path)
-    out = sh(["igfake", "compare", "main", "baseline", "--json"], cwd=fresh)
-    assert "committed in `main` with the same md5" in out.stderr and out.stderr.count("\n") == 1, out.stderr
-    verdict = json.loads(out.stdout)
-    assert verdict["paired"] and verdict["verdict"] == "no detectable difference"
-    assert all(m["difference"] == 0 for m in verdict["metrics"]), verdict
-
-
 def exp_ref_or_none(clone: Path, name: str) -> str | None:
     refs = sh(["git", "for-each-ref", "--format=%(refname)", f"refs/exps/*/*/{name}"], cwd=clone).stdout.split()
     return refs[0] if refs else None

@@ -122,3 +122,16 @@ def test_with_a_local_remote_a_fresh_clone_pulls_and_compares(tmp_path):
     # Without a pull, DVC's API streams a revision's file from the remote.
     table, note = sources.read_with_source("b", root=fresh_clone(origin, "no-pull"))
     assert note is None and table.equals(pq.read_table(origin / RESULTS))
+
+
+def test_a_fresh_clone_of_this_repository_compares_main_with_no_extra_step(tmp_path):
+    """A clone with nothing reproduced and an empty DVC cache: main's split results come from the
+    committed gate baseline, which is the same file as main's dvc.lock names (so the committed baseline
+    must be main's own run: `igfake baseline` after the run, then commit both)."""
+    fresh = tmp_path / "fresh"
+    sh(["git", "clone", "--quiet", str(REPO), str(fresh)], cwd=tmp_path)
+    out = sh(["igfake", "compare", "main", "baseline", "--json"], cwd=fresh)
+    assert "committed in `main` with the same md5" in out.stderr and out.stderr.count("\n") == 1, out.stderr
+    verdict = json.loads(out.stdout)
+    assert verdict["paired"] and verdict["verdict"] == "no detectable difference"
+    assert all(m["difference"] == 0 for m in verdict["metrics"]), verdict
