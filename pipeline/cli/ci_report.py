@@ -25,9 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _git_show(rev: str, path: str) -> str | None:
-    shown = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=paths.ROOT, capture_output=True, text=True,
-                           check=False)
-    return shown.stdout if shown.returncode == 0 else None
+    shown = sources.git_show(rev, path, paths.ROOT)
+    return shown.decode() if shown is not None else None
 
 
 def _committed_comparison(rev: str, alpha: float) -> tuple[compare.Comparison | None, str]:

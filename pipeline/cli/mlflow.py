@@ -15,6 +15,7 @@ import json
 import os
 import sys
 
+from pipeline import tracking
 from pipeline.core import paths
 from pipeline.core.params import load_section
 
@@ -23,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     sub.add_parser("sync", help="tag each DVC experiment's MLflow runs with the experiment's commit")
     ui = sub.add_parser("ui", help="serve the MLflow UI on the project's store and print the runs table's link")
-    ui.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: 5000, as the link track logs)")
+    ui.add_argument("--port", type=int, default=tracking.UI_PORT,
+                    help=f"port on {tracking.UI_HOST} (default: {tracking.UI_PORT}, as in the link track logs)")
 
 
 def serve(port: int) -> int:
@@ -31,12 +33,12 @@ def serve(port: int) -> int:
     MLflow 3 otherwise starts seven job processes these runs never use), after printing the link."""
     from pipeline.tracking import runs
 
-    address = f"http://127.0.0.1:{port}"
+    address = f"http://{tracking.UI_HOST}:{port}"
     experiment_id = (logged_file() or {}).get("experiment_id")
     print(f"MLflow UI: {runs.ui_url(experiment_id, address) if experiment_id else address} "
           "(Ctrl-C stops it)", flush=True)
     command = ["mlflow", "server", "--backend-store-uri", runs.tracking_uri(), "--default-artifact-root",
-               runs.artifact_location(), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+               runs.artifact_location(), "--host", tracking.UI_HOST, "--port", str(port), "--workers", "1"]
     os.execvpe(command[0], command, os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     return 1  # not reached
 

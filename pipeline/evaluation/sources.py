@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -72,7 +73,8 @@ def read_with_source(ref: str, root: Path | None = None) -> tuple[pa.Table, str 
     except Exception as exc:  # DVC raises many kinds (missing cache, no remote, path not in that revision)
         missing = type(exc).__name__
     baseline = _relative(paths.BASELINE, root)
-    locked, committed = _locked_md5(commit, relative, root), _git_bytes(commit, baseline, root)
+    locked = lock_outs(git_show(commit, "dvc.lock", root)).get(relative)
+    committed = git_show(commit, baseline, root)
     if locked and committed is not None and hashlib.md5(committed).hexdigest() == locked:
         return pq.read_table(io.BytesIO(committed)), (
             f"`{ref}`: {relative} is in neither the DVC cache nor a remote; read {baseline}, committed in "
@@ -86,21 +88,26 @@ def read_with_source(ref: str, root: Path | None = None) -> tuple[pa.Table, str 
                        "compare again")
 
 
-def _git_bytes(commit: str, path: str, root: Path) -> bytes | None:
+def git_show(commit: str, path: str, root: Path) -> bytes | None:
+    """The bytes of ``path`` in git revision ``commit``, or None if that revision has no such file."""
     shown = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True, check=False)
     return shown.stdout if shown.returncode == 0 else None
 
 
-def _locked_md5(commit: str, path: str, root: Path) -> str | None:
-    """The md5 that ``commit``'s dvc.lock names for output ``path``, if any."""
-    text = _git_bytes(commit, "dvc.lock", root)
+def lock_outs(lock_text: str | bytes | None, stages: Iterable[str] | None = None) -> dict[str, str]:
+    """path -> md5 of the outputs of ``stages`` (every stage if None) in a dvc.lock's text; an output without
+    an md5 maps to ""; a missing or malformed lock has none."""
     try:
-        lock = yaml.safe_load(text) if text else None
+        lock = yaml.safe_load(lock_text) if lock_text else None
     except yaml.YAMLError:
-        return None
-    stages = lock.get("stages") if isinstance(lock, dict) else None
-    for stage in (stages or {}).values():
-        for out in (stage or {}).get("outs") or [] if isinstance(stage, dict) else []:
-            if isinstance(out, dict) and out.get("path") == path and isinstance(out.get("md5"), str):
-                return out["md5"]
-    return None
+        return {}
+    locked = lock.get("stages") if isinstance(lock, dict) else None
+    if not isinstance(locked, dict):
+        return {}
+    out: dict[str, str] = {}
+    for stage in locked if stages is None else stages:
+        entry = locked.get(stage)
+        for o in (entry.get("outs") or []) if isinstance(entry, dict) else []:
+            if isinstance(o, dict) and isinstance(o.get("path"), str):
+                out[o["path"]] = str(o.get("md5", ""))
+    return out

@@ -16,9 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
-from pipeline.evaluation import compare
+from pipeline.evaluation import compare, sources
 
 DATA_STAGES = ("crawl", "label-import", "featurize")
 MODEL_STAGES = ("train", "evaluate", "export-tflite")
@@ -30,10 +28,8 @@ PLOTS = {"ROC": "plots/roc.png", "Confusion matrix": "plots/confusion.png",
 
 
 def lock_outs(lock_text: str, stages: tuple[str, ...]) -> dict[str, str]:
-    """md5 of the cached outputs of ``stages`` in a dvc.lock (uncached reports carry elapsed times)."""
-    locked = (yaml.safe_load(lock_text) or {}).get("stages", {})
-    return {o["path"]: o.get("md5", "") for stage in stages for o in locked.get(stage, {}).get("outs", [])
-            if not o["path"].startswith("reports/")}
+    """md5 of the outputs of ``stages`` in a dvc.lock but the reports (uncached, they carry elapsed times)."""
+    return {path: md5 for path, md5 in sources.lock_outs(lock_text, stages).items() if not path.startswith("reports/")}
 
 
 def outputs_section(committed_lock: str, fresh_lock: str) -> tuple[list[str], bool]:

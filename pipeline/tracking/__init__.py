@@ -8,3 +8,6 @@ import os
 # MLflow 3 records usage telemetry and sends it from a background thread: these runs are offline and
 # logged by the hundred, so it costs time and reaches for the network. Set the variable to opt back in.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+# Where `igfake mlflow ui` serves the MLflow UI, and so the host and port of the link the track stage logs.
+UI_HOST, UI_PORT = "127.0.0.1", 5000

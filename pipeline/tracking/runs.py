@@ -29,6 +29,7 @@ from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema, TensorSpec
 
+from pipeline import tracking
 from pipeline.core import paths
 from pipeline.core.params import TrainParams
 from pipeline.evaluation import gate, metrics
@@ -38,16 +39,17 @@ from pipeline.tracking import registry, store
 
 # MLflow 3's UI opens an experiment without this tag on its GenAI overview; this one is model training.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
-# Where `igfake mlflow ui` (and the README's `mlflow ui`) serves the UI: the host and port of the link
-# track prints.
-UI_ADDRESS = "http://127.0.0.1:5000"
+# Which host and process a run belongs to, so that a later run can close it as KILLED once that is gone.
+OWNER_HOST, OWNER_PID = "igfake.host", "igfake.pid"
+# The MLflow UI the logged link points at (`igfake mlflow ui`).
+UI_ADDRESS = f"http://{tracking.UI_HOST}:{tracking.UI_PORT}"
 # The runs table a link opens: the UI reads a saved view from the experiment tag
 # ``mlflow.sharedViewState.<key>`` (what its own "Share" button writes; plain JSON is accepted) when the
 # link says ``viewStateShareKey=<key>`` and sets no search facet of its own. Without it the table shows no
 # metric column at all and sorts by start time.
 VIEW_KEY = "igfake-headline"
-# The parent run's metrics a pipeline run is judged by, as the table's columns, in this order.
 STUDY = "study"  # igfake.kind of a pipeline run's parent run
+# The parent run's metrics a pipeline run is judged by, as the table's columns.
 UI_COLUMNS = ("accuracy", "roc_auc", "seed_accuracy_mean", "seed_accuracy_std", "kfold.mean", "kfold.ci95_low",
               "kfold.ci95_high", "gate.blessed")
 
@@ -62,8 +64,6 @@ def shared_view() -> dict[str, Any]:
             "orderByAsc": False, "startTime": "ALL",
             "lifecycleFilter": "Active", "modelVersionFilter": "All Runs", "datasetsFilter": [],
             "selectedColumns": ["attributes.`Run Name`", *columns]}
-# Which host and process a run belongs to, so that a later run can close it as KILLED once that is gone.
-OWNER_HOST, OWNER_PID = "igfake.host", "igfake.pid"
 
 
 def tracking_uri(root: Path | None = None) -> str:
