@@ -5,10 +5,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import pipeline  # noqa: F401  (first: fixes TF_ENABLE_ONEDNN_OPTS before any test imports TensorFlow)
+
+if TYPE_CHECKING:
+    from pipeline.core.params import Params
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -52,23 +56,23 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def repo_section(name: str):
-    """A section of the repository's params.yaml: the defaults a test starts from and overrides."""
-    from pipeline.core.params import load_section
+def repo_params() -> Params:
+    """The repository's params.yaml: the defaults a test starts from and overrides."""
+    from pipeline.core.params import load
 
-    return load_section(name, REPO / "params.yaml")
+    return load(REPO / "params.yaml")
 
 
 def api_client(base_url: str, cache=None, **crawl_overrides):
     """The crawl's API client as the pipeline builds it, with ``crawl`` params overridden by name."""
     from pipeline.instagram.sources import client_for
 
-    return client_for(dataclasses.replace(repo_section("crawl"), **crawl_overrides), base_url, cache)
+    return client_for(dataclasses.replace(repo_params().crawl, **crawl_overrides), base_url, cache)
 
 
 def faults(**overrides):
     """The simulator's faults as params.yaml sets them (none), with some turned on."""
-    return dataclasses.replace(repo_section("simulator").faults, **overrides)
+    return dataclasses.replace(repo_params().simulator.faults, **overrides)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from pipeline.audit import audit
 from pipeline.core import paths
 from pipeline.core.errors import CrawlError, ParamsError
-from pipeline.core.params import AuditParams, load_section
+from pipeline.core.params import AuditParams, CrawlParams, load
 from pipeline.instagram.crawler import ResponseCache
 from pipeline.instagram.sources import SESSION_ENV, cache_dir, client_for, session_headers
 
@@ -49,9 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "them (default: models/decision.json)")
 
 
-def params_of(args: argparse.Namespace) -> AuditParams:
-    """audit params with the command line's overrides, checked."""
-    params = load_section("audit", args.params)
+def params_of(args: argparse.Namespace, params: AuditParams) -> AuditParams:
+    """``params`` (params.yaml's audit section) with the command line's overrides, checked."""
     sim = params.simulator
     if args.followers is not None:
         if args.followers <= 0:
@@ -74,30 +73,30 @@ def params_of(args: argparse.Namespace) -> AuditParams:
 
 
 @contextlib.contextmanager
-def api(params: AuditParams, account: str, params_path: Path) -> Iterator[tuple[str, dict | None, object]]:
-    """(base URL, headers, identity of the answers) of the audit's source, served for the block's duration."""
+def api(params: AuditParams, account: str, crawl: CrawlParams,
+        mistakes: float) -> Iterator[tuple[str, dict | None, object]]:
+    """(base URL, headers, identity of the answers) of the audit's source, served for the block's duration;
+    ``mistakes`` is the simulated annotator's mistake rate (simulator.annotator_mistake_rate)."""
     if params.source == "instagram":
-        crawl = load_section("crawl", params_path)
         yield crawl.instagram_url, session_headers(), {"api": crawl.instagram_url, "account": account}
         return
     from pipeline.instagram.server import serve
     from pipeline.instagram.world import audit_world
 
     sim = params.simulator
-    mistakes = load_section("simulator", params_path).annotator_mistake_rate
     world = audit_world(sim.seed, account, sim.followers, sim.authentic_share, mistakes)
     with serve(world) as server:
         yield server.base_url, None, {"world": dataclasses.asdict(sim), "mistakes": mistakes, "account": account}
 
 
 def run(args: argparse.Namespace) -> int:
-    params = params_of(args)
-    crawl = load_section("crawl", args.params)
+    loaded = load(args.params)
+    params, crawl = params_of(args, loaded.audit), loaded.crawl
     if params.source == "instagram" and not os.environ.get(SESSION_ENV, "").strip():
         raise CrawlError(f"the instagram source needs a session: set the environment variable {SESSION_ENV} to "
                          "the 'sessionid' cookie of a logged-in Instagram session")
     models = audit.Models.load(args.list_model, args.model, args.card, args.decision)
-    with api(params, args.account, args.params) as (base_url, headers, identity):
+    with api(params, args.account, crawl, loaded.simulator.annotator_mistake_rate) as (base_url, headers, identity):
         journal_dir = cache_dir(paths.AUDIT_CACHE, params.source, identity)
         cache = ResponseCache(journal_dir / "responses.jsonl")
         try:

@@ -15,7 +15,7 @@ import sys
 
 from pipeline.core import atomic, paths
 from pipeline.core.errors import CompareError, InputError
-from pipeline.core.params import load_section
+from pipeline.core.params import load
 from pipeline.evaluation import compare, gate, sources
 from pipeline.reporting import ci_report
 
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise InputError(f"{path.relative_to(paths.ROOT)}: not found; run `dvc repro` first")
     verdict = gate.read(paths.GATE)
-    alpha = load_section("compare", paths.PARAMS).alpha
+    alpha = load().compare.alpha
     comparison, note = _committed_comparison(args.against, alpha)
     commit = subprocess.run(["git", "rev-parse", args.against], cwd=paths.ROOT, capture_output=True, text=True,
                             check=False).stdout.strip()

@@ -11,8 +11,7 @@ import argparse
 import json
 import sys
 
-from pipeline.core import paths
-from pipeline.core.params import load_section
+from pipeline.core.params import load
 from pipeline.evaluation import compare, sources
 
 
@@ -41,7 +40,7 @@ def choose_runs(refs: list[str], against: str | None) -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    alpha = args.alpha if args.alpha is not None else load_section("compare", paths.PARAMS).alpha
+    alpha = args.alpha if args.alpha is not None else load().compare.alpha
     if not 0 < alpha < 1:
         raise compare.CompareError(f"--alpha: expected a number strictly between 0 and 1, got {alpha}")
     a_ref, b_ref = choose_runs(args.runs, args.against)

@@ -17,7 +17,7 @@ import sys
 
 from pipeline import tracking
 from pipeline.core import paths
-from pipeline.core.params import load_section
+from pipeline.core.params import load
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         return serve(args.port)
     experiments = runs.dvc_experiments(paths.ROOT)
-    counts = runs.sync_experiment_commits(experiments, load_section("mlflow", paths.PARAMS).experiment,
+    counts = runs.sync_experiment_commits(experiments, load().mlflow.experiment,
                                           logged_run)
     print(f"{len(experiments)} DVC experiments: {counts['tagged']} MLflow runs tagged with their experiment's "
           f"commit, {counts['linked']} experiments that reproduced nothing new linked to the run they repeat")

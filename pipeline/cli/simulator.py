@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pipeline.core import atomic, paths
 from pipeline.core.errors import ParamsError
-from pipeline.core.params import FaultParams, load_section, override
+from pipeline.core.params import FaultParams, load, override
 from pipeline.instagram.server import serve
 from pipeline.instagram.sources import world_for
 from pipeline.labelling.formats import legacy_dump
@@ -107,7 +107,7 @@ def population(args: argparse.Namespace) -> int:
         raise ParamsError(f"{args.output}: is a directory; name a .parquet file, or pass --rows-per-file")
     if args.output.is_file() and args.rows_per_file:
         raise ParamsError(f"{args.output}: is a file; --rows-per-file writes a directory of parts")
-    sim = load_section("simulator", args.params)
+    sim = load(args.params).simulator
     seed = sim.seed if args.seed is None else args.seed
     started = time.perf_counter()
     files = population_lib.write(args.output, args.rows, seed, sim.annotator_mistake_rate, args.rows_per_file)
@@ -117,8 +117,8 @@ def population(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    sim = load_section("simulator", args.params)
-    crawl = load_section("crawl", args.params)
+    params = load(args.params)
+    sim, crawl = params.simulator, params.crawl
     world = world_for(sim, crawl.seed_accounts)
     profiles = [world.profiles[pk] for pk in sorted(world.profiles)]
     if args.format == "legacy":
@@ -133,8 +133,8 @@ def export(args: argparse.Namespace) -> int:
 def serve_world(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ParamsError(f"--port: expected a port from 0 to 65535 (0 picks a free one), got {args.port}")
-    sim = load_section("simulator", args.params)
-    crawl = load_section("crawl", args.params)
+    params = load(args.params)
+    sim, crawl = params.simulator, params.crawl
     overrides = {name: value for name, value in (("seed", args.seed), ("accounts_per_seed", args.accounts_per_seed))
                  if value is not None}
     sim = override(sim, {"seed": "--seed", "accounts_per_seed": "--accounts-per-seed"}, **overrides)

@@ -1,9 +1,18 @@
 """``params.yaml`` as typed, validated, frozen data.
 
-Each section of ``params.yaml`` is a dataclass below. Loading checks every key: an unknown key, a missing
-key or a value of the wrong type or range raises :class:`ParamsError` with a message that names the key
-and the value, e.g. ``train.epochs: expected a positive integer, got 'ten'``. Stages turn that into a
-one-line error and exit status 2, never a traceback.
+:func:`load` reads the whole file once into :class:`Params`, one field per section, each section a dataclass
+below. Loading checks every key: an unknown key, a missing key or a value of the wrong type or range raises
+:class:`ParamsError` with a message that names the key and the value, e.g. ``train.epochs: expected a
+positive integer, got 'ten'``. Stages and commands load it first, before anything heavy is imported, and
+turn that into a one-line error and exit status 2, never a traceback.
+
+Why not pydantic (v2 is installed, with MLflow): it was tried on these dataclasses, and keeping the messages
+would take as much code as the converter below, only harder to follow. Its lax mode takes ``True``, ``2.0``
+and ``"4"`` as integers (the messages above refuse them), so every scalar field would need a ``Strict``
+annotation; its errors (``int_parsing``, ``missing``, ``unexpected_keyword_argument``, ...) would need a
+translation into this wording, field by field, plus the range wording of each :class:`Check`; and it reports
+a missing key before an unknown one, where a typo (``epoch:``) is named first here. The message table would
+then hang on pydantic's error codes, and the foundation on a package the project does not list itself.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from pipeline.core import paths
 from pipeline.core.errors import ParamsError
 
 # The largest integer a count, a size or a limit in params.yaml may be: what a C int holds, so no value
@@ -325,19 +335,22 @@ class AuditParams:
     simulator: AuditSimulatorParams
 
 
-SECTIONS: dict[str, type] = {
-    "simulator": SimulatorParams,
-    "crawl": CrawlParams,
-    "label_import": LabelImportParams,
-    "featurize": FeaturizeParams,
-    "train": TrainParams,
-    "evaluate": EvaluateParams,
-    "compare": CompareParams,
-    "export_tflite": ExportTfliteParams,
-    "mlflow": MlflowParams,
-    "train_list": TrainListParams,
-    "audit": AuditParams,
-}
+@dataclass(frozen=True)
+class Params:
+    """The whole of ``params.yaml``, one field per section, in the file's order: what :func:`load` returns."""
+
+    simulator: SimulatorParams
+    crawl: CrawlParams
+    label_import: LabelImportParams
+    featurize: FeaturizeParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    compare: CompareParams
+    export_tflite: ExportTfliteParams
+    mlflow: MlflowParams
+    train_list: TrainListParams
+    audit: AuditParams
+
 
 T = TypeVar("T")
 
@@ -510,18 +523,23 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_section(name: str, path: Path) -> Any:
-    """Load and validate section ``name`` of the params file at ``path``.
+def load(path: Path | None = None) -> Params:
+    """Read and validate the whole params file at ``path`` (default: the project's ``params.yaml``), once.
 
-    Unknown top-level sections are rejected too, so a typo such as ``trian:`` never passes silently.
+    The default is looked up at each call, not bound at import, so a caller that points
+    :mod:`pipeline.core.paths` at another project (the tests do) gets that project's file. Unknown
+    sections are rejected too, so a typo such as ``trian:`` never passes silently.
     """
+    path = paths.PARAMS if path is None else Path(path)
     data = read_yaml(path)
-    unknown = sorted(set(data) - set(SECTIONS))
+    sections = typing.get_type_hints(Params)
+    unknown = sorted(set(data) - set(sections))
     if unknown:
-        raise ParamsError(f"{path}: {unknown[0]}: unknown section (known: {', '.join(SECTIONS)})")
-    if name not in data:
-        raise ParamsError(f"{path}: {name}: section is missing")
+        raise ParamsError(f"{path}: {unknown[0]}: unknown section (known: {', '.join(sections)})")
+    for name in sections:
+        if name not in data:
+            raise ParamsError(f"{path}: {name}: section is missing")
     try:
-        return _convert(data[name], SECTIONS[name], name)
+        return Params(**{name: _convert(data[name], cls, name) for name, cls in sections.items()})
     except ParamsError as exc:
         raise ParamsError(f"{path}: {exc}") from None

@@ -19,7 +19,7 @@ import sys
 
 from pipeline.core import atomic, paths
 from pipeline.core.errors import CrawlError
-from pipeline.core.params import load_section
+from pipeline.core.params import load
 from pipeline.core.progress import ProgressReporter
 from pipeline.instagram import sources
 from pipeline.stages import run
@@ -29,11 +29,10 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     def body() -> None:
-        params = load_section("crawl", paths.PARAMS)
-        sim = load_section("simulator", paths.PARAMS)
+        params = load()
         progress = ProgressReporter("crawl", "profiles", log)
         try:
-            result = sources.fetch(params, sim, paths.ROOT, paths.CRAWL_CACHE, progress)
+            result = sources.fetch(params.crawl, params.simulator, paths.ROOT, paths.CRAWL_CACHE, progress)
         except CrawlError as exc:
             raise CrawlError(f"{exc}{_previous_crawl_hint()}") from None
         finally:
@@ -49,7 +48,7 @@ def main() -> None:
             atomic.write_jsonl(paths.RAW_PROFILES, result.profiles)
             atomic.write_jsonl(paths.RAW_GRAPH, result.graph)
             atomic.write_jsonl(paths.RAW_QUARANTINE, result.quarantine)
-            atomic.write_json(paths.CRAWL_REPORT, sources.report(params, result))
+            atomic.write_json(paths.CRAWL_REPORT, sources.report(params.crawl, result))
         # The outputs are written: the answers they came from are no longer needed to resume.
         if result.cache is not None:
             shutil.rmtree(result.cache, ignore_errors=True)

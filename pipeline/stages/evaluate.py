@@ -25,7 +25,7 @@ import logging
 import pyarrow.parquet as pq
 
 from pipeline.core import atomic, paths
-from pipeline.core.params import load_section
+from pipeline.core.params import load
 from pipeline.evaluation import compare, evaluate, gate, metrics, splits
 from pipeline.reporting import plots, report
 from pipeline.stages import run
@@ -39,8 +39,8 @@ PROFILE_COLUMNS = ["pk", "username", "follower_count", "following_count", "is_pr
 
 def main() -> None:
     def body() -> None:
-        params = load_section("evaluate", paths.PARAMS)
-        alpha = load_section("compare", paths.PARAMS).alpha
+        loaded = load()
+        params, alpha = loaded.evaluate, loaded.compare.alpha
         atomic.check_together(paths.commit_journal("train"))
         profiles = pq.read_table(paths.LABELLED, columns=PROFILE_COLUMNS).to_pandas()
         predicted = pq.read_table(paths.PREDICTIONS)

@@ -16,10 +16,8 @@ import pyarrow.parquet as pq
 
 from pipeline.core import atomic, console, paths
 from pipeline.core.errors import InputError
-from pipeline.core.params import load_section
-from pipeline.serving import export
+from pipeline.core.params import load
 from pipeline.stages import run
-from pipeline.training import model as model_lib
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +25,13 @@ log = logging.getLogger(__name__)
 def main() -> None:
     def body() -> None:
         # Params first: a bad value stops the stage before it reads anything.
-        tolerance = load_section("export_tflite", paths.PARAMS).tolerance
-        feature_set = load_section("featurize", paths.PARAMS).feature_set
+        loaded = load()
+        tolerance, feature_set = loaded.export_tflite.tolerance, loaded.featurize.feature_set
+        # Then TensorFlow: imported here, not at the top, so a bad value is reported in a
+        # fraction of a second instead of after TensorFlow's ~10 s import.
+        from pipeline.serving import export
+        from pipeline.training import model as model_lib
+
         atomic.check_together(paths.commit_journal("train"))
         model = model_lib.load_model(paths.KERAS_MODEL)
         predictions = pq.read_table(paths.PREDICTIONS, columns=["pk", "split"])

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from pipeline import features
 from pipeline.core import atomic, paths
-from pipeline.core.params import load_section
+from pipeline.core.params import load
 from pipeline.stages import run
 
 log = logging.getLogger(__name__)
@@ -21,13 +21,13 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     def body() -> None:
-        params = load_section("featurize", paths.PARAMS)
+        feature_set = load().featurize.feature_set
         atomic.check_together(paths.commit_journal("label-import"))
-        table = features.featurize(pq.read_table(paths.LABELLED), params.feature_set)
+        table = features.featurize(pq.read_table(paths.LABELLED), feature_set)
         with atomic.together(paths.commit_journal("featurize")):
             with atomic.atomic_path(paths.FEATURES) as tmp:
                 pq.write_table(table, tmp)
-            atomic.write_json(paths.FEATURE_SPEC, features.spec(params.feature_set))
+            atomic.write_json(paths.FEATURE_SPEC, features.spec(feature_set))
         log.info("%d rows x %d features", table.num_rows, table.num_columns - 2)
 
     run("featurize", body)

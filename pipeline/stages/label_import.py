@@ -16,7 +16,7 @@ import sys
 import pyarrow.parquet as pq
 
 from pipeline.core import atomic, paths
-from pipeline.core.params import load_section
+from pipeline.core.params import load
 from pipeline.core.vocabulary import AUTHENTIC, FAKE
 from pipeline.instagram.records import read_graph, read_profiles
 from pipeline.instagram.sources import world_for
@@ -29,16 +29,15 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     def body() -> None:
-        params = load_section("label_import", paths.PARAMS)
+        params = load()
         atomic.check_together(paths.commit_journal("crawl"))
         users = read_profiles(paths.RAW_PROFILES)
         relations = read_graph(paths.RAW_GRAPH, paths.RAW_PROFILES, users)
-        if params.source == "simulator":
-            crawl = load_section("crawl", paths.PARAMS)
-            world = world_for(load_section("simulator", paths.PARAMS), crawl.seed_accounts)
-            table, report, bad = sources.from_simulator(params, world, users, relations)
+        if params.label_import.source == "simulator":
+            world = world_for(params.simulator, params.crawl.seed_accounts)
+            table, report, bad = sources.from_simulator(params.label_import, world, users, relations)
         else:
-            table, report, bad = sources.from_files(params, paths.ROOT, paths.LABELS_DIR, users, relations,
+            table, report, bad = sources.from_files(params.label_import, paths.ROOT, paths.LABELS_DIR, users, relations,
                                                     paths.LABEL_QUARANTINE)
         check_classes(report, paths.LABELLED)
         with atomic.together(paths.commit_journal("label-import")):

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from pipeline import features
 from pipeline.core import atomic, console, paths
-from pipeline.core.params import load_section
+from pipeline.core.params import load
 from pipeline.evaluation import gate
 from pipeline.serving import decision
 from pipeline.stages import run
@@ -33,10 +33,9 @@ log = logging.getLogger(__name__)
 def main() -> None:
     def body() -> None:
         # Every param first: a bad value stops the stage before it reads anything.
-        params = load_section("train", paths.PARAMS)
-        feature_set = load_section("featurize", paths.PARAMS).feature_set
-        mlflow_params = load_section("mlflow", paths.PARAMS)
-        list_params = load_section("train_list", paths.PARAMS)
+        loaded = load()
+        params, feature_set = loaded.train, loaded.featurize.feature_set
+        mlflow_params, list_params = loaded.mlflow, loaded.train_list
         # What later steps trust is checked here, at the edge: the verdict the version is tagged with, and
         # the decision the registered model ships with.
         verdict = gate.read(paths.GATE)

@@ -27,19 +27,22 @@ import pyarrow.parquet as pq
 from pipeline import features
 from pipeline.core import atomic, paths
 from pipeline.core.errors import InputError
-from pipeline.core.params import load_section
+from pipeline.core.params import load
 from pipeline.core.progress import ProgressReporter
 from pipeline.stages import run
-from pipeline.training import baselines, predictions, study
-from pipeline.training import model as model_lib
 
 log = logging.getLogger(__name__)
 
 
 def main() -> None:
     def body() -> None:
-        params = load_section("train", paths.PARAMS)
-        feature_set = load_section("featurize", paths.PARAMS).feature_set
+        loaded = load()
+        params, feature_set = loaded.train, loaded.featurize.feature_set
+        # Params first, then TensorFlow: imported here, not at the top, so a bad value is reported in a
+        # fraction of a second instead of after TensorFlow's ~10 s import.
+        from pipeline.training import baselines, predictions, study
+        from pipeline.training import model as model_lib
+
         atomic.check_together(paths.commit_journal("featurize"))
         table = pq.read_table(paths.FEATURES)
         x = features.to_matrix(table, feature_set)

@@ -17,11 +17,9 @@ import logging
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline.audit import list_model
 from pipeline.core import atomic, console, paths
 from pipeline.core.errors import InputError
-from pipeline.core.params import load_section
-from pipeline.serving import export
+from pipeline.core.params import load
 from pipeline.stages import run
 
 log = logging.getLogger(__name__)
@@ -29,7 +27,12 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     def body() -> None:
-        params = load_section("train_list", paths.PARAMS)
+        params = load().train_list
+        # Params first, then TensorFlow: imported here, not at the top, so a bad value is reported in a
+        # fraction of a second instead of after TensorFlow's ~10 s import.
+        from pipeline.audit import list_model
+        from pipeline.serving import export
+
         labelled = pq.read_table(paths.LABELLED)
         holdout = pq.read_table(paths.HOLDOUT)
         x = list_model.matrix(labelled)

@@ -72,10 +72,10 @@ def test_audit_cli_pages_samples_and_estimates_as_the_estimator_would(models, tm
     assert not any((tmp_path / "data" / "cache" / "audit").glob("*/responses.jsonl"))  # finished: no journal
 
     # The same numbers straight from the world: list order, sample and models wired as documented.
-    from tests.conftest import repo_section
+    from tests.conftest import repo_params
 
-    sim = repo_section("audit").simulator
-    world = audit_world(sim.seed, "acct", 700, 0.4, repo_section("simulator").annotator_mistake_rate)
+    sim = repo_params().audit.simulator
+    world = audit_world(sim.seed, "acct", 700, 0.4, repo_params().simulator.annotator_mistake_rate)
     entries = [world.profiles[pk].short() for pk in world.seeds["acct"].followers]
     scores = litert.Model.load(models / "list_model.tflite").run(
         features.to_matrix(features.compute(entries, "follower_list"), "follower_list"))

@@ -1,3 +1,5 @@
+import dataclasses
+import re
 import sys
 from pathlib import Path
 
@@ -5,7 +7,7 @@ import pytest
 import yaml
 
 from pipeline.core.errors import ParamsError
-from pipeline.core.params import SECTIONS, TrainParams, load_section
+from pipeline.core.params import Params, TrainParams, load
 from tests.conftest import REPO, sh
 
 
@@ -17,11 +19,26 @@ def write_params(tmp_path: Path, mutate) -> Path:
     return path
 
 
-def test_repository_params_load_into_typed_sections():
-    for name, cls in SECTIONS.items():
-        assert isinstance(load_section(name, REPO / "params.yaml"), cls)
-    train = load_section("train", REPO / "params.yaml")
+def test_repository_params_load_into_one_typed_object():
+    data = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = load(REPO / "params.yaml")
+    # One field per section of the file, in the file's order, each a section dataclass.
+    assert [f.name for f in dataclasses.fields(Params)] == list(data)
+    assert all(dataclasses.is_dataclass(getattr(params, name)) for name in data)
+    train = params.train
     assert isinstance(train, TrainParams) and isinstance(train.learning_rate, float)
+    assert train.learning_rate == data["train"]["learning_rate"] and train.epochs == data["train"]["epochs"]
+    assert params.crawl.seed_accounts == tuple(data["crawl"]["seed_accounts"])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        params.train = train  # type: ignore[misc]
+
+
+def test_load_reads_the_file_paths_points_at_when_called(tmp_path, monkeypatch):
+    from pipeline.core import paths
+
+    path = write_params(tmp_path, lambda d: d["train"].update(epochs=7))
+    monkeypatch.setattr(paths, "PARAMS", path)
+    assert load().train.epochs == 7
 
 
 @pytest.mark.parametrize(
@@ -51,19 +68,44 @@ def test_repository_params_load_into_typed_sections():
 )
 def test_bad_values_are_named_with_key_and_value(tmp_path, mutate, message):
     path = write_params(tmp_path, mutate)
-    section = message.split(".")[0].split(":")[0] if not message.startswith("trian") else "train"
     with pytest.raises(ParamsError) as err:
-        load_section(section, path)
-    assert message in str(err.value)
-    assert str(path) in str(err.value)
+        load(path)
+    assert str(err.value).startswith(f"{path}: {message}")
 
 
-def test_stage_stops_with_one_line_and_no_traceback(project):
+def test_a_missing_or_unknown_section_is_named(tmp_path):
+    path = write_params(tmp_path, lambda d: d.pop("audit"))
+    with pytest.raises(ParamsError, match=re.escape(f"{path}: audit: section is missing")):
+        load(path)
+    path = write_params(tmp_path, lambda d: d.update(zzz={}, aaa={}))
+    with pytest.raises(ParamsError) as err:
+        load(path)
+    known = "simulator, crawl, label_import, featurize, train, evaluate, compare, export_tflite, mlflow, " \
+            "train_list, audit"
+    assert str(err.value) == f"{path}: aaa: unknown section (known: {known})"
+
+
+STAGES = re.findall(r"(?m)^    cmd: python -m pipeline\.stages\.(\w+)$", (REPO / "dvc.yaml").read_text())
+HEAVY = ("tensorflow", "keras", "tf_keras")
+
+
+def test_dvc_yaml_lists_the_stages():
+    # Guards the parametrized test below: a cmd pattern that stopped matching would test nothing.
+    assert {"train", "export_tflite", "train_list", "track"} <= set(STAGES)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_stage_checks_params_first_in_one_line_without_tensorflow(project, stage):
+    """Each stage validates the whole file before anything heavy: ``train.epochs: ten`` stops even the crawl,
+    in one line, and TensorFlow (a ~10 s import) is never loaded on the way."""
     write_params(project, lambda d: d["train"].update(epochs="ten"))
-    result = sh([sys.executable, "-m", "pipeline.stages.train"], cwd=project, check=False)
+    result = sh([sys.executable, "-X", "importtime", "-m", f"pipeline.stages.{stage}"], cwd=project, check=False)
     assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines == [f"igfake train: error: {project / 'params.yaml'}: train.epochs: expected a positive "
+    imported = [line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")]
+    assert "pipeline.core.params" in imported  # the import log is there, so the check below means something
+    assert not [name for name in imported if name.split(".")[0] in HEAVY]
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("import time:")]
+    name = stage.replace("_", "-")
+    assert lines == [f"igfake {name}: error: {project / 'params.yaml'}: train.epochs: expected a positive "
                      "integer, got 'ten'"]
-    assert not (project / "models").exists()
+    assert not (project / "models").exists() and not (project / "data").exists()

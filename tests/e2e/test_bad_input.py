@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from pipeline.core import paths
-from pipeline.core.params import load_section
+from pipeline.core.params import load
 from pipeline.instagram.sources import world_for
 from tests.conftest import BIN, REPO, run_env
 
@@ -93,7 +93,7 @@ def assert_refused(root: Path, stage: str, capsys, *expected: str) -> str:
 
 
 def world_users(root: Path, n: int) -> list[dict]:
-    world = world_for(load_section("simulator", root / "params.yaml"), SEEDS)
+    world = world_for(load(root / "params.yaml").simulator, SEEDS)
     return [world.profiles[pk].user for pk in sorted(world.profiles)[:n]]
 
 
@@ -202,7 +202,7 @@ def test_small_floats_as_dvc_writes_them_load_as_numbers(workspace, written):
     text = re.sub(r"(?m)^  tolerance: .*$", f"  tolerance: {written}", path.read_text())
     path.write_text(text)
     assert f"tolerance: {written}\n" in text
-    assert load_section("export_tflite", path).tolerance == pytest.approx(2e-5 if "2" in written else 1e-5)
+    assert load(path).export_tflite.tolerance == pytest.approx(2e-5 if "2" in written else 1e-5)
 
 
 def test_yaml_12_floats_keep_ints_and_strings_as_they_were(workspace):
@@ -221,7 +221,7 @@ def test_dvc_exp_run_set_param_small_float_round_trips(workspace):
     with modify_yaml(workspace / "params.yaml") as data:
         data["export_tflite"]["tolerance"] = 0.00002
     assert "2e-05" in (workspace / "params.yaml").read_text()
-    assert load_section("export_tflite", workspace / "params.yaml").tolerance == 2e-05
+    assert load(workspace / "params.yaml").export_tflite.tolerance == 2e-05
 
 
 # --- crawl dumps ------------------------------------------------------------------------------------------
@@ -448,7 +448,7 @@ def test_too_few_labels_for_the_split_protocol_stop_train_before_fitting(workspa
     (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for stage in ("label_import", "featurize"):
         assert run_stage(stage, capsys)[0] == 0
-    assert rows_needed(load_section("train", workspace / "params.yaml")) == needed
+    assert rows_needed(load(workspace / "params.yaml").train) == needed
     assert_refused(workspace, "train", capsys, "features.parquet: ", f"{n_labels // 2} authentic and "
                    f"{n_labels - n_labels // 2} fake", f"needs at least {needed} of each class", "train.split")
 

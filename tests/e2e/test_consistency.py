@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.core.params import load_section
+from pipeline.core.params import load
 from pipeline.instagram.sources import world_for
 from tests.conftest import REPO, run_env
 
@@ -76,7 +76,7 @@ def outputs(root: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def users() -> list[dict]:
-    sim = load_section("simulator", REPO / "params.yaml")
+    sim = load(REPO / "params.yaml").simulator
     world = world_for(type(sim)(**{**sim.__dict__, "accounts_per_seed": 40}), SEEDS)
     return [world.profiles[pk].user for pk in sorted(world.profiles)]
 

@@ -11,11 +11,11 @@ import pytest
 
 from pipeline.core.errors import ParamsError
 from pipeline.evaluation import evaluate, metrics
-from tests.conftest import repo_section
+from tests.conftest import repo_params
 
 
 def params(**overrides):
-    return dataclasses.replace(repo_section("evaluate"), bootstrap=300, **overrides)
+    return dataclasses.replace(repo_params().evaluate, bootstrap=300, **overrides)
 
 
 def synthetic(n: int = 400, seed: int = 0):

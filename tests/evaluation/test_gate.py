@@ -15,7 +15,7 @@ from pipeline.cli import main
 from pipeline.core.errors import InputError
 from pipeline.core.params import GateParams
 from pipeline.evaluation import compare, gate, splits
-from tests.conftest import REPO, repo_section, run_env
+from tests.conftest import REPO, repo_params, run_env
 from tests.evaluation.test_compare import PROTOCOL, results_table
 
 ON = GateParams(enabled=True, min_accuracy=0.9, min_roc_auc=0.95, no_regression=True)
@@ -117,9 +117,9 @@ def test_a_verdict_read_back_is_checked_at_the_edge(tmp_path, edit, message):
 
 
 def test_params_yaml_gate_and_alpha_are_validated():
-    evaluate = repo_section("evaluate")
+    evaluate = repo_params().evaluate
     assert evaluate.gate.enabled and 0 < evaluate.gate.min_accuracy < 1
-    assert 0 < repo_section("compare").alpha < 1
+    assert 0 < repo_params().compare.alpha < 1
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from pipeline import features
-from pipeline.core.params import load_section
+from pipeline.core.params import load
 from pipeline.core.vocabulary import AUTHENTIC, CLASSES, FAKE
 from pipeline.instagram.crawler import select_profiles
 from pipeline.instagram.records import normalize_user
@@ -23,8 +23,8 @@ QUANTILE_FACTOR = 1.5
 
 @pytest.fixture(scope="module")
 def default_world() -> World:
-    return world_for(load_section("simulator", REPO / "params.yaml"),
-                     load_section("crawl", REPO / "params.yaml").seed_accounts)
+    params = load(REPO / "params.yaml")
+    return world_for(params.simulator, params.crawl.seed_accounts)
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ def crawled(world: World, max_profiles: int) -> list:
 
 
 def test_ratio_alone_separates_the_labels_about_as_well_as_on_the_real_sample(default_world):
-    profiles = crawled(default_world, load_section("crawl", REPO / "params.yaml").max_profiles)
+    profiles = crawled(default_world, load(REPO / "params.yaml").crawl.max_profiles)
     y = [p.label == AUTHENTIC for p in profiles]
     ratio = [p.user["follower_count"] / max(p.user["following_count"], 1) for p in profiles]
     assert 0.93 <= roc_auc_score(y, ratio) <= 0.99  # 0.976 on the real sample
@@ -169,7 +169,7 @@ def test_articles_recipe_is_good_but_not_perfect_on_the_default_world(default_wo
     from pipeline.training.model import FitConfig, member_probabilities, train_members
     from pipeline.training.study import holdout
 
-    profiles = crawled(default_world, load_section("crawl", REPO / "params.yaml").max_profiles)
+    profiles = crawled(default_world, load(REPO / "params.yaml").crawl.max_profiles)
     x = features.to_matrix(features.compute([normalize_user(p.user) for p in profiles]))
     y = np.array([p.label == AUTHENTIC for p in profiles], np.float32)
     split = holdout(y, test_size=0.2, validation_size=0.0, seed=42)

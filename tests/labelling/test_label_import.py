@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from pipeline.core.errors import InputError, ParamsError
-from pipeline.core.params import load_section
+from pipeline.core.params import load
 from pipeline.core.vocabulary import AUTHENTIC
 from pipeline.instagram.world import World
 from pipeline.labelling import policy, sources
@@ -284,4 +284,4 @@ def test_simulator_source_refuses_label_files_it_would_ignore(project):
 def test_policy_params_are_checked(project, key, value, message):
     set_label_params(project, **{key: value})
     with pytest.raises(ParamsError, match=message):
-        load_section("label_import", project / "params.yaml")
+        load(project / "params.yaml")

@@ -20,7 +20,7 @@ from pipeline.instagram.world import World
 from pipeline.serving import decision, export, litert
 from pipeline.tracking import registry, runs
 from pipeline.training import model as M
-from tests.conftest import repo_section
+from tests.conftest import repo_params
 from tests.evaluation.test_compare import results_table
 
 NAME = "igfake-test"
@@ -60,7 +60,7 @@ def store(tmp_path_factory, users):
                                        "test")
             (folder / "decision.json").write_text(json.dumps(decision.write_dict(chosen, {})))
             run = runs.PipelineRun(
-                params=repo_section("train"), threshold=thresholds[version], metrics={}, evaluation={}, variance={},
+                params=repo_params().train, threshold=thresholds[version], metrics={}, evaluation={}, variance={},
                 splits=pd.DataFrame(), history=pd.DataFrame(), timing={},
                 features=pd.DataFrame(x, columns=features.feature_names("seed16")),
                 feature_names=features.feature_names("seed16"), features_md5="0" * 32,

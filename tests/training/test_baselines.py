@@ -10,7 +10,7 @@ import pytest
 from pipeline.evaluation import splits as splits_lib
 from pipeline.evaluation import variance
 from pipeline.training import baselines, predictions, study
-from tests.conftest import repo_section
+from tests.conftest import repo_params
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def small():
     x = rng.normal(size=(150, 4)).astype(np.float32)
     x[:, 3] = np.exp(3 * x[:, 3])  # one heavy-tailed count
     y = (x[:, 0] - x[:, 1] + 0.5 * rng.normal(size=150) > 0).astype(np.float32)
-    train = repo_section("train")
+    train = repo_params().train
     params = dataclasses.replace(train, seeds=2, epochs=3, split=dataclasses.replace(train.split, folds=3, repeats=1),
                                  baselines=dataclasses.replace(train.baselines, forest_trees=25))
     result = study.run(x, y, params, [3])

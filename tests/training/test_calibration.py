@@ -18,7 +18,7 @@ from pipeline.reporting import report
 from pipeline.serving import export, litert
 from pipeline.training import calibration, study
 from pipeline.training import model as M
-from tests.conftest import repo_section
+from tests.conftest import repo_params
 from tests.e2e.test_bad_input import workspace  # noqa: F401  (the fixture: a fresh project, paths pointed at it)
 
 
@@ -86,7 +86,7 @@ def test_a_calibration_that_cannot_be_fitted_is_refused_by_name(y, z, message):
 
 
 def test_params_refuse_a_calibration_without_validation_rows():
-    train = repo_section("train")
+    train = repo_params().train
     with pytest.raises(ParamsError, match=re.escape("train.calibration: temperature is fitted on validation rows, "
                                                     "but train.presets.article.validation_size is 0")):
         dataclasses.replace(train, preset="article", calibration="temperature")
@@ -146,7 +146,7 @@ def test_study_fits_the_calibration_on_validation_rows_only(trained):
     y = trained[1]
     rows = np.random.default_rng(4).permutation(len(y))
     fit = _split_fit(trained, np.sort(rows[:100]), np.sort(rows[100:200]))
-    params = dataclasses.replace(repo_section("train"), calibration="temperature")
+    params = dataclasses.replace(repo_params().train, calibration="temperature")
     logit, fitted, shipped = study.calibrate(y, fit, params)
     assert fitted == calibration.fit("temperature", y[fit.split.valid], logit[fit.split.valid])
     np.testing.assert_allclose(shipped, fitted.apply(logit), atol=1e-7)

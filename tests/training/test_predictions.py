@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.evaluation import splits
 from pipeline.training import predictions, study
-from tests.conftest import repo_section
+from tests.conftest import repo_params
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def small_study():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(120, 4)).astype(np.float32)
     y = (x[:, 0] + 0.7 * rng.normal(size=120) > 0).astype(np.float32)
-    train = repo_section("train")
+    train = repo_params().train
     params = dataclasses.replace(train, seeds=2, epochs=3,
                                  split=dataclasses.replace(train.split, folds=3, repeats=2))
     pks = np.arange(1000, 1120)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pipeline import features
-from pipeline.core.params import load_section
+from pipeline.core.params import load
 from pipeline.evaluation import splits, variance
 from pipeline.instagram.crawler import crawl
 from pipeline.instagram.records import relationships
@@ -40,8 +40,8 @@ def test_repeated_kfold_tests_every_row_once_per_repeat():
 @pytest.fixture(scope="module")
 def default_data():
     """The default pipeline's data, built in-process: crawl the simulated world, join labels, featurize."""
-    sim = load_section("simulator", REPO / "params.yaml")
-    crawl_params = load_section("crawl", REPO / "params.yaml")
+    params = load(REPO / "params.yaml")
+    sim, crawl_params = params.simulator, params.crawl
     world = world_for(sim, crawl_params.seed_accounts)
     with serve(world) as server:
         result = crawl(client_for(crawl_params, server.base_url), crawl_params.seed_accounts,
@@ -54,7 +54,7 @@ def default_data():
 
 
 def _train(preset: str):
-    params = load_section("train", REPO / "params.yaml")
+    params = load(REPO / "params.yaml").train
     return dataclasses.replace(params, preset=preset, seeds=30, split=dataclasses.replace(params.split, repeats=0))
 
 
