@@ -28,7 +28,7 @@ import numpy as np
 
 from pipeline.audit.audit import Models, audit
 from pipeline.core import atomic, paths
-from pipeline.core.params import load_section
+from pipeline.core.params import Params, load
 from pipeline.instagram.server import serve
 from pipeline.instagram.sources import client_for
 from pipeline.instagram.world import audit_world
@@ -39,9 +39,9 @@ GOALS = {"mae": 0.03, "coverage": 0.90, "requests_per_follower_at_10000": 1 / 25
 OUT = paths.REPORTS / "benchmarks" / "audit.json"
 
 
-def one(k: int, share: float, followers: int, models: Models, sample_size: int, seed: int) -> dict:
-    crawl = load_section("crawl", paths.PARAMS)
-    mistakes = load_section("simulator", paths.PARAMS).annotator_mistake_rate
+def one(k: int, share: float, followers: int, models: Models, params: Params) -> dict:
+    crawl, mistakes = params.crawl, params.simulator.annotator_mistake_rate
+    sample_size, seed = params.audit.sample_size, params.audit.seed
     account = f"audited.{k}"
     world = audit_world(10_000 + k, account, followers, share, mistakes)
     realised = world.shares(account)
@@ -65,13 +65,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts-per-share", type=int, default=5)
     args = parser.parse_args()
-    params = load_section("audit", paths.PARAMS)
+    params = load()
     models = Models.load(paths.LIST_TFLITE_MODEL, paths.TFLITE_MODEL, paths.AUDIT_CARD, paths.DECISION)
     accounts = []
     for i, share in enumerate(SHARES):
         for j in range(args.accounts_per_share):
             followers = SIZES[(i + j) % len(SIZES)]
-            row = one(len(accounts), share, followers, models, params.sample_size, params.seed)
+            row = one(len(accounts), share, followers, models, params)
             accounts.append(row)
             print(f"share {share:.0%} followers {followers:>6,}: labelled {row['labelled_share']:.3f} "
                   f"estimate {row['estimate']:.3f} [{row['ci95'][0]:.3f}, {row['ci95'][1]:.3f}] "
@@ -80,7 +80,7 @@ def main() -> int:
     at_10k = [a["requests_per_follower"] for a in accounts if a["followers"] == 10_000]
     summary = {
         "accounts": len(accounts),
-        "sample_size": params.sample_size,
+        "sample_size": params.audit.sample_size,
         "mae": float(np.mean(np.abs(errors))),
         "bias": float(np.mean(errors)),
         "max_abs_error": float(np.max(np.abs(errors))),

@@ -20,7 +20,7 @@ import sys
 import time
 
 from pipeline.core import atomic, paths
-from pipeline.core.params import load_section
+from pipeline.core.params import Params, load
 from pipeline.instagram.crawler import crawl
 from pipeline.instagram.server import serve
 from pipeline.instagram.sources import client_for
@@ -31,18 +31,18 @@ WINDOW_SECONDS = 10.0
 SEEDS = ("insights.owner", "maya.lindqvist", "jonas_becker")
 
 
-def crawl_params(**overrides):
+def crawl_params(params: Params, **overrides):
     """The crawl's params as params.yaml sets them, with some overridden."""
-    return dataclasses.replace(load_section("crawl", paths.PARAMS), **overrides)
+    return dataclasses.replace(params.crawl, **overrides)
 
 
-def throttled(rpm: int, concurrency: int) -> dict:
+def throttled(params: Params, rpm: int, concurrency: int) -> dict:
     world = World(seed=2019, seed_usernames=SEEDS[:2], accounts_per_seed=100, mistake_rate=0.03)
-    faults = dataclasses.replace(load_section("simulator", paths.PARAMS).faults,
+    faults = dataclasses.replace(params.simulator.faults,
                                  rate_limit_requests=max(1, round(rpm * WINDOW_SECONDS / 60)),
                                  rate_limit_window_seconds=WINDOW_SECONDS)
     with serve(world, faults=faults) as server:
-        client = client_for(crawl_params(requests_per_minute=rpm), server.base_url)
+        client = client_for(crawl_params(params, requests_per_minute=rpm), server.base_url)
         started = time.monotonic()
         result = crawl(client, SEEDS[:2], max_profiles=10_000, concurrency=concurrency)
         elapsed = time.monotonic() - started
@@ -53,10 +53,10 @@ def throttled(rpm: int, concurrency: int) -> dict:
             "ratio": round(elapsed / ideal, 4)}
 
 
-def unthrottled(concurrency: int) -> dict:
+def unthrottled(params: Params, concurrency: int) -> dict:
     world = World(seed=2019, seed_usernames=SEEDS, accounts_per_seed=420, mistake_rate=0.03)
     with serve(world) as server:
-        client = client_for(crawl_params(requests_per_minute=0), server.base_url)
+        client = client_for(crawl_params(params, requests_per_minute=0), server.base_url)
         started = time.monotonic()
         result = crawl(client, SEEDS, max_profiles=10_000, concurrency=concurrency)
         elapsed = time.monotonic() - started
@@ -71,11 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    limited = throttled(args.rpm, args.concurrency)
+    params = load()
+    limited = throttled(params, args.rpm, args.concurrency)
     print(f"throttled at {args.rpm}/min: {limited['requests']} requests in {limited['elapsed_seconds']:.1f}s, "
           f"ideal {limited['ideal_seconds']:.1f}s, ratio {limited['ratio']:.3f} (max {MAX_RATIO}), "
           f"{limited['http_429']} 429s")
-    free = unthrottled(args.concurrency)
+    free = unthrottled(params, args.concurrency)
     print(f"unthrottled: {free['profiles']} profiles in {free['elapsed_seconds']:.2f}s = "
           f"{free['profiles_per_second']:.0f} profiles/s ({free['requests_per_second']:.0f} requests/s)")
     ok = limited["ratio"] <= MAX_RATIO

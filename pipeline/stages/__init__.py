@@ -2,8 +2,11 @@
 
 Every stage's ``main`` goes through :func:`run`, which turns the errors a user can fix (a bad
 params.yaml value, a malformed input file, an unreachable API: every :class:`~pipeline.core.errors.IgfakeError`)
-into one line on stderr and exit status 2 instead of a traceback. Nothing outside this package imports
-it: the stages are entry points, and what they do lives in the domain modules they call.
+into one line on stderr and exit status 2 instead of a traceback. Each body starts with one
+:func:`pipeline.core.params.load` (the whole params.yaml, validated once) and hands the sections it needs
+down; a stage that uses TensorFlow imports it inside the body, after that, so a bad value is reported at once.
+Nothing outside this package imports it: the stages are entry points, and what they do lives in the domain
+modules they call.
 """
 
 from __future__ import annotations
