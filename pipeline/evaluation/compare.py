@@ -9,7 +9,8 @@ the same quantity, whereas the fixed hold-out is one.
 split means, d_j = B_j - A_j, is tested with the Nadeau-Bengio corrected resampled t-test. k-fold
 training sets overlap, so the J differences are correlated and their naive variance s^2/J claims far
 more certainty than J splits hold; the correction uses (1/J + n_test/n_train) s^2 with J - 1 degrees of
-freedom (Nadeau & Bengio 2003, "Inference for the generalization error").
+freedom (Nadeau & Bengio 2003). The interval and the verdict words are :mod:`pipeline.evaluation.intervals`'s,
+the same evaluate, the gate and the report use.
 
 **Unpaired** (different data or different splits): the two runs' k-fold means, each with its own
 corrected variance, are compared with Welch's t (Welch-Satterthwaite degrees of freedom). It is weaker,
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,13 +31,14 @@ import pyarrow as pa
 from scipy import stats
 
 from pipeline.core.errors import CompareError
+from pipeline.evaluation import intervals
+from pipeline.evaluation.intervals import Interval, Verdict
 from pipeline.evaluation.splits import SPLIT_METRICS
 
 HOLDOUT = "holdout"
 # Higher is better for these; lower for log loss.
 HIGHER_IS_BETTER = {"accuracy": True, "roc_auc": True, "log_loss": False}
-Verdict = Literal["better", "worse", "no detectable difference"]
-NO_DIFFERENCE: Verdict = "no detectable difference"
+NO_DIFFERENCE = intervals.NO_DIFFERENCE
 
 
 @dataclass(frozen=True)
@@ -72,34 +74,17 @@ def run_results(table: pa.Table, label: str, model: str = "mlp") -> RunResults:
         raise CompareError(f"{label}: no results for model {model!r} (it has: {', '.join(present) or 'none'})")
     frame = table.to_pandas()
     frame = frame[frame["model"] == model]
+    twice = frame[frame.duplicated(["split", "member_seed"])]
+    if len(twice):
+        raise CompareError(f"{label}: model {model!r} has split {twice['split'].iloc[0]!r}, member seed "
+                           f"{twice['member_seed'].iloc[0]} more than once (not a split results table train wrote)")
     grouped = frame.groupby("split", sort=False)
     splits = grouped.agg(split_digest=("split_digest", "first"), train_rows=("train_rows", "first"),
-                         test_rows=("test_rows", "first"), seeds=("member_seed", "nunique"),
-                         **{m: (m, "mean") for m in SPLIT_METRICS})
+                         test_rows=("test_rows", "first"), seeds=("member_seed", "nunique"))
+    for m in SPLIT_METRICS:
+        splits[m] = intervals.split_means(frame, m)
     metadata = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     return RunResults(label, model, metadata, tuple(sorted(frame["member_seed"].unique().tolist())), splits)
-
-
-@dataclass(frozen=True)
-class Interval:
-    mean: float
-    low: float
-    high: float
-    df: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {"mean": self.mean, "low": self.low, "high": self.high, "df": self.df}
-
-
-def corrected_interval(split_means: Sequence[float], test_train_ratio: float, alpha: float) -> Interval:
-    """The (1 - alpha) interval of the mean over J k-fold splits, Nadeau-Bengio corrected, t with J - 1 df."""
-    values = np.asarray(split_means, float)
-    j = len(values)
-    if j < 2:
-        raise CompareError(f"an interval needs at least 2 k-fold splits, got {j} (set train.split.repeats >= 1)")
-    se = float(np.sqrt((1 / j + test_train_ratio) * values.var(ddof=1)))
-    half = float(stats.t.ppf(1 - alpha / 2, j - 1)) * se
-    return Interval(float(values.mean()), float(values.mean()) - half, float(values.mean()) + half, float(j - 1))
 
 
 @dataclass(frozen=True)
@@ -145,10 +130,7 @@ class Comparison:
 
 
 def _verdict(metric: str, low: float, high: float) -> Verdict:
-    if low > 0 or high < 0:
-        up = low > 0
-        return "better" if up == HIGHER_IS_BETTER[metric] else "worse"
-    return NO_DIFFERENCE
+    return intervals.verdict(low, high, HIGHER_IS_BETTER[metric])
 
 
 def _t_test(difference: float, se: float, df: float, alpha: float) -> tuple[float, float, float]:
@@ -161,30 +143,13 @@ def _t_test(difference: float, se: float, df: float, alpha: float) -> tuple[floa
 
 
 def _ratio(run: RunResults) -> float:
-    kfold = run.kfold
-    return float((kfold["test_rows"] / kfold["train_rows"]).mean())
-
-
-def corrected_t_test(d: np.ndarray, test_train_ratio: float, alpha: float) -> tuple[np.ndarray, ...]:
-    """Nadeau-Bengio corrected resampled t-test of paired differences along the last axis (the J splits).
-
-    Returns (mean, low, high, p), each with the leading shape of ``d``: many resampled comparisons are
-    tested in one call. A zero standard error is an exact difference: p is 1 if it is zero, else 0.
-    """
-    d = np.asarray(d, float)
-    j = d.shape[-1]
-    mean = d.mean(axis=-1)
-    se = np.sqrt((1 / j + test_train_ratio) * d.var(axis=-1, ddof=1))
-    half = float(stats.t.ppf(1 - alpha / 2, j - 1)) * se
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(se > 0, 2 * stats.t.sf(np.abs(mean / se), j - 1), np.where(mean == 0, 1.0, 0.0))
-    return mean, mean - half, mean + half, p
+    return intervals.test_train_ratio(run.kfold["test_rows"], run.kfold["train_rows"])
 
 
 def paired_metric(metric: str, a: pd.Series, b: pd.Series, ratio: float, alpha: float) -> MetricComparison:
     """The corrected resampled t-test of B - A over the k-fold splits both hold (aligned by split name)."""
     d = (b - a).to_numpy(float)
-    mean, low, high, p = (float(v) for v in corrected_t_test(d, ratio, alpha))
+    mean, low, high, p = (float(v) for v in intervals.corrected_t_test(d, ratio, alpha))
     return MetricComparison(metric, float(a.mean()), float(b.mean()), mean, low, high, p, float(len(d) - 1),
                             _verdict(metric, low, high))
 
@@ -193,7 +158,7 @@ def unpaired_metric(metric: str, a: RunResults, b: RunResults, alpha: float) -> 
     """Welch's t on the two runs' k-fold means, each with its Nadeau-Bengio corrected variance."""
     def corrected_var(run: RunResults) -> tuple[float, int]:
         values = run.kfold[metric].to_numpy(float)
-        return (1 / len(values) + _ratio(run)) * values.var(ddof=1), len(values)
+        return float(intervals.corrected_variance(values, _ratio(run))), len(values)
 
     (va, ja), (vb, jb) = corrected_var(a), corrected_var(b)
     diff = float(b.kfold[metric].mean() - a.kfold[metric].mean())
@@ -259,7 +224,7 @@ def compare(a: RunResults, b: RunResults, alpha: float, allow_unpaired: bool = T
 
 def to_markdown(c: Comparison) -> str:
     """The comparison as a Markdown report: one table row per metric, then the notes."""
-    level = f"{1 - c.alpha:.0%}"
+    level = intervals.percent(1 - c.alpha)
     kind = (f"paired over {c.splits} k-fold splits (Nadeau-Bengio corrected resampled t-test)" if c.paired
             else "UNPAIRED (Welch's t on each run's corrected k-fold mean)")
     lines = [f"## `{c.b}` against `{c.a}`", "",
@@ -275,4 +240,4 @@ def to_markdown(c: Comparison) -> str:
 
 def summary(run: RunResults, alpha: float, metrics: Sequence[str] = SPLIT_METRICS) -> Mapping[str, Interval]:
     """Each metric's k-fold mean with its corrected (1 - alpha) interval."""
-    return {m: corrected_interval(run.kfold[m].to_numpy(float), _ratio(run), alpha) for m in metrics}
+    return {m: intervals.corrected_interval(run.kfold[m].to_numpy(float), _ratio(run), alpha) for m in metrics}

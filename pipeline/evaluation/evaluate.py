@@ -9,7 +9,9 @@ the offline report). Rules that keep it honest:
 - every 95% interval is a percentile bootstrap over the hold-out's test rows, with the same resamples for
   every model, so the shipped model's and the baselines' intervals are comparable;
 - baselines are compared with the MLP in the same protocol twice: on the same hold-out test rows (paired
-  bootstrap) and over the same repeated k-fold splits (Nadeau-Bengio corrected paired difference).
+  bootstrap) and over the same repeated k-fold splits (the Nadeau-Bengio corrected paired difference at
+  ``1 - compare.alpha``, :mod:`pipeline.evaluation.intervals`: the interval and verdict ``igfake compare``
+  and the gate give for the same splits).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pipeline import features
 from pipeline.core.errors import InputError, ParamsError
 from pipeline.core.params import EvaluateParams
 from pipeline.core.vocabulary import AUTHENTIC, FAKE, LABEL_VALUE
-from pipeline.evaluation import metrics
+from pipeline.evaluation import compare, intervals, metrics
 from pipeline.evaluation import splits as split_results
 from pipeline.evaluation import variance as variance_lib
 from pipeline.serving import decision as decision_lib
@@ -70,7 +72,7 @@ HEADLINE_REST = ("balanced_accuracy", "precision_authentic", "precision_fake", "
 
 def headline(report: dict[str, Any], variance: dict[str, Any], gate: dict[str, int]) -> dict[str, Any]:
     """The shipped model's headline numbers (reports/metrics.json) from the full evaluation report: its
-    accuracy and ROC AUC, the seed members' accuracy summary, the repeated k-fold mean and 95% interval,
+    accuracy and ROC AUC, the seed members' accuracy summary, the repeated k-fold mean and its interval,
     the quality gate's verdict (``gate``: ``blessed`` and ``judged``, 1 or 0, from
     :func:`pipeline.evaluation.gate.headline`, so the verdict is a column of ``dvc exp show`` and a metric in
     MLflow); last, under ``baselines``, each baseline's hold-out accuracy and ROC AUC and its k-fold mean, so
@@ -78,8 +80,8 @@ def headline(report: dict[str, Any], variance: dict[str, Any], gate: dict[str, i
     out: dict[str, Any] = {"accuracy": report["accuracy"], "roc_auc": report["roc_auc"],
                            "seeds": {k: report["seeds"][k] for k in ("mean", "std", "min", "max", "n")}}
     if "kfold" in variance:
-        low, high = variance["kfold"]["ci95"]
-        out["kfold"] = {"mean": variance["kfold"]["mean"], "ci95_low": low, "ci95_high": high}
+        low, high = variance["kfold"]["ci"]
+        out["kfold"] = {"mean": variance["kfold"]["mean"], "ci_low": low, "ci_high": high}
     out["gate"] = dict(gate)
     out |= {k: report[k] for k in HEADLINE_REST if k in report}
     out |= {"test_rows": report["test_rows"], "threshold": report["threshold"]["value"]}
@@ -189,33 +191,27 @@ def slice_metrics(y: np.ndarray, prob: np.ndarray, threshold: float, groups: Map
 
 # -- comparisons -------------------------------------------------------------------------------------------
 
-def kfold_comparison(splits: pd.DataFrame, reference: str = SHIPPED) -> dict[str, dict[str, Any]]:
-    """Per other model: the mean k-fold accuracy difference ``reference`` - model over the shared k-fold
-    splits (members averaged per split) with its Nadeau-Bengio corrected 95% interval."""
+def kfold_comparison(splits: pd.DataFrame, alpha: float, reference: str = SHIPPED) -> dict[str, dict[str, Any]]:
+    """Per other model: the k-fold accuracy difference ``reference`` - model over the shared k-fold splits
+    (members averaged per split), its corrected (1 - alpha) interval, p-value and verdict: the comparison
+    ``igfake compare --against <model>`` makes, by the same function."""
     kfold = splits[splits["split"] != "holdout"]
     if kfold.empty:
         return {}
-    per_split = kfold.groupby(["model", "split"])["accuracy"].mean().unstack("model")
-    ratio = float((kfold["test_rows"] / kfold["train_rows"]).mean())
+    per_split = kfold.drop_duplicates("split")
+    ratio = intervals.test_train_ratio(per_split["test_rows"], per_split["train_rows"])
+    means = {model: intervals.split_means(rows, "accuracy") for model, rows in kfold.groupby("model", sort=False)}
     out = {}
-    for model in per_split.columns:
+    for model, theirs in means.items():
         if model == reference:
             continue
-        diff = (per_split[reference] - per_split[model]).dropna().to_numpy()
-        j = diff.size
-        se = float(np.sqrt((1 / j + ratio) * diff.var(ddof=1))) if j > 1 else float("nan")
-        mean = float(diff.mean())
-        out[model] = {"splits": j, "mean_difference": mean, "ci95": [mean - 1.96 * se, mean + 1.96 * se],
-                      "verdict": _verdict(mean - 1.96 * se, mean + 1.96 * se)}
+        shared = [s for s in means[reference].index if s in theirs.index]
+        if len(shared) < 2:
+            continue
+        c = compare.paired_metric("accuracy", theirs.loc[shared], means[reference].loc[shared], ratio, alpha)
+        out[model] = {"splits": len(shared), "mean_difference": c.difference, "ci": [c.low, c.high],
+                      "level": 1 - alpha, "p_value": c.p_value, "df": c.df, "verdict": c.verdict}
     return out
-
-
-def _verdict(lo: float, hi: float) -> str:
-    if lo > 0:
-        return "better"
-    if hi < 0:
-        return "worse"
-    return "no significant difference"
 
 
 def holdout_comparison(y: np.ndarray, probs: Mapping[str, np.ndarray], thresholds: Mapping[str, float],
@@ -235,7 +231,7 @@ def holdout_comparison(y: np.ndarray, probs: Mapping[str, np.ndarray], threshold
         diff = ref - correct(model)
         lo, hi = np.percentile(diff[rows].mean(axis=1), [2.5, 97.5])
         out[model] = {"mean_difference": float(diff.mean()), "ci95": [float(lo), float(hi)],
-                      "verdict": _verdict(float(lo), float(hi))}
+                      "verdict": intervals.verdict(float(lo), float(hi))}
     return out
 
 
@@ -276,7 +272,7 @@ def calibration_options(y_valid: np.ndarray, z_valid: np.ndarray, y_test: np.nda
         options[method]["log_loss_change"] = {
             "mean_difference": float(change.mean()), "ci95": [float(lo), float(hi)],
             # Lower log loss is better: "better" when the whole interval lies below zero.
-            "verdict": _verdict(-float(hi), -float(lo))}
+            "verdict": intervals.verdict(float(lo), float(hi), higher_is_better=False)}
     return {"shipped": shipped["method"], "fitted_on": "valid", "valid_rows": len(y_valid), "options": options}
 
 
@@ -287,7 +283,7 @@ def model_probabilities(table: pd.DataFrame) -> dict[str, str]:
     return {SHIPPED: "prob", **predictions.baseline_columns(table.columns)}
 
 
-def evaluate(table: pd.DataFrame, params: EvaluateParams, profiles: pd.DataFrame | None = None,
+def evaluate(table: pd.DataFrame, params: EvaluateParams, alpha: float, profiles: pd.DataFrame | None = None,
              scores: pd.DataFrame | None = None, calibration: Mapping[str, Any] | None = None) -> Evaluation:
     """Everything evaluate reports, from train's predictions (and, when given, label-import's profiles with
     their ``truth``, train's scores on every split and the shipped model's ``calibration`` as train
@@ -322,7 +318,7 @@ def evaluate(table: pd.DataFrame, params: EvaluateParams, profiles: pd.DataFrame
     report["comparison"] = {"holdout": holdout_comparison(y, probs, cut, rows)}
     splits = split_results.results(scores, cut) if scores is not None else None
     if splits is not None:
-        report["comparison"]["kfold"] = kfold_comparison(splits)
+        report["comparison"]["kfold"] = kfold_comparison(splits, alpha)
     if calibration is not None and len(valid) and "logit" in table and table["logit"].notna().all():
         report["calibration"] = calibration_options(valid["label"].to_numpy(), valid["logit"].to_numpy(), y,
                                                     test["logit"].to_numpy(), calibration, shipped, bins, rows)
@@ -351,7 +347,7 @@ def evaluate(table: pd.DataFrame, params: EvaluateParams, profiles: pd.DataFrame
         actual=np.where(y == LABEL_VALUE[AUTHENTIC], AUTHENTIC, FAKE),
         predicted=np.where(shipped >= threshold, AUTHENTIC, FAKE),
         splits=splits if splits is not None else pd.DataFrame(columns=list(split_results.COLUMNS)),
-        variance=variance_lib.report(splits, SHIPPED) if splits is not None and len(splits) else {},
+        variance=variance_lib.report(splits, alpha, SHIPPED) if splits is not None and len(splits) else {},
         decision=shipped_decision(table, thresholds[SHIPPED]),
     )
 

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pipeline.core import paths
 from pipeline.core.errors import InputError
 from pipeline.core.params import GateParams
+from pipeline.evaluation import intervals
 
 if TYPE_CHECKING:  # judging needs compare (and SciPy); reading a verdict back (track, promote) does not
     from pipeline.evaluation import compare
@@ -52,10 +53,11 @@ class Rule:
     detail: str
 
 
-def _bound(metric: str, interval: compare.Interval, minimum: float) -> Rule:
+def _bound(metric: str, interval: intervals.Interval, minimum: float) -> Rule:
     ok = interval.low >= minimum
     return Rule(f"min_{metric}", "pass" if ok else "fail",
-                f"k-fold {metric} {interval.mean:.4f}, interval [{interval.low:.4f}, {interval.high:.4f}]: "
+                f"k-fold {metric} {interval.mean:.4f}, {intervals.percent(interval.level)} interval "
+                f"[{interval.low:.4f}, {interval.high:.4f}]: "
                 f"lower end {'>=' if ok else '<'} {minimum:g}")
 
 
@@ -98,9 +100,9 @@ def judge(params: GateParams, current: compare.RunResults, baseline: compare.Run
                           "k-fold results (train.split.repeats >= 1 gives them)", alpha)
     from pipeline.evaluation import compare
 
-    intervals = compare.summary(current, alpha, ("accuracy", "roc_auc"))
-    rules = [_bound("accuracy", intervals["accuracy"], params.min_accuracy),
-             _bound("roc_auc", intervals["roc_auc"], params.min_roc_auc)]
+    kfold = compare.summary(current, alpha, ("accuracy", "roc_auc"))
+    rules = [_bound("accuracy", kfold["accuracy"], params.min_accuracy),
+             _bound("roc_auc", kfold["roc_auc"], params.min_roc_auc)]
     comparison = None
     if params.no_regression:
         rule, comparison = _no_regression(current, baseline, alpha)
@@ -109,7 +111,7 @@ def judge(params: GateParams, current: compare.RunResults, baseline: compare.Run
     return {"enabled": True, "judged": True, "blessed": not failed, "reason": None, "failed": failed,
             "skipped": [r.name for r in rules if r.status == "skipped"], "alpha": alpha,
             "rules": [asdict(r) for r in rules],
-            "intervals": {m: i.as_dict() for m, i in intervals.items()},
+            "intervals": {m: i.as_dict() for m, i in kfold.items()},
             "baseline": comparison.as_dict() if comparison else None}
 
 
@@ -161,6 +163,10 @@ def parse(text: str, path: str) -> dict[str, Any]:
         if not isinstance(verdict.get(key), bool):
             raise InputError(f"{path}: {key}: expected true or false, got {verdict.get(key)!r} (a verdict from "
                              "before the gate judged without stopping runs? run `dvc repro evaluate`)")
+    alpha = verdict.get("alpha")
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+        raise InputError(f"{path}: alpha: expected the level the verdict was judged at, a number strictly between "
+                         f"0 and 1, got {alpha!r}; run `dvc repro evaluate` to rebuild it")
     if verdict["blessed"] and not verdict["judged"]:
         raise InputError(f"{path}: blessed: true but judged: false; a model is blessed only when judged")
     rules = verdict.get("rules")

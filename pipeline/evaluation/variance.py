@@ -18,16 +18,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.evaluation import intervals
+
 HOLDOUT = "holdout"
 
 
-def decompose(holdout_acc: np.ndarray, kfold_acc: np.ndarray | None, n_test: int, n_train: int,
+def decompose(holdout_acc: np.ndarray, kfold_acc: np.ndarray | None, *, n_test: int, kfold_ratio: float, alpha: float,
               band: tuple[float, float] = (0.85, 0.95)) -> dict[str, Any]:
     """Take the accuracy spread apart (see the module docstring); all std are population std.
 
-    ``kfold_acc`` is [splits, seeds]. The 95% interval of the mean uses the Nadeau-Bengio corrected
-    variance, (1/J + n_test/n_train) * var(split means), because k-fold test sets overlap in training
-    rows and the naive variance would claim far more certainty than J splits hold.
+    ``kfold_acc`` is [splits, seeds]; ``kfold_ratio`` its splits' n_test / n_train. The k-fold mean and its
+    (1 - alpha) interval are :func:`pipeline.evaluation.intervals.corrected_interval` of the split means,
+    the same the gate and ``igfake compare`` compute.
     """
     holdout_acc = np.asarray(holdout_acc, float)
     out: dict[str, Any] = {
@@ -46,15 +48,19 @@ def decompose(holdout_acc: np.ndarray, kfold_acc: np.ndarray | None, n_test: int
     if kfold_acc is None or np.size(kfold_acc) == 0:
         return out
     kfold_acc = np.asarray(kfold_acc, float)
-    split_means = kfold_acc.mean(axis=1)
-    mean = float(kfold_acc.mean())
+    split_means = intervals.seed_means(kfold_acc)
     j = len(split_means)
-    corrected_se = float(np.sqrt((1 / j + n_test / n_train) * split_means.var(ddof=1))) if j > 1 else float("nan")
+    if j > 1:
+        interval = intervals.corrected_interval(split_means, kfold_ratio, alpha)
+        mean, ci = interval.mean, [interval.low, interval.high]
+    else:  # one split: a mean and no interval (the gate does not judge such a run either)
+        mean, ci = float(split_means.mean()), [float("nan"), float("nan")]
     out["kfold"] = {
         "splits": j,
         "n_seeds": int(kfold_acc.shape[1]),
         "mean": mean,
-        "ci95": [mean - 1.96 * corrected_se, mean + 1.96 * corrected_se],
+        "ci": ci,
+        "level": 1 - alpha,
         "init_std": float(kfold_acc.std(axis=1).mean()),
         "split_std": float(split_means.std()),
         "binomial_se": float(np.sqrt(mean * (1 - mean) / n_test)),
@@ -66,19 +72,22 @@ def decompose(holdout_acc: np.ndarray, kfold_acc: np.ndarray | None, n_test: int
     return out
 
 
-def of_model(results: pd.DataFrame, model: str) -> dict[str, Any]:
+def of_model(results: pd.DataFrame, model: str, alpha: float) -> dict[str, Any]:
     """:func:`decompose` of one model's rows of the split results (members in seed order, splits in order)."""
     rows = results[results["model"] == model]
     holdout = rows[rows["split"] == HOLDOUT].sort_values("member_seed")
     kfold = rows[rows["split"] != HOLDOUT]
-    matrix = (kfold.pivot(index="split", columns="member_seed", values="accuracy")
-              .loc[list(dict.fromkeys(kfold["split"]))].to_numpy() if len(kfold) else None)
+    matrix, ratio = None, float("nan")  # no k-fold splits (train.split.repeats: 0): the hold-out alone
+    if len(kfold):
+        matrix = intervals.seed_matrix(kfold, "accuracy").to_numpy()
+        per_split = kfold.drop_duplicates("split")
+        ratio = intervals.test_train_ratio(per_split["test_rows"], per_split["train_rows"])
     return decompose(holdout["accuracy"].to_numpy(), matrix, n_test=int(holdout["test_rows"].iloc[0]),
-                     n_train=int(holdout["train_rows"].iloc[0]))
+                     kfold_ratio=ratio, alpha=alpha)
 
 
-def report(results: pd.DataFrame, shipped: str = "mlp") -> dict[str, Any]:
+def report(results: pd.DataFrame, alpha: float, shipped: str = "mlp") -> dict[str, Any]:
     """``reports/variance.json``: the shipped model's decomposition, each baseline's under ``baselines``."""
     others = [m for m in dict.fromkeys(results["model"]) if m != shipped]
-    out = of_model(results, shipped)
-    return out | ({"baselines": {m: of_model(results, m) for m in others}} if others else {})
+    out = of_model(results, shipped, alpha)
+    return out | ({"baselines": {m: of_model(results, m, alpha) for m in others}} if others else {})

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pipeline.evaluation import intervals
+
 MODEL_NAMES = {"mlp": "MLP (shipped)", "logreg": "logistic regression", "forest": "random forest"}
 METRIC_NAMES = {
     "accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "precision_authentic": "precision (authentic)",
@@ -44,6 +46,14 @@ def interval(m: Mapping[str, Any], digits: int = 3) -> str:
     return f"{fmt(m['value'], digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
 
 
+def bounds(d: Mapping[str, Any]) -> tuple[float, float, str]:
+    """(low, high, level) of an interval in evaluate's reports: a k-fold one carries its ``ci`` and ``level``
+    (``1 - compare.alpha``), a hold-out bootstrap one its ``ci95``."""
+    if "ci" in d:
+        return d["ci"][0], d["ci"][1], intervals.percent(d["level"])
+    return d["ci95"][0], d["ci95"][1], "95%"
+
+
 def verdict(report: Mapping[str, Any], variance: Mapping[str, Any]) -> str:
     """One plain sentence: does the shipped model match the best baseline in the same protocol?"""
     kfold = report.get("comparison", {}).get("kfold") or {}
@@ -53,7 +63,7 @@ def verdict(report: Mapping[str, Any], variance: Mapping[str, Any]) -> str:
     source, basis = (kfold, "over the repeated k-fold splits") if kfold else (holdout, "on the hold-out test rows")
     best = max(source, key=lambda m: -source[m]["mean_difference"])  # the baseline closest to beating the MLP
     d = source[best]
-    lo, hi = d["ci95"]
+    lo, hi, level = bounds(d)
     diff = f"{100 * d['mean_difference']:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}]"
     if d["verdict"] == "worse":
         return (f"The MLP does NOT match the best baseline: {model_name(best)} is more accurate {basis} (MLP minus "
@@ -62,7 +72,7 @@ def verdict(report: Mapping[str, Any], variance: Mapping[str, Any]) -> str:
     if d["verdict"] == "better":
         return f"The MLP beats every baseline {basis}; against the closest, {model_name(best)}: {diff}."
     return (f"The MLP matches the best baseline {basis}: against {model_name(best)} the difference is {diff}, "
-            f"not significant at 95%.")
+            f"{intervals.NO_DIFFERENCE} at {level}.")
 
 
 CALIBRATION_NAMES = {"none": "none", "temperature": "temperature scaling", "platt": "Platt scaling"}
@@ -172,8 +182,9 @@ def model_card(report: Mapping[str, Any], labels: Mapping[str, Any], variance: M
         lines.append(f"| {METRIC_NAMES[name]} | " + " | ".join(interval(models[m][name]) for m in models) + " |")
     lines += [""]
     if kfold:
+        lo, hi, level = bounds(kfold)
         lines.append(f"Repeated k-fold ({kfold['splits']} splits x {kfold['n_seeds']} seeds): MLP accuracy "
-                     f"{kfold['mean']:.3f} [{kfold['ci95'][0]:.3f}, {kfold['ci95'][1]:.3f}] (Nadeau-Bengio).")
+                     f"{kfold['mean']:.3f} [{lo:.3f}, {hi:.3f}] ({level}, Nadeau-Bengio corrected).")
     lines += ["", verdict(report, variance), "", gate_sentence(gate), "", noise, "",
               "## Limitations",
               "- The default data is **simulated** from per-class statistics of 969 hand-labelled real profiles; "
@@ -197,6 +208,11 @@ th{background:#f3f3f3} tr.worse td, td.worse{background:#fde2e2}
 figure{display:inline-block;margin:.5em 1em .5em 0;vertical-align:top} figcaption{font-size:.85em;color:#555}
 img{max-width:520px;border:1px solid #eee}
 """
+
+
+def _kfold_level(variance: Mapping[str, Any]) -> str:
+    kfold = variance.get("kfold")
+    return intervals.percent(kfold["level"]) if kfold else "95%"
 
 
 def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], variance: Mapping[str, Any],
@@ -251,19 +267,20 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
     for model, v in [("mlp", variance), *variance.get("baselines", {}).items()]:
         h, k = v["holdout"], v.get("kfold")
         rows.append([model_name(model), fmt(h["mean"]), fmt(h["init_std"]), fmt(h["binomial_se"]),
-                     f"{fmt(k['mean'])} [{fmt(k['ci95'][0])}, {fmt(k['ci95'][1])}]" if k else "-",
+                     f"{fmt(k['mean'])} [{fmt(k['ci'][0])}, {fmt(k['ci'][1])}]" if k else "-",
                      fmt(k["split_std"]) if k else "-", fmt(k["total_std"]) if k else "-"])
     parts.append(_table(["model", "hold-out accuracy (seed mean)", "seed std", "binomial se",
-                         "k-fold mean [95% CI]", "split std", "total std"], rows, "variance"))
+                         f"k-fold mean [{_kfold_level(variance)} CI]", "split std", "total std"], rows, "variance"))
     comparison = report.get("comparison", {})
     comp_rows = []
     for basis, label in (("holdout", "hold-out test rows (paired bootstrap)"),
                          ("kfold", "repeated k-fold (Nadeau-Bengio, paired)")):
         for model, d in (comparison.get(basis) or {}).items():
+            lo, hi, level = bounds(d)
             comp_rows.append([label, model_name(model), f"{100 * d['mean_difference']:+.1f}",
-                              f"[{100 * d['ci95'][0]:+.1f}, {100 * d['ci95'][1]:+.1f}]", d["verdict"]])
+                              f"[{100 * lo:+.1f}, {100 * hi:+.1f}] ({level})", d["verdict"]])
     if comp_rows:
-        parts.append(_table(["basis", "baseline", "MLP minus baseline (accuracy points)", "95% CI", "MLP is"],
+        parts.append(_table(["basis", "baseline", "MLP minus baseline (accuracy points)", "interval", "MLP is"],
                             comp_rows, "comparison"))
 
     truth = report.get("truth")

@@ -45,7 +45,7 @@ def main() -> None:
         profiles = pq.read_table(paths.LABELLED, columns=PROFILE_COLUMNS).to_pandas()
         predicted = pq.read_table(paths.PREDICTIONS)
         scores = pq.read_table(paths.SCORES)
-        ev = evaluate.evaluate(predicted.to_pandas(), params, profiles=profiles, scores=scores.to_pandas(),
+        ev = evaluate.evaluate(predicted.to_pandas(), params, alpha, profiles=profiles, scores=scores.to_pandas(),
                                calibration=predictions.calibration(predicted.schema))
         labels = json.loads(paths.LABELS_REPORT.read_text(encoding="utf-8"))
         results = splits.table(ev.splits, splits.protocol(scores.schema, ev.decision["threshold"]))

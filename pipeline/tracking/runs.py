@@ -32,7 +32,7 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 from pipeline import tracking
 from pipeline.core import paths
 from pipeline.core.params import TrainParams
-from pipeline.evaluation import gate, metrics
+from pipeline.evaluation import gate, intervals, metrics
 from pipeline.serving import decision as decision_lib
 from pipeline.serving import litert
 from pipeline.tracking import registry, store
@@ -50,8 +50,8 @@ UI_ADDRESS = f"http://{tracking.UI_HOST}:{tracking.UI_PORT}"
 VIEW_KEY = "igfake-headline"
 STUDY = "study"  # igfake.kind of a pipeline run's parent run
 # The parent run's metrics a pipeline run is judged by, as the table's columns.
-UI_COLUMNS = ("accuracy", "roc_auc", "seed_accuracy_mean", "seed_accuracy_std", "kfold.mean", "kfold.ci95_low",
-              "kfold.ci95_high", "gate.blessed")
+UI_COLUMNS = ("accuracy", "roc_auc", "seed_accuracy_mean", "seed_accuracy_std", "kfold.mean", "kfold.ci_low",
+              "kfold.ci_high", "gate.blessed")
 
 
 def shared_view() -> dict[str, Any]:
@@ -365,7 +365,8 @@ def description(metrics: dict[str, Any], verdict: dict[str, Any]) -> str:
     if seeds:
         parts.append(f"over {seeds['n']} seed members {seeds['mean']:.3f} ± {seeds['std']:.3f} (std)")
     if kfold:
-        parts.append(f"k-fold {kfold['mean']:.3f}, 95% interval [{kfold['ci95_low']:.3f}, {kfold['ci95_high']:.3f}]")
+        level = intervals.percent(1 - verdict["alpha"])  # the level of every k-fold interval: compare.alpha's
+        parts.append(f"k-fold {kfold['mean']:.3f}, {level} interval [{kfold['ci_low']:.3f}, {kfold['ci_high']:.3f}]")
     parts.append(f"quality gate: {gate.label(verdict)}")
     return "; ".join(parts) + ". Expand the run for its seed, split and baseline runs."
 

@@ -243,6 +243,18 @@ def test_baselines_share_the_mlp_protocol_in_splits_metrics_variance_and_mlflow(
         assert len(runs) == 1, model
         logged = dict(mlflow_rows(clone, "SELECT key, value FROM latest_metrics WHERE run_uuid = ?", runs[0][0]))
         assert logged["accuracy"] == pytest.approx(holdout)
+    # One interval and one verdict for the same splits: the headline's k-fold interval is the gate's, and
+    # evaluate's MLP-minus-forest comparison is `igfake compare`'s (A the forest, B the MLP).
+    headline = json.loads((clone / "reports/metrics.json").read_text())
+    judged = json.loads((clone / "reports/gate.json").read_text())["intervals"]["accuracy"]
+    assert headline["kfold"] == {"mean": judged["mean"], "ci_low": judged["low"], "ci_high": judged["high"]}
+    assert variance["kfold"]["ci"] == [judged["low"], judged["high"]]
+    compared = json.loads(sh(["igfake", "compare", "--model", "forest", "--against", "mlp", "--json"],
+                             cwd=clone).stdout)
+    accuracy = next(m for m in compared["metrics"] if m["metric"] == "accuracy")
+    ours = metrics["comparison"]["kfold"]["forest"]
+    assert ours["ci"] == [accuracy["low"], accuracy["high"]] and ours["verdict"] == accuracy["verdict"]
+    assert ours["mean_difference"] == accuracy["difference"] and ours["p_value"] == accuracy["p_value"]
     # The simulator's truth reaches evaluate: label noise is measured, not assumed.
     truth = metrics["truth"]
     assert 0 < truth["label_error_rate"]["value"] < 0.2
@@ -538,7 +550,7 @@ def test_compare_judges_the_experiments_with_the_noise(clone):
 
 
 HEADLINE = ("accuracy", "roc_auc", "seeds.mean", "seeds.std", "seeds.min", "seeds.max", "seeds.n", "kfold.mean",
-            "kfold.ci95_low", "kfold.ci95_high", "gate.blessed", "gate.judged")
+            "kfold.ci_low", "kfold.ci_high", "gate.blessed", "gate.judged")
 
 
 @pytest.fixture(scope="module")

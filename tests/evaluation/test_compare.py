@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.core import paths
 from pipeline.core.errors import CompareError
-from pipeline.evaluation import compare, splits
+from pipeline.evaluation import compare, intervals, splits
 from tests.conftest import REPO
 
 FOLDS, REPEATS, SEEDS = 5, 2, 10
@@ -139,11 +139,11 @@ def test_false_positive_rate_under_the_null_stays_within_alpha():
     order = np.argsort(np.random.default_rng(2024).random((draws, seeds)), axis=1)
     a = scores[order[:, :half]].mean(axis=1)  # [draw, metric, split]
     b = scores[order[:, half:2 * half]].mean(axis=1)
-    _, low, high, p = compare.corrected_t_test(b - a, ratio, alpha)
+    _, low, high, p = intervals.corrected_t_test(b - a, ratio, alpha)
     detected = (low > 0) | (high < 0)
     assert np.array_equal(detected, p < alpha)  # the interval and the p-value tell the same story
     rates = dict(zip(splits.SPLIT_METRICS, detected.mean(axis=0), strict=True))
     assert all(rate <= alpha + 3 * np.sqrt(alpha * (1 - alpha) / draws) for rate in rates.values()), rates
     # The same draws without the correction (the naive paired t-test) are what the correction guards against.
-    naive = compare.corrected_t_test(b - a, 0.0, alpha)
+    naive = intervals.corrected_t_test(b - a, 0.0, alpha)
     assert ((naive[1] > 0) | (naive[2] < 0)).mean() >= detected.mean()

@@ -13,6 +13,8 @@ from pipeline.core.errors import ParamsError
 from pipeline.evaluation import evaluate, metrics
 from tests.conftest import repo_params
 
+ALPHA = repo_section("compare").alpha
+
 
 def params(**overrides):
     return dataclasses.replace(repo_params().evaluate, bootstrap=300, **overrides)
@@ -51,15 +53,15 @@ def test_threshold_rules_look_at_validation_rows_only():
     # A test set that would prefer another threshold changes nothing: evaluate reads only valid rows.
     table, _ = synthetic()
     p = params(threshold_rule="balanced_accuracy")
-    base = evaluate.evaluate(table, p).report["threshold"]["value"]
+    base = evaluate.evaluate(table, p, ALPHA).report["threshold"]["value"]
     shuffled = table.copy()
     test = shuffled["split"] == "test"
     shuffled.loc[test, "label"] = 1 - shuffled.loc[test, "label"]
-    assert evaluate.evaluate(shuffled, p).report["threshold"]["value"] == base
+    assert evaluate.evaluate(shuffled, p, ALPHA).report["threshold"]["value"] == base
     valid = table["split"] == "valid"
     moved = table.copy()
     moved.loc[valid, "prob"] = np.clip(moved.loc[valid, "prob"] + 0.2, 0, 1)
-    assert evaluate.evaluate(moved, p).report["threshold"]["value"] != base
+    assert evaluate.evaluate(moved, p, ALPHA).report["threshold"]["value"] != base
 
 
 def test_precision_rule_reaches_its_target_with_the_most_recall():
@@ -77,7 +79,7 @@ def test_precision_rule_reaches_its_target_with_the_most_recall():
 
 def test_models_truth_and_seeds_are_reported_beside_each_other():
     table, profiles = synthetic()
-    ev = evaluate.evaluate(table, params(), profiles=profiles)
+    ev = evaluate.evaluate(table, params(), ALPHA, profiles=profiles)
     r = ev.report
     assert set(r["models"]) == {"mlp", "logreg"}
     test = table[table["split"] == "test"]
@@ -101,8 +103,9 @@ def test_models_truth_and_seeds_are_reported_beside_each_other():
 
 def test_the_headline_leads_with_the_mlp_and_ends_with_the_baselines():
     table, profiles = synthetic()
-    r = evaluate.evaluate(table, params(), profiles=profiles).report
-    variance = {"kfold": {"mean": 0.9, "ci95": [0.88, 0.92]}, "baselines": {"logreg": {"kfold": {"mean": 0.87}}}}
+    r = evaluate.evaluate(table, params(), ALPHA, profiles=profiles).report
+    variance = {"kfold": {"mean": 0.9, "ci": [0.88, 0.92], "level": 0.95},
+                "baselines": {"logreg": {"kfold": {"mean": 0.87}}}}
     head = evaluate.headline(r, variance, {"blessed": 0, "judged": 1})
     assert list(head)[:5] == ["accuracy", "roc_auc", "seeds", "kfold", "gate"] and list(head)[-1] == "baselines"
     assert head["gate"] == {"blessed": 0, "judged": 1}
@@ -113,7 +116,7 @@ def test_the_headline_leads_with_the_mlp_and_ends_with_the_baselines():
 
 def test_a_slice_worse_than_the_whole_is_flagged():
     table, profiles = synthetic(n=800)
-    ev = evaluate.evaluate(table, params(), profiles=profiles)
+    ev = evaluate.evaluate(table, params(), ALPHA, profiles=profiles)
     by = {(s["slicing"], s["slice"]): s for s in ev.slices}
     assert by[("private", "private")]["worse"] and not by[("private", "public")]["worse"]
     assert by[("private", "private")]["accuracy"] < by[("private", "public")]["accuracy"]
@@ -123,7 +126,7 @@ def test_a_slice_worse_than_the_whole_is_flagged():
 
 def test_kfold_comparison_is_the_paired_nadeau_bengio_difference():
     rows = []
-    acc = {"mlp": [0.90, 0.92, 0.94, 0.91], "forest": [0.93, 0.93, 0.95, 0.95]}
+    acc = {"mlp": [0.90, 0.92, 0.94, 0.91], "forest": [0.94, 0.95, 0.97, 0.96]}
     for model, values in acc.items():
         for j, a in enumerate(values):
             for seed in ((0, 1) if model == "mlp" else (0,)):
@@ -131,12 +134,13 @@ def test_kfold_comparison_is_the_paired_nadeau_bengio_difference():
                              "train_rows": 80, "test_rows": 20})
     rows.append({"model": "mlp", "split": "holdout", "member_seed": 0, "accuracy": 0.5, "train_rows": 80,
                  "test_rows": 20})
-    got = evaluate.kfold_comparison(pd.DataFrame(rows))["forest"]
-    diff = np.subtract(acc["mlp"], acc["forest"])
-    se = np.sqrt((1 / 4 + 20 / 80) * diff.var(ddof=1))
-    assert got["mean_difference"] == pytest.approx(diff.mean())
-    assert got["ci95"] == pytest.approx([diff.mean() - 1.96 * se, diff.mean() + 1.96 * se])
-    assert got["verdict"] == "worse"
+    got = evaluate.kfold_comparison(pd.DataFrame(rows), alpha=0.05)["forest"]
+    # Differences -0.04, -0.03, -0.03, -0.05: mean -0.0375, sample variance 2.75e-4 / 3.
+    se = np.sqrt((1 / 4 + 20 / 80) * 2.75e-4 / 3)
+    t_975_3df = 3.182446  # Student's t, 3 degrees of freedom (J - 1), 97.5th percentile: from a t table
+    assert got["mean_difference"] == pytest.approx(-0.0375)
+    assert got["ci"] == pytest.approx([-0.0375 - t_975_3df * se, -0.0375 + t_975_3df * se], abs=1e-6)
+    assert got["ci"][1] < 0 and got["verdict"] == "worse" and got["splits"] == 4
 
 
 def test_histogram_bins_are_fixed():
@@ -151,7 +155,7 @@ def test_model_card_and_report_state_the_gates_verdict():
     from pipeline.reporting import report
 
     table, profiles = synthetic()
-    r = evaluate.evaluate(table, params(), profiles=profiles).report
+    r = evaluate.evaluate(table, params(), ALPHA, profiles=profiles).report
     labels = {"source": "simulator", "labelled": 400, "authentic": 160, "fake": 240}
     failed = {"enabled": True, "judged": True, "blessed": False, "failed": ["min_accuracy"],
               "rules": [{"name": "min_accuracy", "status": "fail", "detail": "lower end 0.81 < 0.92"},
@@ -184,7 +188,7 @@ def test_evaluate_owns_the_threshold_every_decision_uses():
                             "pk": pk, "label": label, "prob": prob}
                            for seed in (0, 1, 10) for pk, label, prob in
                            zip(test["pk"], test["label"], test[f"prob_seed_{seed}"], strict=True)])
-    ev = evaluate.evaluate(table, params(threshold_rule="balanced_accuracy"), profiles=profiles, scores=scores)
+    ev = evaluate.evaluate(table, params(threshold_rule="balanced_accuracy"), ALPHA, profiles=profiles, scores=scores)
     threshold = ev.report["threshold"]["value"]
     assert ev.report["threshold"]["rule"] == "balanced_accuracy" and threshold != 0.5
     assert ev.decision["threshold"] == threshold and ev.decision["rule"] == "balanced_accuracy"
@@ -204,7 +208,7 @@ def test_evaluate_owns_the_threshold_every_decision_uses():
         "fpr": pytest.approx((~authentic & called).sum() / (~authentic).sum()), "from": "shipped model, test rows"}
     # With them (train's k-fold study), every labelled row counts, decided at the same threshold.
     cv = table.assign(prob_cv=np.clip(table["prob"] + 0.01, 0, 1))
-    rates = evaluate.evaluate(cv, params(threshold_rule="balanced_accuracy")).decision["shipped_rates"]
+    rates = evaluate.evaluate(cv, params(threshold_rule="balanced_accuracy"), ALPHA).decision["shipped_rates"]
     cv_called = cv["prob_cv"].to_numpy() >= threshold
     assert rates["from"] == "cross-validated, all labelled rows"
     assert rates["true_authentic"] == int(((cv["label"] == 1).to_numpy() & cv_called).sum())

@@ -44,7 +44,7 @@ def test_the_lower_end_of_the_interval_must_reach_the_bound_not_the_mean():
     verdict = gate.judge(strict, current, None, alpha=0.05)
     assert verdict["judged"] and not verdict["blessed"] and verdict["failed"] == ["min_accuracy"]
     assert gate.headline(verdict) == {"blessed": 0, "judged": 1}
-    assert re.fullmatch(rf"min_accuracy: k-fold accuracy 0\.9\d+, interval \[0\.9\d+, 0\.9\d+\]: lower end < "
+    assert re.fullmatch(rf"min_accuracy: k-fold accuracy 0\.9\d+, 95% interval \[0\.9\d+, 0\.9\d+\]: lower end < "
                         rf"{strict.min_accuracy}", gate.why(verdict)), gate.why(verdict)
 
 

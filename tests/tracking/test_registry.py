@@ -88,7 +88,7 @@ def test_every_run_is_a_version_tagged_with_its_verdict(store):
 def test_promote_moves_champion_only_to_a_blessed_version(store):
     client = MlflowClient(store["uri"])
     with pytest.raises(GateError, match=r"^run 2: igfake-test version 2 is not blessed \(min_accuracy: k-fold "
-                                        r"accuracy 0\.9\d+, interval .* lower end < 0\.99\); not promoted, no "
+                                        r"accuracy 0\.9\d+, 95% interval .* lower end < 0\.99\); not promoted, no "
                                         r"champion yet$"):
         registry.promote(client, NAME, "2", "run 2")
     assert registry.champion(client, NAME) is None

@@ -12,7 +12,7 @@ from tests.conftest import sh
 
 HEADLINE = {"accuracy": 0.95, "roc_auc": 0.99, "seeds": {"mean": 0.9498, "std": 0.0122, "min": 0.915, "max": 0.965,
                                                          "n": 30},
-            "kfold": {"mean": 0.94465, "ci95_low": 0.93071, "ci95_high": 0.95859}, "gate": {"blessed": 1, "judged": 1}}
+            "kfold": {"mean": 0.94465, "ci_low": 0.93071, "ci_high": 0.95859}, "gate": {"blessed": 1, "judged": 1}}
 
 
 def test_the_saved_view_is_on_the_experiment_and_names_only_metrics_the_parent_run_logs(tmp_path, monkeypatch):
@@ -29,17 +29,19 @@ def test_the_saved_view_is_on_the_experiment_and_names_only_metrics_the_parent_r
     logged = ({"accuracy", "roc_auc"} | {f"seed_accuracy_{k}" for k in HEADLINE["seeds"]}
               | set(runs.flat_metrics("kfold", HEADLINE["kfold"])) | set(runs.flat_metrics("gate", HEADLINE["gate"])))
     assert metric_columns[0] == "accuracy" and set(metric_columns) <= logged, metric_columns
-    assert {"kfold.ci95_low", "kfold.ci95_high", "seed_accuracy_std", "gate.blessed"} <= set(metric_columns)
+    assert {"kfold.ci_low", "kfold.ci_high", "seed_accuracy_std", "gate.blessed"} <= set(metric_columns)
     link = runs.ui_url(experiment_id)
     assert link == (f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
                     f"&viewStateShareKey={runs.VIEW_KEY}")
 
 
 def test_the_parent_run_description_says_the_headline_in_one_sentence():
-    blessed = {"judged": True, "blessed": True, "failed": []}
+    blessed = {"judged": True, "blessed": True, "failed": [], "alpha": 0.05}
     assert runs.description(HEADLINE, blessed) == (
         "accuracy 0.950 on the hold-out; over 30 seed members 0.950 ± 0.012 (std); k-fold 0.945, 95% interval "
         "[0.931, 0.959]; quality gate: blessed. Expand the run for its seed, split and baseline runs.")
+    # The interval is at the gate's level, 1 - compare.alpha.
+    assert "k-fold 0.945, 90% interval [0.931, 0.959]" in runs.description(HEADLINE, blessed | {"alpha": 0.1})
     no_kfold = {k: v for k, v in HEADLINE.items() if k != "kfold"}
     assert "k-fold" not in runs.description(no_kfold, {"judged": False, "blessed": False})
     assert runs.description(no_kfold, {"judged": False, "blessed": False}).endswith(

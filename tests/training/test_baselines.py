@@ -77,7 +77,7 @@ def test_baselines_are_deterministic_and_learn(small):
 def test_baseline_variance_matches_their_split_rows(small):
     _, y, pks, _, result, splits, fits = small
     rows = split_results(result, fits, splits, y, pks)
-    v = variance.report(rows)["baselines"]
+    v = variance.report(rows, alpha=0.05)["baselines"]
     for name in ("logreg", "forest"):
         accs = rows[rows["model"] == name]["accuracy"].tolist()
         assert v[name]["holdout"]["mean"] == pytest.approx(accs[0])

@@ -13,7 +13,7 @@ import pytest
 from scipy.special import expit
 
 from pipeline.core.errors import InputError, ParamsError
-from pipeline.evaluation import evaluate, metrics
+from pipeline.evaluation import evaluate, intervals, metrics
 from pipeline.reporting import report
 from pipeline.serving import export, litert
 from pipeline.training import calibration, study
@@ -186,7 +186,7 @@ def test_evaluate_shows_whether_a_calibration_would_help_on_test_rows():
     out = evaluate.calibration_options(y_valid, z_valid, y_test, z_test, calibration.IDENTITY.to_dict(),
                                          expit(z_test), 10, rows)
     assert {o["log_loss_change"]["verdict"] for m, o in out["options"].items() if m != "none"} == {
-        "no significant difference"}
+        intervals.NO_DIFFERENCE}
     assert "No calibration lowers it significantly" in report.calibration_sentence(out)
 
 

@@ -83,4 +83,4 @@ def test_study_is_reproducible(default_data):
 def holdout_variance(result: study.StudyResult, y: np.ndarray) -> dict:
     """The hold-out decomposition evaluate would report for ``result`` at threshold 0.5."""
     scores = predictions.scores(study.scored(result), np.arange(len(y)), y, {}).to_pandas()
-    return variance.report(splits.results(scores, {"mlp": 0.5}))["holdout"]
+    return variance.report(splits.results(scores, {"mlp": 0.5}), alpha=0.05)["holdout"]
