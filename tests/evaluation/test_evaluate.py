@@ -13,7 +13,7 @@ from pipeline.core.errors import ParamsError
 from pipeline.evaluation import evaluate, metrics
 from tests.conftest import repo_params
 
-ALPHA = repo_section("compare").alpha
+ALPHA = repo_params().compare.alpha
 
 
 def params(**overrides):
