@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline import features
 from pipeline.core.params import TrainParams
 
 MODEL_NAMES = {"mlp": "MLP (shipped)", "logreg": "logistic regression", "forest": "random forest"}
@@ -46,7 +47,6 @@ class Card:
 
     train: TrainParams
     feature_set: str  # featurize.feature_set
-    feature_count: int  # how many features that set has
     alpha: float  # compare.alpha: the k-fold intervals and comparisons are (1 - alpha)
 
 
@@ -166,8 +166,8 @@ def model_sentence(card: Card, members: int, threshold: Mapping[str, Any]) -> st
     train, recipe = card.train, card.train.recipe
     inside = [step for on, step in ((recipe.log_counts, "log1p of the heavy-tailed counts"),
                                     (recipe.standardise, "standardisation with the training rows' moments")) if on]
-    features = (f"on {card.feature_count} profile features (`{card.feature_set}`), "
-                + (f"inside the model: {', then '.join(inside)}" if inside else "raw (no preprocessing)"))
+    reads = (f"on {len(features.feature_names(card.feature_set))} profile features (`{card.feature_set}`), "
+             + (f"inside the model: {', then '.join(inside)}" if inside else "raw (no preprocessing)"))
     if recipe.validation_size and recipe.patience:
         stopping = (f"stopping early on the {_share(recipe.validation_size)} of the training rows held out "
                     f"(patience {recipe.patience}) within {train.epochs} epochs")
@@ -177,12 +177,13 @@ def model_sentence(card: Card, members: int, threshold: Mapping[str, Any]) -> st
         stopping = f"all {train.epochs} epochs, no validation slice"
     weights = "balanced class weights" if recipe.class_weight == "balanced" else "no class weights"
     calibrated = "" if train.calibration == "none" else f", then {CALIBRATION_NAMES[train.calibration]}"
-    if train.ship == "ensemble":
+    if train.ship == "ensemble" and members > 1:
         mean = "mean logit" + calibrated if calibrated else "mean probability"
         ships = f"an ensemble of the {members} seeded members ({mean})"
     else:
-        ships = f"member 0 alone (seed {train.seed}) of the {members} seeded members{calibrated}"
-    return (f"`Dense({train.hidden_units}, relu) -> Dense(1, sigmoid)` {features}. Recipe `{train.preset}`: Adam "
+        of = f" of the {members} seeded members" if members > 1 else ""
+        ships = f"member 0 alone (seed {train.seed}){of}{calibrated}"
+    return (f"`Dense({train.hidden_units}, relu) -> Dense(1, sigmoid)` {reads}. Recipe `{train.preset}`: Adam "
             f"(learning rate {train.learning_rate:g}, batch {train.batch_size}), {stopping}, {weights}. "
             f"Shipped as TFLite: {ships}. Output: P(authentic). "
             f"Decision threshold {fmt(threshold['value'], 2)} (rule: {threshold['rule']}).")

@@ -25,7 +25,6 @@ import logging
 
 import pyarrow.parquet as pq
 
-from pipeline import features
 from pipeline.core import atomic, paths
 from pipeline.core.params import load_section
 from pipeline.evaluation import compare, evaluate, gate, metrics, splits
@@ -44,9 +43,8 @@ def main() -> None:
         params = load_section("evaluate", paths.PARAMS)
         alpha = load_section("compare", paths.PARAMS).alpha
         # What the model card says of the model comes from the params that built it, not from fixed prose.
-        feature_set = load_section("featurize", paths.PARAMS).feature_set
-        about = report.Card(load_section("train", paths.PARAMS), feature_set,
-                            len(features.feature_names(feature_set)), alpha)
+        about = report.Card(load_section("train", paths.PARAMS), load_section("featurize", paths.PARAMS).feature_set,
+                            alpha)
         atomic.check_together(paths.commit_journal("train"))
         profiles = pq.read_table(paths.LABELLED, columns=PROFILE_COLUMNS).to_pandas()
         predicted = pq.read_table(paths.PREDICTIONS)

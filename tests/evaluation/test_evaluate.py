@@ -156,7 +156,7 @@ def test_model_card_and_report_state_the_gates_verdict():
     failed = {"enabled": True, "judged": True, "blessed": False, "failed": ["min_accuracy"],
               "rules": [{"name": "min_accuracy", "status": "fail", "detail": "lower end 0.81 < 0.92"},
                         {"name": "min_roc_auc", "status": "pass", "detail": "fine"}]}
-    about = report.Card(repo_section("train"), "seed16", 16, 0.05)
+    about = report.Card(repo_section("train"), "seed16", 0.05)
     card = report.model_card(r, labels, {}, about, failed)
     assert "did NOT bless this model: min_accuracy (lower end 0.81 < 0.92). It cannot be promoted." in card
     assert "min_roc_auc" not in card

@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+from pipeline import features
 from pipeline.evaluation import evaluate
 from pipeline.reporting import report
 from tests.conftest import repo_section
@@ -28,7 +29,7 @@ def evaluated():
 
 
 def card_of(evaluated, alpha: float = 0.05, **train) -> str:
-    about = report.Card(dataclasses.replace(repo_section("train"), **train), "seed16", 16, alpha)
+    about = report.Card(dataclasses.replace(repo_section("train"), **train), "seed16", alpha)
     return report.model_card(evaluated, LABELS, {"kfold": KFOLD}, about)
 
 
@@ -47,6 +48,8 @@ def test_the_card_says_what_ships_ensemble_or_one_member(evaluated):
     single = card_of(evaluated, ship="seed", seed=4)
     assert "ensemble" not in single.lower()
     assert "Shipped as TFLite: member 0 alone (seed 4) of the 3 seeded members." in single
+    one = report.model_sentence(report.Card(repo_section("train"), "seed16", 0.05), 1, evaluated["threshold"])
+    assert "Shipped as TFLite: member 0 alone (seed 0)." in one and "ensemble" not in one  # train.seeds: 1
     # A calibration averages the members' logits, then calibrates them (pipeline.training.model).
     assert "an ensemble of the 3 seeded members (mean logit, then temperature scaling)" in card_of(
         evaluated, calibration="temperature")
@@ -63,6 +66,8 @@ def test_the_card_describes_the_recipe_of_the_preset_in_force(evaluated):
     assert "on 16 profile features (`seed16`), raw (no preprocessing)" in article
     assert "Recipe `article`: Adam (learning rate 0.001, batch 32), all 50 epochs, no validation slice" in article
     assert "log1p" not in article
+    listed = report.model_card(evaluated, LABELS, {}, report.Card(repo_section("train"), "follower_list", 0.05))
+    assert f"on {len(features.FEATURE_SETS['follower_list'])} profile features (`follower_list`)" in listed
 
 
 def test_the_verdicts_and_kfold_intervals_are_at_one_minus_compare_alpha(evaluated):
