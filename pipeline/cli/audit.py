@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-model", type=Path, default=paths.LIST_TFLITE_MODEL,
                         help="the list-only TFLite model (stage train-list)")
     parser.add_argument("--card", type=Path, default=paths.AUDIT_CARD,
-                        help="the list-only model's card: its features and threshold (stage train-list)")
+                        help="the list-only model's card: its features and its own threshold, train_list.threshold "
+                             "(stage train-list)")
     parser.add_argument("--decision", type=Path, default=paths.DECISION,
                         help="the shipped model's threshold and its held-out error rates at it, as evaluate chose "
                              "them (default: models/decision.json)")

@@ -38,6 +38,9 @@ BETTER: Verdict = "better"
 WORSE: Verdict = "worse"
 NO_DIFFERENCE: Verdict = "no detectable difference"
 VERDICTS: tuple[Verdict, ...] = (BETTER, WORSE, NO_DIFFERENCE)
+# The hold-out's percentile bootstraps (metrics, slices, calibration, the hold-out comparison) take the 2.5th
+# and 97.5th percentiles whatever compare.alpha says: their level is this, the k-fold intervals' 1 - alpha.
+BOOTSTRAP_LEVEL = 0.95
 
 
 def percent(level: float) -> str:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import base64
 import html
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline import features
+from pipeline.core.params import TrainParams
 from pipeline.evaluation import intervals
 
 MODEL_NAMES = {"mlp": "MLP (shipped)", "logreg": "logistic regression", "forest": "random forest"}
@@ -32,8 +35,23 @@ PLOT_TITLES = {
 }
 
 
+@dataclass(frozen=True)
+class Card:
+    """What the model card and the report say from params rather than from results: the shipped model's
+    architecture, recipe and what ships (``train``), the features it reads, and the level of the k-fold
+    intervals and the verdicts (``compare.alpha``)."""
+
+    train: TrainParams
+    feature_set: str  # featurize.feature_set
+    alpha: float  # compare.alpha: the k-fold intervals and comparisons are (1 - alpha)
+
+
 def model_name(model: str) -> str:
     return MODEL_NAMES.get(model, model)
+
+
+def _share(fraction: float) -> str:
+    return f"{100 * fraction:g}%"
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -46,24 +64,24 @@ def interval(m: Mapping[str, Any], digits: int = 3) -> str:
     return f"{fmt(m['value'], digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
 
 
-def bounds(d: Mapping[str, Any]) -> tuple[float, float, str]:
-    """(low, high, level) of an interval in evaluate's reports: a k-fold one carries its ``ci`` and ``level``
-    (``1 - compare.alpha``), a hold-out bootstrap one its ``ci95``."""
-    if "ci" in d:
-        return d["ci"][0], d["ci"][1], intervals.percent(d["level"])
-    return d["ci95"][0], d["ci95"][1], "95%"
+def bounds(d: Mapping[str, Any]) -> tuple[float, float]:
+    """(low, high) of an interval in evaluate's reports: a k-fold one (at ``1 - compare.alpha``) is its
+    ``ci``, a hold-out bootstrap one its ``ci95``."""
+    return tuple(d["ci"] if "ci" in d else d["ci95"])
 
 
-def verdict(report: Mapping[str, Any], variance: Mapping[str, Any]) -> str:
-    """One plain sentence: does the shipped model match the best baseline in the same protocol?"""
+def verdict(report: Mapping[str, Any], variance: Mapping[str, Any], alpha: float) -> str:
+    """One plain sentence: does the shipped model match the best baseline in the same protocol? Over the
+    k-fold splits the interval is at ``alpha`` (compare.alpha); on the hold-out rows it is the bootstrap's."""
     kfold = report.get("comparison", {}).get("kfold") or {}
     holdout = report.get("comparison", {}).get("holdout") or {}
     if not holdout:
         return "No baseline was trained (train.baselines.models is empty), so there is nothing to compare with."
-    source, basis = (kfold, "over the repeated k-fold splits") if kfold else (holdout, "on the hold-out test rows")
+    source, basis, at = ((kfold, "over the repeated k-fold splits", intervals.percent(1 - alpha)) if kfold else
+                         (holdout, "on the hold-out test rows", intervals.percent(intervals.BOOTSTRAP_LEVEL)))
     best = max(source, key=lambda m: -source[m]["mean_difference"])  # the baseline closest to beating the MLP
     d = source[best]
-    lo, hi, level = bounds(d)
+    lo, hi = bounds(d)
     diff = f"{100 * d['mean_difference']:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}]"
     if d["verdict"] == "worse":
         return (f"The MLP does NOT match the best baseline: {model_name(best)} is more accurate {basis} (MLP minus "
@@ -72,7 +90,7 @@ def verdict(report: Mapping[str, Any], variance: Mapping[str, Any]) -> str:
     if d["verdict"] == "better":
         return f"The MLP beats every baseline {basis}; against the closest, {model_name(best)}: {diff}."
     return (f"The MLP matches the best baseline {basis}: against {model_name(best)} the difference is {diff}, "
-            f"{intervals.NO_DIFFERENCE} at {level}.")
+            f"{intervals.NO_DIFFERENCE} at {at}.")
 
 
 CALIBRATION_NAMES = {"none": "none", "temperature": "temperature scaling", "platt": "Platt scaling"}
@@ -138,10 +156,40 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") 
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def model_card(report: Mapping[str, Any], labels: Mapping[str, Any], variance: Mapping[str, Any],
+def model_sentence(card: Card, members: int, threshold: Mapping[str, Any]) -> str:
+    """The card's model paragraph, from params: the architecture (``train.hidden_units``), what happens to the
+    features inside it, how members learn (the ``train.preset`` recipe), what ships (``train.ship``, with
+    ``train.calibration``) of the ``members`` seeded members evaluated, and the decision threshold in force."""
+    train, recipe = card.train, card.train.recipe
+    inside = [step for on, step in ((recipe.log_counts, "log1p of the heavy-tailed counts"),
+                                    (recipe.standardise, "standardisation with the training rows' moments")) if on]
+    reads = (f"on {len(features.feature_names(card.feature_set))} profile features (`{card.feature_set}`), "
+             + (f"inside the model: {', then '.join(inside)}" if inside else "raw (no preprocessing)"))
+    if recipe.validation_size and recipe.patience:
+        stopping = (f"stopping early on the {_share(recipe.validation_size)} of the training rows held out "
+                    f"(patience {recipe.patience}) within {train.epochs} epochs")
+    elif recipe.validation_size:
+        stopping = f"all {train.epochs} epochs, {_share(recipe.validation_size)} of the training rows held out"
+    else:
+        stopping = f"all {train.epochs} epochs, no validation slice"
+    weights = "balanced class weights" if recipe.class_weight == "balanced" else "no class weights"
+    calibrated = "" if train.calibration == "none" else f", then {CALIBRATION_NAMES[train.calibration]}"
+    if train.ship == "ensemble" and members > 1:
+        mean = "mean logit" + calibrated if calibrated else "mean probability"
+        ships = f"an ensemble of the {members} seeded members ({mean})"
+    else:
+        of = f" of the {members} seeded members" if members > 1 else ""
+        ships = f"member 0 alone (seed {train.seed}){of}{calibrated}"
+    return (f"`Dense({train.hidden_units}, relu) -> Dense(1, sigmoid)` {reads}. Recipe `{train.preset}`: Adam "
+            f"(learning rate {train.learning_rate:g}, batch {train.batch_size}), {stopping}, {weights}. "
+            f"Shipped as TFLite: {ships}. Output: P(authentic). "
+            f"Decision threshold {fmt(threshold['value'], 2)} (rule: {threshold['rule']}).")
+
+
+def model_card(report: Mapping[str, Any], labels: Mapping[str, Any], variance: Mapping[str, Any], card: Card,
                gate: Mapping[str, Any] | None = None) -> str:
-    """The model card as Markdown: intended use, data, metrics with intervals, the quality gate's verdict,
-    limitations."""
+    """The model card as Markdown: intended use, the model (from params: :class:`Card`), data, metrics with
+    intervals, the quality gate's verdict, limitations."""
     models = report["models"]
     mlp = models["mlp"]
     kappas = [p["cohen_kappa"] for p in labels.get("agreement", []) if p.get("cohen_kappa") is not None]
@@ -163,9 +211,7 @@ def model_card(report: Mapping[str, Any], labels: Mapping[str, Any], variance: M
         "- Not for: acting on a single profile automatically (blocking, reporting, banning), judging people, "
         "or any population unlike the training data (other platforms, languages, years).", "",
         "## Model",
-        f"`Dense(16, relu) -> Dense(1, sigmoid)` on 16 profile features, an ensemble of "
-        f"{report['seeds']['n']} seeded members (mean probability), shipped as TFLite. Output: P(authentic). "
-        f"Decision threshold {fmt(report['threshold']['value'], 2)} (rule: {report['threshold']['rule']}).",
+        model_sentence(card, report["seeds"]["n"], report["threshold"]),
         *([calibration_sentence(report["calibration"])] if "calibration" in report else []), "",
         "## Data",
         f"- Source: {labels.get('source', 'unknown')} labels; {labels.get('labelled', '?')} labelled profiles "
@@ -173,7 +219,7 @@ def model_card(report: Mapping[str, Any], labels: Mapping[str, Any], variance: M
         f"{labels.get('unsure_labelled_authentic', 0)} 'unsure' decisions counted as authentic.",
         f"- Evaluation: a stratified hold-out of {report['test_rows']} test rows; repeated k-fold for the spread.",
         f"- {kappa}", "",
-        "## Metrics (hold-out test rows, 95% bootstrap intervals)", "",
+        f"## Metrics (hold-out test rows, {intervals.percent(intervals.BOOTSTRAP_LEVEL)} bootstrap intervals)", "",
         "| metric | " + " | ".join(model_name(m) for m in models) + " |",
         "|---|" + "---|" * len(models),
     ]
@@ -182,10 +228,10 @@ def model_card(report: Mapping[str, Any], labels: Mapping[str, Any], variance: M
         lines.append(f"| {METRIC_NAMES[name]} | " + " | ".join(interval(models[m][name]) for m in models) + " |")
     lines += [""]
     if kfold:
-        lo, hi, level = bounds(kfold)
+        lo, hi, at = *bounds(kfold), intervals.percent(1 - card.alpha)
         lines.append(f"Repeated k-fold ({kfold['splits']} splits x {kfold['n_seeds']} seeds): MLP accuracy "
-                     f"{kfold['mean']:.3f} [{lo:.3f}, {hi:.3f}] ({level}, Nadeau-Bengio corrected).")
-    lines += ["", verdict(report, variance), "", gate_sentence(gate), "", noise, "",
+                     f"{kfold['mean']:.3f} [{lo:.3f}, {hi:.3f}] ({at}, Nadeau-Bengio corrected).")
+    lines += ["", verdict(report, variance, card.alpha), "", gate_sentence(gate), "", noise, "",
               "## Limitations",
               "- The default data is **simulated** from per-class statistics of 969 hand-labelled real profiles; "
               "numbers on it show the pipeline works, not how the model does on today's Instagram.",
@@ -210,20 +256,17 @@ img{max-width:520px;border:1px solid #eee}
 """
 
 
-def _kfold_level(variance: Mapping[str, Any]) -> str:
-    kfold = variance.get("kfold")
-    return intervals.percent(kfold["level"]) if kfold else "95%"
-
-
 def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], variance: Mapping[str, Any],
-                labels: Mapping[str, Any], pngs: Mapping[str, Path], card_markdown: str,
+                labels: Mapping[str, Any], pngs: Mapping[str, Path], card_markdown: str, alpha: float,
                 gate: Mapping[str, Any] | None = None) -> str:
-    """The whole report as one HTML document, images inline; ``gate`` is the quality gate's verdict."""
+    """The whole report as one HTML document, images inline; ``alpha`` is compare.alpha (the k-fold
+    intervals' and verdicts' level), ``gate`` the quality gate's verdict."""
     models = report["models"]
+    boot, at = intervals.percent(intervals.BOOTSTRAP_LEVEL), intervals.percent(1 - alpha)
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>igfake evaluation</title>"
              f"<style>{STYLE}</style></head><body>",
              "<h1>igfake: evaluation of the shipped model</h1>",
-             f'<p class="verdict" id="verdict">{html.escape(verdict(report, variance))}</p>',
+             f'<p class="verdict" id="verdict">{html.escape(verdict(report, variance, alpha))}</p>',
              f'<p id="headline">Shipped model on {report["test_rows"]} hold-out test rows: accuracy '
              f'<b>{html.escape(interval(models["mlp"]["accuracy"]))}</b>, ROC AUC '
              f'<b>{html.escape(interval(models["mlp"]["roc_auc"]))}</b>. Threshold '
@@ -231,11 +274,13 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
              f'chosen on {html.escape(str(report["threshold"]["chosen_on"]))}).</p>',
              f'<p id="gate">{html.escape(gate_sentence(gate))}</p>']
 
-    parts.append("<h2>Metrics with 95% intervals (bootstrap over test rows)</h2>")
+    parts.append(f"<h2>Metrics with {boot} intervals (bootstrap over test rows)</h2>")
     parts.append(_table(["metric", *(model_name(m) for m in models)],
                         [[METRIC_NAMES[n], *(interval(models[m][n]) for m in models)] for n in METRIC_NAMES],
                         "metrics"))
-    parts.append("<p>Intervals are 2.5th and 97.5th percentiles of the metric over the resamples. Expected "
+    parts.append(f"<p>Intervals are {50 * (1 - intervals.BOOTSTRAP_LEVEL):g}th and "
+                 f"{50 * (1 + intervals.BOOTSTRAP_LEVEL):g}th "
+                 "percentiles of the metric over the resamples. Expected "
                  "calibration error is biased upwards by resampling (duplicated rows fill bins unevenly), so its "
                  "interval can lie above its point value; read it as the spread, not as a correction.</p>")
     parts.append("<h3>Over the seeds (each member alone, same threshold)</h3>")
@@ -259,7 +304,8 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
                              f"{change['mean_difference']:+.4f} [{change['ci95'][0]:+.4f}, {change['ci95'][1]:+.4f}] "
                              f"({change['verdict']})" if change else "-"])
         parts.append(_table(["calibration", f"fitted on {calibration['valid_rows']} validation rows",
-                             "log loss [95% CI]", "Brier [95% CI]", "ECE [95% CI]", "log loss change vs none"],
+                             f"log loss [{boot} CI]", f"Brier [{boot} CI]", f"ECE [{boot} CI]",
+                             "log loss change vs none"],
                             cal_rows, "calibration"))
 
     parts.append("<h2>Variance decomposition and baselines in the same protocol</h2>")
@@ -270,15 +316,15 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
                      f"{fmt(k['mean'])} [{fmt(k['ci'][0])}, {fmt(k['ci'][1])}]" if k else "-",
                      fmt(k["split_std"]) if k else "-", fmt(k["total_std"]) if k else "-"])
     parts.append(_table(["model", "hold-out accuracy (seed mean)", "seed std", "binomial se",
-                         f"k-fold mean [{_kfold_level(variance)} CI]", "split std", "total std"], rows, "variance"))
+                         f"k-fold mean [{at} CI]", "split std", "total std"], rows, "variance"))
     comparison = report.get("comparison", {})
     comp_rows = []
-    for basis, label in (("holdout", "hold-out test rows (paired bootstrap)"),
-                         ("kfold", "repeated k-fold (Nadeau-Bengio, paired)")):
+    for basis, label in (("holdout", f"hold-out test rows (paired bootstrap, {boot})"),
+                         ("kfold", f"repeated k-fold (Nadeau-Bengio, paired, {at})")):
         for model, d in (comparison.get(basis) or {}).items():
-            lo, hi, level = bounds(d)
+            lo, hi = bounds(d)
             comp_rows.append([label, model_name(model), f"{100 * d['mean_difference']:+.1f}",
-                              f"[{100 * lo:+.1f}, {100 * hi:+.1f}] ({level})", d["verdict"]])
+                              f"[{100 * lo:+.1f}, {100 * hi:+.1f}]", d["verdict"]])
     if comp_rows:
         parts.append(_table(["basis", "baseline", "MLP minus baseline (accuracy points)", "interval", "MLP is"],
                             comp_rows, "comparison"))
@@ -294,7 +340,7 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
     else:
         parts.append("<p>The truth behind the labels is unknown for this data.</p>")
 
-    parts.append("<h2>Slices (shipped model, test rows)</h2><p>Flagged rows: the whole 95% interval lies below "
+    parts.append(f"<h2>Slices (shipped model, test rows)</h2><p>Flagged rows: the whole {boot} interval lies below "
                  f"the accuracy on all test rows ({fmt(models['mlp']['accuracy']['value'])}).</p>")
     slice_rows = "".join(
         f'<tr class="{"worse" if s["worse"] else ""}"><td>{html.escape(s["slicing"])}</td>'
@@ -302,7 +348,7 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
         f'<td>{fmt(s["accuracy"])} [{fmt(s["ci95"][0])}, {fmt(s["ci95"][1])}]</td>'
         f'<td>{"worse" if s["worse"] else ""}</td></tr>' for s in slices)
     parts.append('<table class="slices"><thead><tr><th>slicing</th><th>slice</th><th>rows</th><th>authentic share'
-                 f'</th><th>accuracy [95% CI]</th><th>flag</th></tr></thead><tbody>{slice_rows}</tbody></table>')
+                 f'</th><th>accuracy [{boot} CI]</th><th>flag</th></tr></thead><tbody>{slice_rows}</tbody></table>')
 
     parts.append("<h2>Plots</h2>")
     for name, path in pngs.items():

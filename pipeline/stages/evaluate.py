@@ -4,7 +4,8 @@ split results, the quality gate's verdict and an offline report.
 Reads ``data/predictions/predictions.parquet`` and ``scores.parquet`` (train: probabilities only),
 ``data/interim/labelled.parquet`` (label-import: the profiles' attributes for slices and, from the
 simulator, the truth behind each label), ``reports/labels.json``, the gate's baseline
-``data/baseline/splits.parquet`` and ``params.yaml`` sections ``evaluate`` and ``compare``. It chooses the
+``data/baseline/splits.parquet`` and ``params.yaml`` sections ``evaluate`` and ``compare`` (and, for what
+the model card says of the model, ``train`` and ``featurize.feature_set``). It chooses the
 decision threshold (``evaluate.threshold_rule``, on validation rows), the one every decision uses, and
 writes ``models/decision.json`` (that threshold and the error rates at it: what ``igfake predict``,
 ``igfake audit`` and the registered model read), ``data/predictions/splits.parquet`` (every member's
@@ -41,6 +42,8 @@ def main() -> None:
     def body() -> None:
         loaded = load()
         params, alpha = loaded.evaluate, loaded.compare.alpha
+        # What the model card says of the model comes from the params that built it, not from fixed prose.
+        about = report.Card(loaded.train, loaded.featurize.feature_set, alpha)
         atomic.check_together(paths.commit_journal("train"))
         profiles = pq.read_table(paths.LABELLED, columns=PROFILE_COLUMNS).to_pandas()
         predicted = pq.read_table(paths.PREDICTIONS)
@@ -53,7 +56,7 @@ def main() -> None:
         current = compare.run_results(results, "workspace")
         baseline = compare.run_results(pq.read_table(paths.BASELINE), "baseline") if paths.BASELINE.is_file() else None
         verdict = gate.judge(params.gate, current, baseline, alpha)
-        card = report.model_card(ev.report, labels, ev.variance, verdict)
+        card = report.model_card(ev.report, labels, ev.variance, about, verdict)
         atomic.write_json(paths.DECISION, ev.decision)
         with atomic.atomic_path(paths.SPLIT_RESULTS) as tmp:
             pq.write_table(results, tmp)
@@ -69,13 +72,13 @@ def main() -> None:
         write_pngs(ev)
         atomic.write_text(paths.MODEL_CARD, card)
         atomic.write_text(paths.REPORT_HTML, report.html_report(ev.report, ev.slices, ev.variance, labels,
-                                                                paths.PLOT_PNG, card, verdict))
+                                                                paths.PLOT_PNG, card, alpha, verdict))
         atomic.write_json(paths.GATE, verdict)
         models = ev.report["models"]
         log.info("accuracy %s (shipped, threshold %.2f, rule %s); %s", report.interval(models["mlp"]["accuracy"]),
                  ev.decision["threshold"], ev.decision["rule"],
                  "; ".join(f"{m} {report.interval(v['accuracy'])}" for m, v in models.items() if m != "mlp"))
-        log.info("%s", report.verdict(ev.report, ev.variance))
+        log.info("%s", report.verdict(ev.report, ev.variance, alpha))
         if "calibration" in ev.report:
             log.info("%s", report.calibration_sentence(ev.report["calibration"]))
         log.info("gate: %s (%s)", gate.label(verdict), gate.why(verdict))

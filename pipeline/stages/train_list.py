@@ -5,9 +5,11 @@ Reads ``data/interim/labelled.parquet`` (the profiles and their labels), ``data/
 nothing of the shipped network or of ``evaluate``, so it re-runs only when its own params or the rows
 change. Fits the list-only model on train's training rows (:mod:`pipeline.audit.list_model`), converts it
 to TFLite and checks LiteRT against Keras on the test rows within ``train_list.tolerance``. Writes
-``models/list_model.tflite``, ``models/audit.json`` (its card: feature set, threshold, test quality) and
-``reports/list_model.json`` (accuracy and ROC AUC with 95% intervals); the ``track`` stage logs them to
-MLflow.
+``models/list_model.tflite``, ``models/audit.json`` (its card: feature set, its own threshold
+``train_list.threshold``, test quality) and ``reports/list_model.json`` (accuracy and ROC AUC with 95%
+intervals); the ``track`` stage logs them to MLflow. The shipped model's threshold is not here, nor read
+from params: evaluate chooses it and writes it to ``models/decision.json``, which ``igfake audit`` reads
+beside this card.
 """
 
 from __future__ import annotations

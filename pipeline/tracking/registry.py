@@ -37,16 +37,22 @@ BLESSED = "blessed"
 TFLITE_ARTIFACT, DECISION_ARTIFACT = "tflite", "decision"
 
 
-def version_tags(verdict: dict[str, Any], commit: str | None, run_name: str, data_md5: str,
-                 threshold: float) -> dict[str, str]:
-    """The tags of a run's model version (:data:`VERDICT` and the rest), from the gate's verdict
-    (``reports/gate.json``, read back by :func:`pipeline.evaluation.gate.read`)."""
+def verdict_tags(verdict: dict[str, Any]) -> dict[str, str]:
+    """The gate's verdict (``reports/gate.json``, read back by :func:`pipeline.evaluation.gate.read`) as tags:
+    :data:`VERDICT`, :data:`WHY` and, when rules failed, :data:`FAILED`; a run and its model version carry them."""
     from pipeline.evaluation import gate as gate_lib  # here: `igfake predict --model models:/...` needs none of it
 
-    tags = {VERDICT: gate_lib.label(verdict), WHY: gate_lib.why(verdict)[:4000], RUN_NAME: run_name,
-            DATA_MD5: data_md5, THRESHOLD: f"{threshold:g}"}
+    tags = {VERDICT: gate_lib.label(verdict), WHY: gate_lib.why(verdict)[:4000]}
     if verdict.get("failed"):
         tags[FAILED] = ", ".join(verdict["failed"])
+    return tags
+
+
+def version_tags(verdict: dict[str, Any], commit: str | None, run_name: str, data_md5: str,
+                 threshold: float) -> dict[str, str]:
+    """The tags of a run's model version: its verdict (:func:`verdict_tags`), where it comes from, and the
+    threshold it ships with (``models/decision.json``'s, never ``evaluate.threshold``)."""
+    tags = verdict_tags(verdict) | {RUN_NAME: run_name, DATA_MD5: data_md5, THRESHOLD: f"{threshold:g}"}
     if commit:
         tags[COMMIT] = commit
     if os.environ.get("DVC_EXP_NAME"):

@@ -285,7 +285,7 @@ def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> d
     parent = store.retrying(client.create_run)(
         experiment_id, start_time=_ms(min(starts)) if starts else None, run_name=name,
         tags=tags | {"igfake.kind": STUDY, "mlflow.note.content": description(run.metrics, run.gate)}
-        | gate_tags(run.gate))
+        | registry.verdict_tags(run.gate))  # as its model version carries them
     parent_id = parent.info.run_id
     splits = run.splits[run.splits["model"] == model]
     history = run.history[run.history["model"] == model]
@@ -369,13 +369,6 @@ def description(metrics: dict[str, Any], verdict: dict[str, Any]) -> str:
         parts.append(f"k-fold {kfold['mean']:.3f}, {level} interval [{kfold['ci_low']:.3f}, {kfold['ci_high']:.3f}]")
     parts.append(f"quality gate: {gate.label(verdict)}")
     return "; ".join(parts) + ". Expand the run for its seed, split and baseline runs."
-
-
-def gate_tags(verdict: dict[str, Any]) -> dict[str, str]:
-    """The quality gate's verdict as the parent run's tags, as its model version carries them: ``igfake.gate``
-    (blessed, not blessed or not judged), ``igfake.gate.why`` and ``igfake.gate.failed`` (the failed rules)."""
-    tags = registry.version_tags(verdict, None, "", "", 0.5)
-    return {k: v for k, v in tags.items() if k in (registry.VERDICT, registry.WHY, registry.FAILED)}
 
 
 def _log_members(client: MlflowClient, experiment_id: str, parent_id: str, run: PipelineRun, holdout: pd.DataFrame,

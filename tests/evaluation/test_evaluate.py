@@ -160,21 +160,22 @@ def test_model_card_and_report_state_the_gates_verdict():
     failed = {"enabled": True, "judged": True, "blessed": False, "failed": ["min_accuracy"],
               "rules": [{"name": "min_accuracy", "status": "fail", "detail": "lower end 0.81 < 0.92"},
                         {"name": "min_roc_auc", "status": "pass", "detail": "fine"}]}
-    card = report.model_card(r, labels, {}, failed)
+    about = report.Card(repo_params().train, "seed16", 0.05)
+    card = report.model_card(r, labels, {}, about, failed)
     assert "did NOT bless this model: min_accuracy (lower end 0.81 < 0.92). It cannot be promoted." in card
     assert "min_roc_auc" not in card
     page = report.html_report(r, [], {"holdout": {"mean": 0.9, "init_std": 0.01, "binomial_se": 0.02}}, labels, {},
-                              card, failed)
+                              card, 0.05, failed)
     assert '<p id="gate">The quality gate did NOT bless this model: min_accuracy' in page
     blessed = {**failed, "blessed": True, "rules": [
         {"name": "min_accuracy", "status": "pass", "detail": "ok"},
         {"name": "no_regression", "status": "skipped", "detail": "baseline not comparable: different data"}]}
     assert ("blessed this model: every rule passed (no_regression skipped: baseline not comparable: different "
-            "data); `igfake promote` can make it the champion") in report.model_card(r, labels, {}, blessed)
+            "data); `igfake promote` can make it the champion") in report.model_card(r, labels, {}, about, blessed)
     off = {"enabled": False, "judged": False, "blessed": False, "reason": "the gate is off (evaluate.gate.enabled: "
                                                                            "false)"}
     assert ("did not judge this model (the gate is off (evaluate.gate.enabled: false)), so it cannot be promoted"
-            in report.model_card(r, labels, {}, off))
+            in report.model_card(r, labels, {}, about, off))
 
 
 def test_evaluate_owns_the_threshold_every_decision_uses():

@@ -122,7 +122,7 @@ def test_every_report_shows_the_same_interval_and_verdict_for_the_same_splits(al
     assert ours["mean_difference"] < 0
 
     # The report's sentence quotes that interval and verdict, at that level.
-    sentence = report.verdict({"comparison": {"kfold": {"forest": ours}, "holdout": {"forest": ours}}}, var)
+    sentence = report.verdict({"comparison": {"kfold": {"forest": ours}, "holdout": {"forest": ours}}}, var, alpha)
     assert f"[{100 * theirs.low:+.1f}, {100 * theirs.high:+.1f}]" in sentence
     assert (intervals.NO_DIFFERENCE in sentence) == (theirs.verdict == intervals.NO_DIFFERENCE)
     if theirs.verdict == intervals.NO_DIFFERENCE:
