@@ -18,7 +18,7 @@ corrected by the piece of information that can see it:
 Why not a quantification library: quapy's ACC and friends fit their own scikit-learn classifiers and
 assume only the class mix changes between training and the audited account (prior shift); here the
 account's own random sample makes step 1 assumption-free, and step 2 is three lines of arithmetic whose
-variance we need anyway for the interval (see README, Auditing).
+variance we need anyway for the interval (see docs/predict-and-audit.md, Auditing).
 """
 
 from __future__ import annotations

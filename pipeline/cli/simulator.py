@@ -3,7 +3,7 @@
 ``serve`` runs it for a crawler or a person to poke at; its world and faults come from ``params.yaml``
 (``simulator`` and ``crawl.seed_accounts``), every fault overridable on the command line, e.g.
 ``--server-error-rate 0.1 --rate-limit 100/60``. ``export`` writes the world's profiles to a file: in the
-article's labelled format (``--format legacy``, the default), the README's "article's own setup" runs
+article's labelled format (``--format legacy``, the default), docs/labelling.md's "article's own setup" runs
 end to end on a fresh clone.
 """
 

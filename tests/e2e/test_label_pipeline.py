@@ -25,7 +25,7 @@ UNLABELLED_EVERY = 10  # every tenth record carries no is_authentic: crawled but
 
 
 def configure(project: Path, dump: str) -> None:
-    """The README's "article's own setup": one legacy dump is both the crawl and the labels."""
+    """docs/labelling.md's "article's own setup": one legacy dump is both the crawl and the labels."""
     path = project / "params.yaml"
     params = yaml.safe_load(path.read_text())
     params["simulator"].update(seed=11, accounts_per_seed=160)

@@ -408,11 +408,17 @@ def test_every_experiment_reaches_mlflow_even_when_dvc_restores_it_from_the_run_
     assert len(sh(["igfake", "mlflow", "sync"], cwd=clone).stdout) and len(exp_runs(clone, "same")) == 1  # idempotent
 
 
-def readme_sweep() -> list[str]:
-    """The commands of README.md's Sweeps example, verbatim (comments dropped)."""
-    text = (REPO / "README.md").read_text()
-    block = text.split("## Sweeps", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+def documented_commands(page: str, heading: str) -> list[str]:
+    """The first ```bash block under ``heading`` (a whole heading line) of ``page``, one command a line,
+    verbatim (comments dropped)."""
+    text = "\n" + (REPO / page).read_text()  # so that a heading on the first line starts a line too
+    block = text.split(f"\n{heading}\n", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def documented_sweep() -> list[str]:
+    """The commands of docs/experiments.md's Sweeps example."""
+    return documented_commands("docs/experiments.md", "## Sweeps")
 
 
 def exp_ref(clone: Path, name: str) -> str:
@@ -434,8 +440,8 @@ def wait_for_the_queue(clone: Path, timeout: float = 900) -> str:
         time.sleep(5)
 
 
-def test_readme_sweep_and_a_parallel_queue_land_every_experiment_in_dvc_and_mlflow(clone):
-    """README.md's sweep, verbatim, with two more queued experiments (a seed sweep and one without k-fold
+def test_the_documented_sweep_and_a_parallel_queue_land_every_experiment_in_dvc_and_mlflow(clone):
+    """docs/experiments.md's sweep, verbatim, with two more queued experiments (a seed sweep and one without k-fold
     splits): 4 queued, run two at a time by `dvc queue start -j 2`, in .dvc/tmp/exps/... Every one lands in
     `dvc exp show` with its verdict and in <repo>/mlflow.db (two track stages writing one SQLite store
     at once), with no run lost and none left RUNNING, and each registers its model version."""
@@ -445,7 +451,7 @@ def test_readme_sweep_and_a_parallel_queue_land_every_experiment_in_dvc_and_mlfl
         "-S", f"train.epochs={SMALL['epochs']}"], cwd=clone)
     sh(["dvc", "exp", "run", "--queue", "--name", "no-kfold", "-S", "train.split.repeats=0",
         "-S", f"train.epochs={SMALL['epochs']}"], cwd=clone)
-    commands = readme_sweep()
+    commands = documented_sweep()
     assert commands[0].startswith("dvc exp run -S") and "dvc queue start -j 2" in commands
     try:
         for command in commands:
@@ -514,7 +520,7 @@ def test_an_evaluate_only_experiment_trains_nothing_and_predict_and_audit_decide
 
 
 def test_exp_show_leads_with_the_headline_and_the_changed_params(clone):
-    """What the README promises `dvc exp show` shows first, in this order."""
+    """What docs/pipeline.md (evaluate) and README.md promise `dvc exp show` shows first, in this order."""
     header = sh(["dvc", "exp", "show", "--csv"], cwd=clone).stdout.splitlines()[0].split(",")
     first = header.index("accuracy")
     assert header[first:first + len(HEADLINE)] == list(HEADLINE)
@@ -555,7 +561,7 @@ HEADLINE = ("accuracy", "roc_auc", "seeds.mean", "seeds.std", "seeds.min", "seed
 
 @pytest.fixture(scope="module")
 def mlflow_server(clone):
-    """The README's `igfake mlflow ui`, for real: a server on the clone's store, on a free port."""
+    """`igfake mlflow ui` as README.md says, for real: a server on the clone's store, on a free port."""
     import socket
     import subprocess
     import time
@@ -760,11 +766,9 @@ def test_a_failing_gate_stops_nothing_but_promotion_and_ci(clone):
     assert report.stderr.strip().splitlines()[-1].startswith("igfake ci-report: the model is not blessed (min_accuracy")
 
 
-def readme_compare() -> list[str]:
-    """The commands of README.md's Comparing runs example, verbatim (comments dropped)."""
-    text = (REPO / "README.md").read_text()
-    block = text.split("## Comparing runs", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
-    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+def documented_compare() -> list[str]:
+    """The commands of docs/comparing.md's first example."""
+    return documented_commands("docs/comparing.md", "# Comparing runs")
 
 
 def exp_ref_or_none(clone: Path, name: str) -> str | None:
@@ -772,8 +776,8 @@ def exp_ref_or_none(clone: Path, name: str) -> str | None:
     return refs[0] if refs else None
 
 
-def test_the_readme_recipe_shows_a_sweep_in_15_columns_headline_first_changed_params_visible(clone):
-    """README's `dvc exp show` line, verbatim, on its two-value sweep (the two learning rates): at most 15
+def test_the_documented_recipe_shows_a_sweep_in_15_columns_headline_first_changed_params_visible(clone):
+    """docs/experiments.md's `dvc exp show` line, verbatim, on its two-value sweep (the two learning rates): at most 15
     columns (name, headline, the changed param), nothing elided in a 200-column terminal. Last in the
     module: it removes every other experiment first."""
     shown = shown_experiments(clone)
@@ -782,7 +786,7 @@ def test_the_readme_recipe_shows_a_sweep_in_15_columns_headline_first_changed_pa
     assert len(sweep) == 2, sorted(shown)
     if others:
         sh(["dvc", "exp", "remove", *others], cwd=clone)
-    (recipe,) = [c for c in readme_sweep() if c.startswith("dvc exp show")]
+    (recipe,) = [c for c in documented_sweep() if c.startswith("dvc exp show")]
     header = sh([*shlex.split(recipe), "--csv"], cwd=clone).stdout.splitlines()[0].split(",")
     columns = [c for c in header if c not in ("rev", "typ", "parent", "State", "Executor")]  # CSV-only columns
     assert len(columns) <= 15 and columns[0] == "Experiment", columns
@@ -793,15 +797,15 @@ def test_the_readme_recipe_shows_a_sweep_in_15_columns_headline_first_changed_pa
     assert "…" not in table and "train.learning_rate" in table, table
 
 
-def test_the_readme_compare_examples_run_verbatim(clone):
-    """Each line of README's Comparing runs block, with its placeholder `my-experiment` as one of the
-    README sweep's experiments, once the workspace's run is committed (so main's own results are in the
+def test_the_documented_compare_examples_run_verbatim(clone):
+    """Each line of docs/comparing.md's first block, with its placeholder `my-experiment` as one of the
+    documented sweep's experiments, once the workspace's run is committed (so main's own results are in the
     cache). Last in the module: the commit starts a new experiment baseline."""
     (experiment, _) = sorted(n for n, e in shown_experiments(clone).items()
                              if e["params"]["train"]["learning_rate"] in (0.01, 0.0003))
     sh(["git", "add", "dvc.lock"], cwd=clone)
     sh(["git", *GIT_USER, "commit", "--quiet", "--allow-empty", "-m", "Accept the small run"], cwd=clone)
-    commands = readme_compare()
+    commands = documented_compare()
     assert "igfake compare main my-experiment" in commands and len(commands) >= 4, commands
     for command in commands:
         out = sh(shlex.split(command.replace("my-experiment", experiment)), cwd=clone)
