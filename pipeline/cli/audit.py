@@ -24,7 +24,7 @@ from pipeline.audit import audit
 from pipeline.core import paths
 from pipeline.core.errors import CrawlError, ParamsError
 from pipeline.core.params import AuditParams, load_section
-from pipeline.instagram.crawler import ResponseCache
+from pipeline.instagram.api import ResponseCache
 from pipeline.instagram.sources import SESSION_ENV, cache_dir, client_for, session_headers
 
 

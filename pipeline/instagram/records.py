@@ -319,37 +319,3 @@ def read_dump(path: Path) -> Iterator[tuple[str, Any, Any]]:
         return
     for lineno, record in read_jsonl(path):
         yield f"{path}:{lineno}", None, record
-
-
-# field -> type of the short record a follower/following list page carries for each account.
-LIST_ENTRY_FIELDS: dict[str, type] = {
-    "pk": int,
-    "username": str,
-    "full_name": str,
-    "is_private": bool,
-    "is_verified": bool,
-    "has_anonymous_profile_picture": bool,
-}
-
-
-def normalize_list_entry(record: Any) -> dict[str, Any]:
-    """Check one entry of a follower list page (the short record) and return it with ``pk`` as an int.
-
-    The same rules as :func:`normalize_user`, on the fields a list entry carries.
-    """
-    if not isinstance(record, dict):
-        raise FieldError("<record>", f"expected a JSON object, got {type(record).__name__}")
-    out = {name: record.get(name) for name in LIST_ENTRY_FIELDS}
-    if isinstance(out["pk"], str) and out["pk"].isdigit():
-        out["pk"] = int(out["pk"])
-    if out["full_name"] is None:
-        out["full_name"] = ""
-    for name, tp in LIST_ENTRY_FIELDS.items():
-        value = out[name]
-        if name not in record:
-            raise FieldError(name, "missing")
-        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
-            raise FieldError(name, f"expected {'an integer' if tp is int else tp.__name__}, got {value!r}")
-    if not out["username"]:
-        raise FieldError("username", "empty")
-    return out
