@@ -16,7 +16,7 @@ import os
 import sys
 
 from pipeline import tracking
-from pipeline.core import paths
+from pipeline.core import git, paths
 from pipeline.core.params import load_section
 
 
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"igfake mlflow ui: --port {args.port} is not a TCP port (1-65535)", file=sys.stderr)
             return 2
         return serve(args.port)
-    experiments = runs.dvc_experiments(paths.ROOT)
+    experiments = git.experiments(paths.ROOT)
     counts = runs.sync_experiment_commits(experiments, load_section("mlflow", paths.PARAMS).experiment,
                                           logged_run)
     print(f"{len(experiments)} DVC experiments: {counts['tagged']} MLflow runs tagged with their experiment's "
