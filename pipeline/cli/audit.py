@@ -116,4 +116,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMAND = ("estimate the authentic share of an account's followers, with a 95% interval", add_arguments, run)
+COMMAND = (add_arguments, run)  # its help: pipeline.cli.COMMANDS

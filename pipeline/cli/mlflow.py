@@ -90,4 +90,4 @@ def logged_run(rev: str) -> str | None:
     return (logged(rev) or {}).get("run_id")
 
 
-COMMAND = ("MLflow: `igfake mlflow ui` serves the UI, `igfake mlflow sync` after `dvc exp run`", add_arguments, run)
+COMMAND = (add_arguments, run)  # its help: pipeline.cli.COMMANDS

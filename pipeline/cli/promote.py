@@ -69,5 +69,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMAND = ("make a run's registered model the champion (models:/NAME@champion), if the gate blessed it",
-           add_arguments, run)
+COMMAND = (add_arguments, run)  # its help: pipeline.cli.COMMANDS
