@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from pipeline.core.errors import FieldError, InputError
-from pipeline.instagram.records import normalize_user
+from pipeline.instagram.records import normalize_user, read_errors
 
 STDIN = "-"
 # Counts become int64 features (and float32 model inputs); a larger number is a corrupt record, not a
@@ -56,10 +56,8 @@ def read_bytes(source: str | Path, stdin: BinaryIO | None = None) -> tuple[str, 
     if not path.exists():
         raise InputError(f"{path}: no such file (to score an account's followers by username, use "
                          f"`igfake audit USERNAME`)")
-    try:
+    with read_errors(path):
         return str(path), path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def _unwrap(record: Any) -> Any:

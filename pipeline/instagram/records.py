@@ -6,8 +6,9 @@ dropped: callers quarantine it together with the :class:`FieldError` reason and 
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -205,25 +206,39 @@ def parse_json(text: str) -> Any:
         raise ValueError("nested too deeply") from None
 
 
+@contextlib.contextmanager
+def read_errors(path: Path, missing: str = "not found",
+                undecodable: Callable[[UnicodeDecodeError], str] | None = None) -> Iterator[None]:
+    """What goes wrong reading ``path`` in the block, as one line naming it (:class:`InputError`).
+
+    ``missing`` says what a missing file means; ``undecodable(exc)`` what follows the path for text that is not
+    UTF-8 (by default its reason and byte).
+    """
+    try:
+        yield
+    except FileNotFoundError:
+        raise InputError(f"{path}: {missing}") from None
+    except UnicodeDecodeError as exc:
+        where = undecodable(exc) if undecodable else f": not UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise InputError(f"{path}{where}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
 def read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed object) for every non-blank line; bad JSON names the file and line."""
     lineno = 0
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = parse_json(line)
-                except ValueError as exc:
-                    raise InputError(f"{path}:{lineno}: not valid JSON ({exc})") from None
-                yield lineno, record
-    except FileNotFoundError:
-        raise InputError(f"{path}: not found") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}:{lineno + 1}: not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    # Text that is not UTF-8 is named by the line it stops on: the one after the last line read.
+    with read_errors(path, undecodable=lambda exc: f":{lineno + 1}: not UTF-8 text ({exc.reason})"), \
+            open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = parse_json(line)
+            except ValueError as exc:
+                raise InputError(f"{path}:{lineno}: not valid JSON ({exc})") from None
+            yield lineno, record
 
 
 def read_profiles(path: Path) -> list[dict[str, Any]]:
@@ -290,14 +305,8 @@ def read_dump(path: Path) -> Iterator[tuple[str, Any, Any]]:
     missing in the keyed format: the key supplies it.
     """
     path = Path(path)
-    try:
+    with read_errors(path, missing="crawl.files names a file that does not exist"):
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: crawl.files names a file that does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
         whole = parse_json(text) if text.lstrip().startswith("{") else None
     except ValueError:
