@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from pipeline.core.errors import FieldError, InputError
-from pipeline.instagram.records import normalize_user, read_errors
+from pipeline.instagram.records import checked, normalize_user, read_errors
 
 STDIN = "-"
 # Counts become int64 features (and float32 model inputs); a larger number is a corrupt record, not a
@@ -121,11 +121,7 @@ def read_users(source: str | Path, stdin: BinaryIO | None = None) -> Records:
     users = []
     for i, (where, record) in enumerate(raw):
         raw[i] = None  # the checked copy replaces the parsed one: on large inputs, half the memory
-        try:
-            users.append(check_user(record))
-        except FieldError as exc:
-            pk = record.get("pk") if isinstance(record, dict) else None
-            raise InputError(f"{where}: record pk={pk}: {exc}") from None
+        users.append(checked(where, record, check_user))
     if not users:
         raise InputError(f"{name}: no profiles: {shape} with no records")
     return Records(name, shape, users)

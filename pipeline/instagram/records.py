@@ -241,16 +241,18 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
             yield lineno, record
 
 
+def checked(where: str, record: Any, check: Callable[[Any], dict[str, Any]] = normalize_user) -> dict[str, Any]:
+    """``check(record)``; a bad record stops the read in one line: where it is, its pk and the field."""
+    try:
+        return check(record)
+    except FieldError as exc:
+        pk = record.get("pk") if isinstance(record, dict) else None
+        raise InputError(f"{where}: record pk={pk}: {exc}") from None
+
+
 def read_profiles(path: Path) -> list[dict[str, Any]]:
     """The crawl's user-info records, each checked again: a bad one names file, line and field."""
-    users = []
-    for lineno, record in read_jsonl(path):
-        try:
-            users.append(normalize_user(record))
-        except FieldError as exc:
-            pk = record.get("pk") if isinstance(record, dict) else None
-            raise InputError(f"{path}:{lineno}: record pk={pk}: {exc}") from None
-    return users
+    return [checked(f"{path}:{lineno}", record) for lineno, record in read_jsonl(path)]
 
 
 def relationships(graph: Iterable[dict[str, Any]]) -> dict[int, str]:
