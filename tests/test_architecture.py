@@ -41,6 +41,7 @@ FOUNDATION = frozenset({
     "pipeline.core.vocabulary",
     "pipeline.core.progress",
     "pipeline.core.console",
+    "pipeline.core.git",
     "pipeline.core",
 })
 

@@ -8,8 +8,8 @@
    held-out error rates at its threshold (``models/decision.json``, where evaluate recorded the threshold it
    chose) correct the shipped model.
 
-Requests go through the crawler's client (:class:`~pipeline.instagram.crawler.ApiClient`): its rate limit,
-retries and resume journal. No TensorFlow is imported.
+Requests go through the crawl's client (:mod:`pipeline.instagram.api`): its endpoints, paging and pk checks,
+rate limit, retries and resume journal. No TensorFlow is imported.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ import numpy as np
 from pipeline import features
 from pipeline.audit import quantify
 from pipeline.core.errors import CrawlError, FieldError, InputError, RequestFailed
-from pipeline.instagram.crawler import ApiClient
-from pipeline.instagram.records import normalize_list_entry, normalize_user
+from pipeline.instagram import api
+from pipeline.instagram.api import ApiClient
+from pipeline.instagram.records import normalize_user
 from pipeline.serving import decision as decision_lib
 from pipeline.serving import litert
 
-MAX_PAGE = 200
 SHIPPED_FEATURE_SET = "seed16"
 
 
@@ -93,47 +93,29 @@ class AuditResult:
                 f"{used:,} requests, against {self.naive_requests:,} for one request per follower")
 
 
-def resolve(client: ApiClient, account: str) -> int:
-    try:
-        return int(client.get(f"/api/v1/users/{account}/usernameinfo/")["user"]["pk"])
-    except RequestFailed as exc:
-        raise CrawlError(f"account {account!r}: {exc}") from None
-    except (KeyError, TypeError, ValueError):
-        raise CrawlError(f"account {account!r}: the answer has no user.pk") from None
-
-
-def followers(client: ApiClient, pk: int, page_size: int = MAX_PAGE,
+def followers(client: ApiClient, pk: int, page_size: int = api.MAX_PAGE,
               progress: Callable[[int], None] | None = None) -> tuple[list[dict[str, Any]], int]:
     """(every follower's checked list entry, in list order without repeats; pages read)."""
     entries: dict[int, dict[str, Any]] = {}
-    max_id: str | None = None
     pages = 0
-    path = f"/api/v1/friendships/{pk}/followers/"
-    while True:
-        params: dict[str, Any] = {"count": page_size} | ({"max_id": max_id} if max_id is not None else {})
-        body = client.get(path, params)
+    for page in api.list_pages(client, pk, api.FOLLOWERS, page_size):
         pages += 1
-        users = body.get("users")
-        if not isinstance(users, list):
-            raise CrawlError(f"GET {path}: expected 'users' to be a list, got {str(users)[:200]}")
-        for i, raw in enumerate(users):
+        for i, raw in enumerate(page.users):
             try:
-                entry = normalize_list_entry(raw)
+                entry = api.normalize_list_entry(raw)
             except FieldError as exc:
-                raise CrawlError(f"GET {path} (max_id {max_id}): entry {i}: {exc}") from None
+                raise CrawlError(f"GET {page.path} (max_id {page.max_id}): entry {i}: {exc}") from None
             entries.setdefault(entry["pk"], entry)
         if progress is not None:
             progress(len(entries))
-        max_id = body.get("next_max_id")
-        if not max_id:
-            return list(entries.values()), pages
+    return list(entries.values()), pages
 
 
 def fetch_profiles(client: ApiClient, pks: list[int], concurrency: int) -> dict[int, dict[str, Any] | None]:
     """Each pk's checked user-info record; None where the API has no usable profile (deleted, malformed)."""
     def one(pk: int) -> dict[str, Any] | None:
         try:
-            return normalize_user(client.get(f"/api/v1/users/{pk}/info/").get("user"))
+            return normalize_user(client.get(api.USER_INFO.format(pk=pk)).get("user"))
         except (RequestFailed, FieldError):
             return None
 
@@ -146,9 +128,9 @@ def fetch_profiles(client: ApiClient, pks: list[int], concurrency: int) -> dict[
 
 
 def audit(client: ApiClient, account: str, models: Models, sample_size: int, seed: int, concurrency: int,
-          page_size: int = MAX_PAGE, progress: Callable[[str, int], None] | None = None) -> AuditResult:
+          page_size: int = api.MAX_PAGE, progress: Callable[[str, int], None] | None = None) -> AuditResult:
     """Audit ``account``'s followers (see the module docstring)."""
-    pk = resolve(client, account)
+    pk = api.user_pk(client, account, "account")
     entries, pages = followers(client, pk, page_size,
                                (lambda n: progress("followers", n)) if progress is not None else None)
     if not entries:

@@ -1,9 +1,10 @@
 """The ``igfake`` command: tools around the pipeline (the pipeline itself runs with ``dvc repro``).
 
 Each sub-command lives in its own module, ``pipeline.cli.<name>``, exporting ``COMMAND``; it is listed
-in :func:`_commands` and imported only when it runs, so a command loads only what it needs (``igfake
-predict`` stays free of TensorFlow, and of the crawler). Errors a user can fix end with one line on stderr
-and exit status 2.
+with its one line of help in :data:`COMMANDS` (the only place that line is written: ``igfake --help`` and
+``igfake <name> --help`` both show it) and imported only when it runs, so a command loads only what it needs
+(``igfake predict`` stays free of TensorFlow, and of the crawler; listing the help imports no command).
+Errors a user can fix end with one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -16,25 +17,23 @@ from collections.abc import Callable, Sequence
 from pipeline import __version__
 from pipeline.core.errors import IgfakeError
 
-# What a command module exports as COMMAND: (help, add_arguments(parser), run(args) -> exit status)
-Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+# What a command module exports as COMMAND: (add_arguments(parser), run(args) -> exit status)
+Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 
-
-def _commands() -> dict[str, str]:
-    """Every sub-command: name -> one line of help. ``pipeline.cli.<name>`` implements it."""
-    return {
-        "predict": "P(authentic) for user-info records, with the shipped TFLite model (no TensorFlow)",
-        "score": "score a Parquet or JSON Lines dataset of profiles into partitioned Parquet (local or Ray)",
-        "audit": "estimate the authentic share of an account's followers, with a 95% interval",
-        "simulator": "simulated Instagram: `igfake simulator serve --port N`",
-        "label": "label the crawled profiles in the terminal, one key per decision",
-        "mlflow": "MLflow: `igfake mlflow ui` serves the UI, `igfake mlflow sync` after `dvc exp run`",
-        "compare": "compare two runs (or two models of one run) with a paired test over the k-fold splits",
-        "baseline": "set the quality gate's baseline: copy a run's split results to data/baseline/",
-        "promote": "make a run's registered model the champion (models:/NAME@champion), if the gate blessed it",
-        "ci-report": "write reports/ci.md: reproduction, metrics against the committed ones, the gate; "
-                     "exit 1 when the gate did not bless the model",
-    }
+# Every sub-command: name -> one line of help. ``pipeline.cli.<name>`` implements it.
+COMMANDS: dict[str, str] = {
+    "predict": "P(authentic) for user-info records, with the shipped TFLite model (no TensorFlow)",
+    "score": "score a Parquet or JSON Lines dataset of profiles into partitioned Parquet (local or Ray)",
+    "audit": "estimate the authentic share of an account's followers, with a 95% interval",
+    "simulator": "simulated Instagram: `igfake simulator serve --port N`",
+    "label": "label the crawled profiles in the terminal, one key per decision",
+    "mlflow": "MLflow: `igfake mlflow ui` serves the UI, `igfake mlflow sync` after `dvc exp run`",
+    "compare": "compare two runs (or two models of one run) with the noise: paired differences, intervals, verdicts",
+    "baseline": "make a run the quality gate's baseline (data/baseline/splits.parquet)",
+    "promote": "make a run's registered model the champion (models:/NAME@champion), if the gate blessed it",
+    "ci-report": "write reports/ci.md: reproduction, metrics judged with their noise, the gate, the plots; "
+                 "exit status 1 when the gate did not bless the model",
+}
 
 
 def load_command(name: str) -> Command:
@@ -62,7 +61,7 @@ def build_parser(commands: dict[str, str], chosen: str | None = None) -> argpars
         # argparse expands %-formats in help (not in descriptions): "95%" must reach it as "95%%".
         command_parser = sub.add_parser(name, help=help_text.replace("%", "%%"), description=help_text)
         if name == chosen:
-            _, add_arguments, run = load_command(name)
+            add_arguments, run = load_command(name)
             add_arguments(command_parser)
             command_parser.set_defaults(run=run)
     return parser
@@ -78,7 +77,7 @@ def _chosen(argv: Sequence[str], commands: dict[str, str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = _commands()
+    commands = COMMANDS
     parser = build_parser(commands, _chosen(argv, commands))
     args = parser.parse_args(argv)
     if args.command is None:  # bare `igfake`: say what it can do

@@ -24,7 +24,7 @@ from pipeline.audit import audit
 from pipeline.core import paths
 from pipeline.core.errors import CrawlError, ParamsError
 from pipeline.core.params import AuditParams, CrawlParams, load
-from pipeline.instagram.crawler import ResponseCache
+from pipeline.instagram.api import ResponseCache
 from pipeline.instagram.sources import SESSION_ENV, cache_dir, client_for, session_headers
 
 
@@ -116,4 +116,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMAND = ("estimate the authentic share of an account's followers, with a 95% interval", add_arguments, run)
+COMMAND = (add_arguments, run)  # its help: pipeline.cli.COMMANDS

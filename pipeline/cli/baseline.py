@@ -30,4 +30,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMAND = ("make a run the quality gate's baseline (data/baseline/splits.parquet)", add_arguments, run)
+COMMAND = (add_arguments, run)  # its help: pipeline.cli.COMMANDS

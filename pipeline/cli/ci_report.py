@@ -77,6 +77,4 @@ def run(args: argparse.Namespace) -> int:
     return 1
 
 
-COMMAND = ("write reports/ci.md: reproduction, metrics judged with their noise, the gate, the plots; "
-           "exit status 1 when the gate did not bless the model",
-           add_arguments, run)
+COMMAND = (add_arguments, run)  # its help: pipeline.cli.COMMANDS

@@ -58,5 +58,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMAND = ("compare two runs (or two models of one run) with the noise: paired differences, intervals, verdicts",
-           add_arguments, run)
+COMMAND = (add_arguments, run)  # its help: pipeline.cli.COMMANDS

@@ -17,4 +17,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMAND = ("label the crawled profiles in the terminal, one key per decision", add_arguments, run)
+COMMAND = (add_arguments, run)  # its help: pipeline.cli.COMMANDS

@@ -16,7 +16,7 @@ import os
 import sys
 
 from pipeline import tracking
-from pipeline.core import paths
+from pipeline.core import git, paths
 from pipeline.core.params import load
 
 
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"igfake mlflow ui: --port {args.port} is not a TCP port (1-65535)", file=sys.stderr)
             return 2
         return serve(args.port)
-    experiments = runs.dvc_experiments(paths.ROOT)
+    experiments = git.experiments(paths.ROOT)
     counts = runs.sync_experiment_commits(experiments, load().mlflow.experiment,
                                           logged_run)
     print(f"{len(experiments)} DVC experiments: {counts['tagged']} MLflow runs tagged with their experiment's "
@@ -90,4 +90,4 @@ def logged_run(rev: str) -> str | None:
     return (logged(rev) or {}).get("run_id")
 
 
-COMMAND = ("MLflow: `igfake mlflow ui` serves the UI, `igfake mlflow sync` after `dvc exp run`", add_arguments, run)
+COMMAND = (add_arguments, run)  # its help: pipeline.cli.COMMANDS

@@ -122,4 +122,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMAND = ("P(authentic) for user-info records, with the shipped TFLite model (no TensorFlow)", add_arguments, run)
+COMMAND = (add_arguments, run)  # its help: pipeline.cli.COMMANDS

@@ -37,9 +37,9 @@ def logged(ref: str) -> dict:
     else:
         from pipeline.cli import mlflow as mlflow_cli
 
-        commit = sources.git_commit(ref, paths.ROOT) or sources.experiment_commit(ref, paths.ROOT)
+        commit = sources.commit_of(ref, paths.ROOT)
         if commit is None:
-            raise InputError(f"{ref}: neither a git revision nor a DVC experiment (see `dvc exp show`)")
+            raise InputError(f"{ref}: {sources.NOT_A_RUN}")
         found = mlflow_cli.logged(commit)
         if found is None:
             raise InputError(f"{ref}: no {paths.shown(paths.MLFLOW_RUN)} in its commit or the local DVC cache "
@@ -69,5 +69,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMAND = ("make a run's registered model the champion (models:/NAME@champion), if the gate blessed it",
-           add_arguments, run)
+COMMAND = (add_arguments, run)  # its help: pipeline.cli.COMMANDS

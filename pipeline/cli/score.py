@@ -91,5 +91,4 @@ def _unit(job: scoring.Plan) -> str:
     return "rows" if job.kind == scoring.PARQUET else "lines"
 
 
-COMMAND = ("score a Parquet or JSON Lines dataset of profiles into partitioned Parquet (local or Ray)",
-           add_arguments, run)
+COMMAND = (add_arguments, run)  # its help: pipeline.cli.COMMANDS

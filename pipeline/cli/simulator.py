@@ -154,4 +154,4 @@ def serve_world(args: argparse.Namespace) -> int:
             time.sleep(3600)
 
 
-COMMAND = ("simulated Instagram: `igfake simulator serve --port N`", add_arguments, run)
+COMMAND = (add_arguments, run)  # its help: pipeline.cli.COMMANDS

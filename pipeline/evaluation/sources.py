@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from pipeline.core import paths
+from pipeline.core import git, paths
 from pipeline.core.errors import CompareError
 
 WORKSPACE = "workspace"
@@ -32,18 +32,16 @@ def _relative(path: Path, root: Path) -> str:
     return path.relative_to(paths.ROOT).as_posix() if path.is_relative_to(paths.ROOT) else str(path)
 
 
-def experiment_commit(name: str, root: Path) -> str | None:
-    """The commit of DVC experiment ``name`` (its ref is ``refs/exps/<xx>/<baseline sha>/<name>``), if any."""
-    listed = subprocess.run(["git", "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps"], cwd=root,
-                            capture_output=True, text=True, check=False).stdout.split("\n")
-    matches = [line.split()[1] for line in listed if line and line.split()[0].rsplit("/", 1)[-1] == name]
-    return matches[-1] if matches else None
-
-
 def git_commit(rev: str, root: Path) -> str | None:
-    found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=root,
-                           capture_output=True, text=True, check=False)
-    return found.stdout.strip() or None
+    return git.output(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], root)
+
+
+def commit_of(ref: str, root: Path) -> str | None:
+    """The commit ``ref`` names: a git revision, else a DVC experiment's name; None if neither."""
+    return git_commit(ref, root) or git.experiment_commit(ref, root)
+
+
+NOT_A_RUN = "neither a git revision nor a DVC experiment (see `dvc exp show`)"
 
 
 def read(ref: str, root: Path | None = None) -> pa.Table:
@@ -62,9 +60,9 @@ def read_with_source(ref: str, root: Path | None = None) -> tuple[pa.Table, str 
             hint = "run `dvc repro` first" if ref == WORKSPACE else "write it with `igfake baseline`"
             raise CompareError(f"{ref}: {path} not found; {hint}")
         return pq.read_table(path), None
-    commit = git_commit(ref, root) or experiment_commit(ref, root)
+    commit = commit_of(ref, root)
     if commit is None:
-        raise CompareError(f"{ref}: neither a git revision nor a DVC experiment (see `dvc exp show`)")
+        raise CompareError(f"{ref}: {NOT_A_RUN}")
     import dvc.api  # here: DVC takes a second to import, and the workspace needs none of it
 
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from pipeline.core.errors import FieldError, InputError
-from pipeline.instagram.records import normalize_user
+from pipeline.instagram.records import checked, normalize_user, read_errors
 
 STDIN = "-"
 # Counts become int64 features (and float32 model inputs); a larger number is a corrupt record, not a
@@ -56,10 +56,8 @@ def read_bytes(source: str | Path, stdin: BinaryIO | None = None) -> tuple[str, 
     if not path.exists():
         raise InputError(f"{path}: no such file (to score an account's followers by username, use "
                          f"`igfake audit USERNAME`)")
-    try:
+    with read_errors(path):
         return str(path), path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def _unwrap(record: Any) -> Any:
@@ -123,11 +121,7 @@ def read_users(source: str | Path, stdin: BinaryIO | None = None) -> Records:
     users = []
     for i, (where, record) in enumerate(raw):
         raw[i] = None  # the checked copy replaces the parsed one: on large inputs, half the memory
-        try:
-            users.append(check_user(record))
-        except FieldError as exc:
-            pk = record.get("pk") if isinstance(record, dict) else None
-            raise InputError(f"{where}: record pk={pk}: {exc}") from None
+        users.append(checked(where, record, check_user))
     if not users:
         raise InputError(f"{name}: no profiles: {shape} with no records")
     return Records(name, shape, users)

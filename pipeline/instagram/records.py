@@ -6,8 +6,9 @@ dropped: callers quarantine it together with the :class:`FieldError` reason and 
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -205,37 +206,53 @@ def parse_json(text: str) -> Any:
         raise ValueError("nested too deeply") from None
 
 
-def read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed object) for every non-blank line; bad JSON names the file and line."""
-    lineno = 0
+@contextlib.contextmanager
+def read_errors(path: Path, missing: str = "not found",
+                undecodable: Callable[[UnicodeDecodeError], str] | None = None) -> Iterator[None]:
+    """What goes wrong reading ``path`` in the block, as one line naming it (:class:`InputError`).
+
+    ``missing`` says what a missing file means; ``undecodable(exc)`` what follows the path for text that is not
+    UTF-8 (by default its reason and byte).
+    """
     try:
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = parse_json(line)
-                except ValueError as exc:
-                    raise InputError(f"{path}:{lineno}: not valid JSON ({exc})") from None
-                yield lineno, record
+        yield
     except FileNotFoundError:
-        raise InputError(f"{path}: not found") from None
+        raise InputError(f"{path}: {missing}") from None
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}:{lineno + 1}: not UTF-8 text ({exc.reason})") from None
+        where = undecodable(exc) if undecodable else f": not UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise InputError(f"{path}{where}") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
+def read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed object) for every non-blank line; bad JSON names the file and line."""
+    lineno = 0
+    # Text that is not UTF-8 is named by the line it stops on: the one after the last line read.
+    with read_errors(path, undecodable=lambda exc: f":{lineno + 1}: not UTF-8 text ({exc.reason})"), \
+            open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = parse_json(line)
+            except ValueError as exc:
+                raise InputError(f"{path}:{lineno}: not valid JSON ({exc})") from None
+            yield lineno, record
+
+
+def checked(where: str, record: Any, check: Callable[[Any], dict[str, Any]] = normalize_user) -> dict[str, Any]:
+    """``check(record)``; a bad record stops the read in one line: where it is, its pk and the field."""
+    try:
+        return check(record)
+    except FieldError as exc:
+        pk = record.get("pk") if isinstance(record, dict) else None
+        raise InputError(f"{where}: record pk={pk}: {exc}") from None
+
+
 def read_profiles(path: Path) -> list[dict[str, Any]]:
     """The crawl's user-info records, each checked again: a bad one names file, line and field."""
-    users = []
-    for lineno, record in read_jsonl(path):
-        try:
-            users.append(normalize_user(record))
-        except FieldError as exc:
-            pk = record.get("pk") if isinstance(record, dict) else None
-            raise InputError(f"{path}:{lineno}: record pk={pk}: {exc}") from None
-    return users
+    return [checked(f"{path}:{lineno}", record) for lineno, record in read_jsonl(path)]
 
 
 def relationships(graph: Iterable[dict[str, Any]]) -> dict[int, str]:
@@ -290,14 +307,8 @@ def read_dump(path: Path) -> Iterator[tuple[str, Any, Any]]:
     missing in the keyed format: the key supplies it.
     """
     path = Path(path)
-    try:
+    with read_errors(path, missing="crawl.files names a file that does not exist"):
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: crawl.files names a file that does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
         whole = parse_json(text) if text.lstrip().startswith("{") else None
     except ValueError:
@@ -319,37 +330,3 @@ def read_dump(path: Path) -> Iterator[tuple[str, Any, Any]]:
         return
     for lineno, record in read_jsonl(path):
         yield f"{path}:{lineno}", None, record
-
-
-# field -> type of the short record a follower/following list page carries for each account.
-LIST_ENTRY_FIELDS: dict[str, type] = {
-    "pk": int,
-    "username": str,
-    "full_name": str,
-    "is_private": bool,
-    "is_verified": bool,
-    "has_anonymous_profile_picture": bool,
-}
-
-
-def normalize_list_entry(record: Any) -> dict[str, Any]:
-    """Check one entry of a follower list page (the short record) and return it with ``pk`` as an int.
-
-    The same rules as :func:`normalize_user`, on the fields a list entry carries.
-    """
-    if not isinstance(record, dict):
-        raise FieldError("<record>", f"expected a JSON object, got {type(record).__name__}")
-    out = {name: record.get(name) for name in LIST_ENTRY_FIELDS}
-    if isinstance(out["pk"], str) and out["pk"].isdigit():
-        out["pk"] = int(out["pk"])
-    if out["full_name"] is None:
-        out["full_name"] = ""
-    for name, tp in LIST_ENTRY_FIELDS.items():
-        value = out[name]
-        if name not in record:
-            raise FieldError(name, "missing")
-        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
-            raise FieldError(name, f"expected {'an integer' if tp is int else tp.__name__}, got {value!r}")
-    if not out["username"]:
-        raise FieldError("username", "empty")
-    return out

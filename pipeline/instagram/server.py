@@ -33,15 +33,20 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from pipeline.core.params import FaultParams
+from pipeline.instagram import api
 from pipeline.instagram.world import World
 
-MAX_PAGE = 200
+
+def _route(template: str, **fields: str) -> re.Pattern[str]:
+    """The client's endpoint ``template`` as a pattern: a username is one path segment, a pk ASCII digits."""
+    return re.compile("^" + template.format(username="(?P<username>[^/]+)", pk="(?P<pk>[0-9]+)", **fields) + "$")
+
 
 _ROUTES = (
-    ("usernameinfo", re.compile(r"^/api/v1/users/(?P<username>[^/]+)/usernameinfo/$")),
-    ("info", re.compile(r"^/api/v1/users/(?P<pk>\d+)/info/$")),
-    ("followers", re.compile(r"^/api/v1/friendships/(?P<pk>\d+)/followers/$")),
-    ("following", re.compile(r"^/api/v1/friendships/(?P<pk>\d+)/following/$")),
+    ("usernameinfo", _route(api.USERNAME_INFO)),
+    ("info", _route(api.USER_INFO)),
+    (api.FOLLOWERS, _route(api.FRIENDSHIPS, which=api.FOLLOWERS)),
+    (api.FOLLOWING, _route(api.FRIENDSHIPS, which=api.FOLLOWING)),
 )
 
 
@@ -151,9 +156,9 @@ class SimulatedInstagram(ThreadingHTTPServer):
         seed = self._seed_by_pk.get(pk)
         if seed is None:  # only the seed accounts' lists are visible in this world
             return HTTPStatus.OK, {"users": [], "big_list": False, "page_size": 0, "status": "ok"}
-        pks = seed.followers if route == "followers" else seed.following
+        pks = seed.followers if route == api.FOLLOWERS else seed.following
         try:
-            count = min(max(int(query.get("count", ["200"])[0]), 1), MAX_PAGE)
+            count = min(max(int(query.get("count", [str(api.MAX_PAGE)])[0]), 1), api.MAX_PAGE)
             start = int(query.get("max_id", ["0"])[0])
         except ValueError:
             return HTTPStatus.BAD_REQUEST, {"message": "Invalid parameter", "status": "fail"}

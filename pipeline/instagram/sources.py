@@ -22,7 +22,8 @@ from pathlib import Path
 
 from pipeline.core.errors import CrawlError
 from pipeline.core.params import CrawlParams, SimulatorParams
-from pipeline.instagram.crawler import ApiClient, CrawlResult, CrawlStats, ResponseCache, collect, crawl
+from pipeline.instagram.api import ApiClient, ResponseCache
+from pipeline.instagram.crawler import CrawlResult, CrawlStats, collect, crawl
 from pipeline.instagram.records import read_dump
 from pipeline.instagram.server import serve
 from pipeline.instagram.world import World

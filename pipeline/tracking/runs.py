@@ -12,7 +12,6 @@ import dataclasses
 import json
 import os
 import socket
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema, TensorSpec
 
 from pipeline import tracking
-from pipeline.core import paths
+from pipeline.core import git, paths
 from pipeline.core.params import TrainParams
 from pipeline.evaluation import gate, intervals, metrics
 from pipeline.serving import decision as decision_lib
@@ -100,21 +99,13 @@ def setup(experiment: str, root: Path | None = None) -> str:
     return experiment_id
 
 
-def _git(args: list[str], cwd: Path | None = None) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=cwd or paths.ROOT, capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip() or None
-
-
 def git_commit(cwd: Path | None = None) -> str | None:
     """The commit the run's code comes from: DVC's baseline under ``dvc exp run``, else HEAD.
 
     An experiment's own commit exists only once DVC has finished it; :func:`sync_experiment_commits`
     (``igfake mlflow sync``) adds it afterwards.
     """
-    return os.environ.get("DVC_EXP_BASELINE_REV") or _git(["rev-parse", "HEAD"], cwd)
+    return os.environ.get("DVC_EXP_BASELINE_REV") or git.output(["rev-parse", "HEAD"], cwd)
 
 
 def run_tags(stage: str) -> dict[str, str]:
@@ -442,30 +433,15 @@ def run_name() -> str:
     if os.environ.get("DVC_EXP_NAME"):
         return os.environ["DVC_EXP_NAME"]
     commit = git_commit() or "uncommitted"
-    branch = _git(["rev-parse", "--abbrev-ref", "HEAD"]) or "detached"
+    branch = git.output(["rev-parse", "--abbrev-ref", "HEAD"]) or "detached"
     return f"{branch}@{commit[:7]}"
 
 
-def dvc_experiments(root: Path | None = None) -> list[dict[str, str]]:
-    """Every DVC experiment of the repository: its name, its commit and its baseline commit.
-
-    Read from git, where DVC keeps each experiment as ``refs/exps/<baseline[:2]>/<baseline[2:]>/<name>``.
-    """
-    listing = _git(["for-each-ref", "--format=%(objectname) %(refname)", "refs/exps"], root) or ""
-    out = []
-    for line in listing.splitlines():
-        rev, ref = line.split(" ", 1)
-        parts = ref.split("/")
-        if len(parts) == 5 and parts[2] != "celery":  # refs/exps/ab/cdef.../name; not DVC's queue
-            out.append({"name": parts[4], "rev": rev, "baseline": parts[2] + parts[3]})
-    return out
-
-
-def sync_experiment_commits(experiments: list[dict[str, str]], experiment: str,
+def sync_experiment_commits(experiments: list[git.Experiment], experiment: str,
                             logged_run: Callable[[str], str | None]) -> dict[str, int]:
     """Make every DVC experiment findable in MLflow by its name, with its own commit.
 
-    ``experiments`` are {name, rev, baseline} rows (:func:`dvc_experiments`). An experiment's runs get its
+    ``experiments`` are the repository's (:func:`pipeline.core.git.experiments`). An experiment's runs get its
     commit, which DVC makes only after the pipeline has run, so no stage can know it. An experiment that
     reproduced nothing new (DVC found every stage unchanged, so ``track`` never ran) gets a parent run
     of its own that copies the params and metrics of the run its results came from, which
@@ -477,18 +453,18 @@ def sync_experiment_commits(experiments: list[dict[str, str]], experiment: str,
     for exp in experiments:
         runs = client.search_runs([experiment_id], filter_string=f"tags.`dvc.exp_name` = '{exp['name']}'")
         if not runs:
-            source_id = logged_run(exp["rev"])
+            source_id = logged_run(exp.rev)
             if source_id is None:
                 continue
-            runs = [_link_run(client, experiment_id, exp["name"], source_id)]
+            runs = [_link_run(client, experiment_id, exp.name, source_id)]
             counts["linked"] += 1
         for r in runs:
-            for key, value in (("mlflow.source.git.commit", exp["rev"]), ("dvc.exp_rev", exp["rev"]),
-                               ("dvc.exp_baseline", exp["baseline"])):
+            for key, value in (("mlflow.source.git.commit", exp.rev), ("dvc.exp_rev", exp.rev),
+                               ("dvc.exp_baseline", exp.baseline)):
                 store.retrying(client.set_tag)(r.info.run_id, key, value)
             counts["tagged"] += 1
         # The runs' registered model versions get the experiment's commit too.
-        registry.tag_commit(client, {r.info.run_id for r in runs}, exp["rev"])
+        registry.tag_commit(client, {r.info.run_id for r in runs}, exp.rev)
     return counts
 
 

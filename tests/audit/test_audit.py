@@ -1,17 +1,20 @@
 """igfake audit end to end on small simulated accounts, with small real TFLite models."""
 
+import contextlib
 import dataclasses
 import json
 import math
+import threading
 
 import numpy as np
 import pytest
 
 from pipeline import cli, features
 from pipeline.audit import audit, quantify
-from pipeline.core.errors import AccountBlocked
-from pipeline.instagram.crawler import ResponseCache
-from pipeline.instagram.server import serve
+from pipeline.core.errors import AccountBlocked, CrawlError
+from pipeline.instagram.api import ResponseCache
+from pipeline.instagram.crawler import crawl
+from pipeline.instagram.server import SimulatedInstagram, serve
 from pipeline.instagram.world import World, audit_world
 from pipeline.serving import decision, export, litert
 from pipeline.training import model as M
@@ -144,3 +147,49 @@ def test_audit_rejects_bad_options_in_one_line(argv, message, capsys, monkeypatc
     assert cli.main(["audit", "acct", "--params", str(REPO / "params.yaml"), *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
+
+
+class _BadFollowerPk(SimulatedInstagram):
+    """Lists the first follower of every account with ``bad_pk`` for a pk, as a broken proxy might."""
+
+    bad_pk: object = None
+
+    def respond(self, route, groups, query):
+        status, body = super().respond(route, groups, query)
+        if route == "followers" and body.get("users") and "max_id" not in query:
+            body = {**body, "users": [{**body["users"][0], "pk": self.bad_pk}, *body["users"][1:]]}
+        return status, body
+
+
+@contextlib.contextmanager
+def _serving_bad_pk(world, bad_pk):
+    server = _BadFollowerPk(world)
+    server.bad_pk = bad_pk
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+# Digits int() takes but no API sends as a pk (Arabic-Indic, superscript), not digits, and numbers out of a
+# pk's range: the crawl refuses each, and the audit must too (it used to take "١٢٣" as 123 and 0 as a pk).
+@pytest.mark.parametrize("bad_pk", ["١٢٣", "12a", "²", "", True, 0, -5, 2**63, 1.5])
+def test_the_audit_refuses_a_follower_pk_as_the_crawl_does(bad_pk, models, tmp_path, capsys, monkeypatch):
+    world = audit_world(seed=4, account="acct", followers=250, authentic_share=0.5, mistake_rate=0.0)
+    owner = world.seeds["acct"].user["pk"]
+    expected = f"GET /api/v1/friendships/{owner}/followers/: expected 'users' to be a list of records with a pk, got "
+    with _serving_bad_pk(world, bad_pk) as server:
+        with pytest.raises(CrawlError) as crawled:
+            crawl(api_client(server.base_url), ["acct"], max_profiles=10)
+        assert str(crawled.value).startswith(expected) and repr(bad_pk) in str(crawled.value)
+        # The audit command, against the same server: one line, the crawl's message, exit status 2.
+        monkeypatch.setattr("pipeline.core.paths.AUDIT_CACHE", tmp_path / "cache")
+        monkeypatch.setattr("pipeline.instagram.server.serve", lambda *a, **k: contextlib.nullcontext(server))
+        argv = ["audit", "acct", "--params", str(REPO / "params.yaml"), *_files(models)]
+        assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"igfake audit: error: {crawled.value}"]

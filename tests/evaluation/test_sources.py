@@ -135,3 +135,19 @@ def test_a_fresh_clone_of_this_repository_compares_main_with_no_extra_step(tmp_p
     verdict = json.loads(out.stdout)
     assert verdict["paired"] and verdict["verdict"] == "no detectable difference"
     assert all(m["difference"] == 0 for m in verdict["metrics"]), verdict
+
+
+def test_an_experiment_is_read_by_name_and_dvcs_queue_refs_are_no_experiment(origin):
+    a, b = (sh(["git", "rev-parse", f"{tag}^{{commit}}"], cwd=origin).stdout.strip() for tag in "ab")
+    refs = {f"refs/exps/{a[:2]}/{a[2:]}/exp-b": b, "refs/exps/celery/failed": b, "refs/exps/celery/stash": b}
+    for ref, commit in refs.items():
+        sh(["git", "update-ref", ref, commit], cwd=origin)
+    try:
+        assert sources.commit_of("exp-b", origin) == b and sources.commit_of("a", origin) == a
+        assert sources.read("exp-b", origin).equals(sources.read("b", origin))
+        for queued in ("failed", "stash"):
+            with pytest.raises(CompareError, match=f"^{queued}: neither a git revision nor a DVC experiment"):
+                sources.read(queued, origin)
+    finally:
+        for ref in refs:
+            sh(["git", "update-ref", "-d", ref], cwd=origin)

@@ -6,7 +6,8 @@ import pytest
 
 from pipeline.core.atomic import jsonl_line
 from pipeline.core.errors import AccountBlocked, CrawlError
-from pipeline.instagram.crawler import ApiClient, ResponseCache, crawl
+from pipeline.instagram.api import ApiClient, ResponseCache
+from pipeline.instagram.crawler import crawl
 from pipeline.instagram.server import RATE_LIMITED, serve
 from pipeline.instagram.world import World
 from tests.conftest import api_client, faults

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.instagram.crawler import ResponseCache
+from pipeline.instagram.api import ResponseCache
 from pipeline.instagram.server import SimulatedInstagram, serve
 from pipeline.instagram.world import World
 from tests.conftest import REPO, run_env
