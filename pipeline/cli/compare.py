@@ -13,6 +13,7 @@ import sys
 
 from pipeline.core import paths
 from pipeline.core.params import load_section
+from pipeline.core.vocabulary import SHIPPED
 from pipeline.evaluation import compare, sources
 
 
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="*", metavar="RUN",
                         help="A and B: a git revision, a DVC experiment, 'workspace', 'baseline' or a .parquet "
                              "(default: HEAD workspace; with --against: one run, default workspace)")
-    parser.add_argument("--model", default="mlp", help="the model of A (default: mlp)")
+    parser.add_argument("--model", default=SHIPPED, help=f"the model of A (default: {SHIPPED})")
     parser.add_argument("--against", metavar="MODEL", help="the model of B (default: the same as --model)")
     parser.add_argument("--alpha", type=float, help="significance level (default: compare.alpha in params.yaml)")
     parser.add_argument("--paired-only", action="store_true",

@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from pipeline.core.errors import ParamsError
+from pipeline.core.vocabulary import BASELINES
 
 # The largest integer a count, a size or a limit in params.yaml may be: what a C int holds, so no value
 # that passes here overflows in numpy, TensorFlow, Arrow or the socket layer further down.
@@ -182,7 +183,7 @@ class BaselinesParams:
 
     # Which baselines (none: []): logistic regression on the MLP's preprocessed features, a random forest
     # on the raw ones. Each is one deterministic member, seeded with train.seed.
-    models: tuple[Literal["logreg", "forest"], ...] = checked(
+    models: tuple[Literal[BASELINES], ...] = checked(
         Check("a list of distinct baselines", lambda v: len(set(v)) == len(v)))
     # Inverse L2 regularisation strength of the logistic regression.
     logreg_c: float = checked(POSITIVE_NUMBER)

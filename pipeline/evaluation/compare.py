@@ -30,6 +30,7 @@ import pyarrow as pa
 from scipy import stats
 
 from pipeline.core.errors import CompareError
+from pipeline.core.vocabulary import SHIPPED
 from pipeline.evaluation.splits import SPLIT_METRICS
 
 HOLDOUT = "holdout"
@@ -61,11 +62,11 @@ class RunResults:
 
 
 def models(table: pa.Table) -> list[str]:
-    """The models a split results table holds, in order of appearance ("mlp" first when train wrote it)."""
+    """The models a split results table holds, in order of appearance (the shipped one first when train wrote it)."""
     return list(dict.fromkeys(table.column("model").to_pylist()))
 
 
-def run_results(table: pa.Table, label: str, model: str = "mlp") -> RunResults:
+def run_results(table: pa.Table, label: str, model: str = SHIPPED) -> RunResults:
     """Reduce a split results table to ``model``'s seed-averaged metrics per split."""
     present = models(table)
     if model not in present:

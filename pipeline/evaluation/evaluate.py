@@ -24,7 +24,7 @@ import pandas as pd
 from pipeline import features
 from pipeline.core.errors import InputError, ParamsError
 from pipeline.core.params import EvaluateParams
-from pipeline.core.vocabulary import AUTHENTIC, FAKE, LABEL_VALUE
+from pipeline.core.vocabulary import AUTHENTIC, FAKE, LABEL_VALUE, SHIPPED
 from pipeline.evaluation import metrics
 from pipeline.evaluation import splits as split_results
 from pipeline.evaluation import variance as variance_lib
@@ -32,7 +32,6 @@ from pipeline.serving import decision as decision_lib
 from pipeline.training import calibration as calibration_lib
 from pipeline.training import predictions
 
-SHIPPED = "mlp"  # the shipped model's name in the split results table
 # Candidate thresholds of every rule and of the sweep: a fixed grid, so sweeps of two revisions line up.
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.9501, 0.01), 2)
 # Fixed bins of the per-seed accuracy histogram (anything lower lands in the first), so revisions line up.

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.core.vocabulary import SHIPPED
+
 HOLDOUT = "holdout"
 
 
@@ -77,7 +79,7 @@ def of_model(results: pd.DataFrame, model: str) -> dict[str, Any]:
                      n_train=int(holdout["train_rows"].iloc[0]))
 
 
-def report(results: pd.DataFrame, shipped: str = "mlp") -> dict[str, Any]:
+def report(results: pd.DataFrame, shipped: str = SHIPPED) -> dict[str, Any]:
     """``reports/variance.json``: the shipped model's decomposition, each baseline's under ``baselines``."""
     others = [m for m in dict.fromkeys(results["model"]) if m != shipped]
     out = of_model(results, shipped)

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from pipeline.core import atomic
+from pipeline.core.vocabulary import FOREST, LOGREG, SHIPPED
 
 
 def _save(fig: plt.Figure, target: Path) -> None:
@@ -45,7 +46,7 @@ def confusion_png(cm: np.ndarray, target: Path) -> None:
     _save(fig, target)
 
 
-MODEL_STYLE = {"mlp": ("tab:blue", "o"), "logreg": ("tab:orange", "s"), "forest": ("tab:green", "^")}
+MODEL_STYLE = {SHIPPED: ("tab:blue", "o"), LOGREG: ("tab:orange", "s"), FOREST: ("tab:green", "^")}
 
 
 def _style(model: str) -> tuple[str, str]:
@@ -82,11 +83,11 @@ def kfold_accuracy_png(kfold: Sequence[dict], target: Path) -> None:
     splits = sorted({r["split"] for r in kfold})
     x_of = {s: i for i, s in enumerate(splits)}
     fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(splits) + 2), 3.4))
-    for model in sorted({r["model"] for r in kfold}, key=lambda m: (m != "mlp", m)):
+    for model in sorted({r["model"] for r in kfold}, key=lambda m: (m != SHIPPED, m)):
         rows = [r for r in kfold if r["model"] == model]
         colour, marker = _style(model)
         ax.plot([x_of[r["split"]] for r in rows], [r["accuracy"] for r in rows], marker, color=colour,
-                alpha=0.45 if model == "mlp" else 0.9, label=model, linestyle="none")
+                alpha=0.45 if model == SHIPPED else 0.9, label=model, linestyle="none")
     ax.set_xticks(range(len(splits)), splits, rotation=45)
     ax.set(xlabel="k-fold split (repeat r, fold f)", ylabel="test accuracy", title="Accuracy by split and member")
     if kfold:

@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-MODEL_NAMES = {"mlp": "MLP (shipped)", "logreg": "logistic regression", "forest": "random forest"}
+from pipeline.core.vocabulary import MODEL_DISPLAY, SHIPPED
+
 METRIC_NAMES = {
     "accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "precision_authentic": "precision (authentic)",
     "precision_fake": "precision (fake)", "recall_authentic": "recall (authentic)", "recall_fake": "recall (fake)",
@@ -31,7 +32,7 @@ PLOT_TITLES = {
 
 
 def model_name(model: str) -> str:
-    return MODEL_NAMES.get(model, model)
+    return MODEL_DISPLAY.get(model, model)
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -133,7 +134,7 @@ def model_card(report: Mapping[str, Any], labels: Mapping[str, Any], variance: M
     """The model card as Markdown: intended use, data, metrics with intervals, the quality gate's verdict,
     limitations."""
     models = report["models"]
-    mlp = models["mlp"]
+    mlp = models[SHIPPED]
     kappas = [p["cohen_kappa"] for p in labels.get("agreement", []) if p.get("cohen_kappa") is not None]
     kappa = (f"Cohen's kappa between annotators: {', '.join(f'{k:.3f}' for k in kappas)}." if kappas else
              "Cohen's kappa: not measured (one annotator" +
@@ -141,8 +142,8 @@ def model_card(report: Mapping[str, Any], labels: Mapping[str, Any], variance: M
     truth = report.get("truth")
     noise = (f"On the test rows {100 * truth['label_error_rate']['value']:.1f}% of the labels are wrong "
              f"(the simulator knows the truth); the shipped model's accuracy is "
-             f"{interval(truth['mlp']['accuracy_vs_labels'])} against the labels and "
-             f"{interval(truth['mlp']['accuracy_vs_truth'])} against the truth." if truth else
+             f"{interval(truth[SHIPPED]['accuracy_vs_labels'])} against the labels and "
+             f"{interval(truth[SHIPPED]['accuracy_vs_truth'])} against the truth." if truth else
              "The truth behind the labels is unknown for this data, so the cost of label noise is not measured.")
     kfold = variance.get("kfold")
     lines = [
@@ -209,8 +210,8 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
              "<h1>igfake: evaluation of the shipped model</h1>",
              f'<p class="verdict" id="verdict">{html.escape(verdict(report, variance))}</p>',
              f'<p id="headline">Shipped model on {report["test_rows"]} hold-out test rows: accuracy '
-             f'<b>{html.escape(interval(models["mlp"]["accuracy"]))}</b>, ROC AUC '
-             f'<b>{html.escape(interval(models["mlp"]["roc_auc"]))}</b>. Threshold '
+             f'<b>{html.escape(interval(models[SHIPPED]["accuracy"]))}</b>, ROC AUC '
+             f'<b>{html.escape(interval(models[SHIPPED]["roc_auc"]))}</b>. Threshold '
              f'{fmt(report["threshold"]["value"], 2)} (rule <code>{html.escape(report["threshold"]["rule"])}</code>, '
              f'chosen on {html.escape(str(report["threshold"]["chosen_on"]))}).</p>',
              f'<p id="gate">{html.escape(gate_sentence(gate))}</p>']
@@ -248,7 +249,7 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
 
     parts.append("<h2>Variance decomposition and baselines in the same protocol</h2>")
     rows = []
-    for model, v in [("mlp", variance), *variance.get("baselines", {}).items()]:
+    for model, v in [(SHIPPED, variance), *variance.get("baselines", {}).items()]:
         h, k = v["holdout"], v.get("kfold")
         rows.append([model_name(model), fmt(h["mean"]), fmt(h["init_std"]), fmt(h["binomial_se"]),
                      f"{fmt(k['mean'])} [{fmt(k['ci95'][0])}, {fmt(k['ci95'][1])}]" if k else "-",
@@ -278,7 +279,7 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
         parts.append("<p>The truth behind the labels is unknown for this data.</p>")
 
     parts.append("<h2>Slices (shipped model, test rows)</h2><p>Flagged rows: the whole 95% interval lies below "
-                 f"the accuracy on all test rows ({fmt(models['mlp']['accuracy']['value'])}).</p>")
+                 f"the accuracy on all test rows ({fmt(models[SHIPPED]['accuracy']['value'])}).</p>")
     slice_rows = "".join(
         f'<tr class="{"worse" if s["worse"] else ""}"><td>{html.escape(s["slicing"])}</td>'
         f'<td>{html.escape(s["slice"])}</td><td>{s["rows"]}</td><td>{fmt(s["authentic_share"], 2)}</td>'

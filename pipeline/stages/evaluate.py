@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from pipeline.core import atomic, paths
 from pipeline.core.params import load_section
+from pipeline.core.vocabulary import SHIPPED
 from pipeline.evaluation import compare, evaluate, gate, metrics, splits
 from pipeline.reporting import plots, report
 from pipeline.stages import run
@@ -72,9 +73,9 @@ def main() -> None:
                                                                 paths.PLOT_PNG, card, verdict))
         atomic.write_json(paths.GATE, verdict)
         models = ev.report["models"]
-        log.info("accuracy %s (shipped, threshold %.2f, rule %s); %s", report.interval(models["mlp"]["accuracy"]),
+        log.info("accuracy %s (shipped, threshold %.2f, rule %s); %s", report.interval(models[SHIPPED]["accuracy"]),
                  ev.decision["threshold"], ev.decision["rule"],
-                 "; ".join(f"{m} {report.interval(v['accuracy'])}" for m, v in models.items() if m != "mlp"))
+                 "; ".join(f"{m} {report.interval(v['accuracy'])}" for m, v in models.items() if m != SHIPPED))
         log.info("%s", report.verdict(ev.report, ev.variance))
         if "calibration" in ev.report:
             log.info("%s", report.calibration_sentence(ev.report["calibration"]))

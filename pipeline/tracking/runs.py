@@ -32,6 +32,7 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 from pipeline import tracking
 from pipeline.core import paths
 from pipeline.core.params import TrainParams
+from pipeline.core.vocabulary import SHIPPED
 from pipeline.evaluation import gate, metrics
 from pipeline.serving import decision as decision_lib
 from pipeline.serving import litert
@@ -270,7 +271,7 @@ def _seed_metrics(row: pd.Series, curves: pd.DataFrame, timestamp: int) -> list[
     return out
 
 
-def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> dict[str, str]:
+def log_pipeline_run(run: PipelineRun, experiment: str, model: str = SHIPPED) -> dict[str, str]:
     """Log one pipeline run: a parent run named after the experiment (params, the shipped model's metrics,
     the variance decomposition, the features as its dataset, the models, and the reports, plots, TFLite
     model, params.yaml and dvc.lock as artifacts), one nested run per seed member of the hold-out (with its

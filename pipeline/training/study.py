@@ -22,6 +22,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
 from pipeline.core.errors import InputError
 from pipeline.core.params import TrainParams
+from pipeline.core.vocabulary import SHIPPED
 from pipeline.training import calibration as calibration_lib
 from pipeline.training import model as model_lib
 from pipeline.training import predictions
@@ -219,7 +220,7 @@ def calibrate(y: np.ndarray, fixed: SplitFit, params: TrainParams
     return logit, calibration, calibration.apply(logit).astype(np.float32)
 
 
-def scored(result: StudyResult, model: str = "mlp") -> list[predictions.Scored]:
+def scored(result: StudyResult, model: str = SHIPPED) -> list[predictions.Scored]:
     """Every member's P(authentic) on every split's test rows, hold-out first: for ``scores.parquet``."""
     return [predictions.Scored(model, fit.split.name, seed, len(fit.split.train) + len(fit.split.valid),
                                fit.split.test, probs)
@@ -227,7 +228,7 @@ def scored(result: StudyResult, model: str = "mlp") -> list[predictions.Scored]:
             for seed, probs in zip(fit.members.seeds, fit.probs, strict=True)]
 
 
-def history_rows(result: StudyResult, model: str = "mlp") -> list[dict[str, Any]]:
+def history_rows(result: StudyResult, model: str = SHIPPED) -> list[dict[str, Any]]:
     """Every member's loss curves on every split, epoch by epoch: rows for the history table."""
     rows = []
     for fit in (result.holdout, *result.kfold):
