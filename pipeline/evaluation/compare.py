@@ -31,11 +31,10 @@ from scipy import stats
 
 from pipeline.core.errors import CompareError
 from pipeline.core.vocabulary import SHIPPED
+from pipeline.evaluation.metric_registry import METRICS
 from pipeline.evaluation.splits import SPLIT_METRICS
 
 HOLDOUT = "holdout"
-# Higher is better for these; lower for log loss.
-HIGHER_IS_BETTER = {"accuracy": True, "roc_auc": True, "log_loss": False}
 Verdict = Literal["better", "worse", "no detectable difference"]
 NO_DIFFERENCE: Verdict = "no detectable difference"
 
@@ -148,7 +147,7 @@ class Comparison:
 def _verdict(metric: str, low: float, high: float) -> Verdict:
     if low > 0 or high < 0:
         up = low > 0
-        return "better" if up == HIGHER_IS_BETTER[metric] else "worse"
+        return "better" if up == METRICS[metric].higher_is_better else "worse"
     return NO_DIFFERENCE
 
 

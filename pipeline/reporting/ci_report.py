@@ -17,10 +17,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipeline.evaluation import compare, sources
+from pipeline.evaluation.metric_registry import select
 
 DATA_STAGES = ("crawl", "label-import", "featurize")
 MODEL_STAGES = ("train", "evaluate", "export-tflite")
-KEY_METRICS = ("accuracy", "roc_auc", "precision_authentic", "precision_fake", "recall_authentic", "recall_fake")
+KEY_METRICS = select("accuracy", "roc_auc", "precision_authentic", "precision_fake", "recall_authentic", "recall_fake")
 PLOTS = {"ROC": "plots/roc.png", "Confusion matrix": "plots/confusion.png",
          "Per-seed accuracy": "plots/seed_accuracy.png",
          "Per-seed accuracy, histogram": "plots/seed_accuracy_histogram.png",

@@ -15,14 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.vocabulary import MODEL_DISPLAY, SHIPPED
+from pipeline.evaluation.metric_registry import CALIBRATION_METRICS, METRICS
 
-METRIC_NAMES = {
-    "accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "precision_authentic": "precision (authentic)",
-    "precision_fake": "precision (fake)", "recall_authentic": "recall (authentic)", "recall_fake": "recall (fake)",
-    "f1_authentic": "F1 (authentic)", "f1_fake": "F1 (fake)", "mcc": "MCC", "roc_auc": "ROC AUC",
-    "average_precision_fake": "average precision (fake)", "brier": "Brier score (lower is better)",
-    "log_loss": "log loss (lower is better)", "ece": "expected calibration error (lower is better)",
-}
+METRIC_NAMES = {name: metric.label for name, metric in METRICS.items()}
 PLOT_TITLES = {
     "seed_accuracy": "Test accuracy per member seed", "seed_accuracy_histogram": "Per-seed accuracy, fixed bins",
     "kfold_accuracy": "Accuracy by k-fold split and member", "roc": "ROC curve",
@@ -240,7 +235,7 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
                 continue
             change = o.get("log_loss_change")
             cal_rows.append([name, _calibration_parameters(o),
-                             *(interval(o[m], 4) for m in ("log_loss", "brier", "ece")),
+                             *(interval(o[m], 4) for m in CALIBRATION_METRICS),
                              f"{change['mean_difference']:+.4f} [{change['ci95'][0]:+.4f}, {change['ci95'][1]:+.4f}] "
                              f"({change['verdict']})" if change else "-"])
         parts.append(_table(["calibration", f"fitted on {calibration['valid_rows']} validation rows",

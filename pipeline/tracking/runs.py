@@ -34,6 +34,7 @@ from pipeline.core import paths
 from pipeline.core.params import TrainParams
 from pipeline.core.vocabulary import SHIPPED
 from pipeline.evaluation import gate, metrics
+from pipeline.evaluation.metric_registry import CALIBRATION_METRICS, SPLIT_METRICS
 from pipeline.serving import decision as decision_lib
 from pipeline.serving import litert
 from pipeline.tracking import registry, store
@@ -190,7 +191,8 @@ def flat_metrics(prefix: str, tree: dict) -> dict[str, float]:
     return out
 
 
-SEED_METRICS = ("accuracy", "roc_auc", "log_loss")
+# What each member and each baseline is logged with: the metrics of the split results.
+SEED_METRICS = SPLIT_METRICS
 
 
 class TFLiteModel(PythonModel):
@@ -348,7 +350,7 @@ def calibration_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
         if "error" in option:
             continue
         out |= {f"calibration.{method}.{k}": float(option[k]) for k in ("scale", "shift")}
-        out |= {f"calibration.{method}.{k}": float(option[k]["value"]) for k in ("log_loss", "brier", "ece")}
+        out |= {f"calibration.{method}.{k}": float(option[k]["value"]) for k in CALIBRATION_METRICS}
     return out
 
 
