@@ -16,14 +16,9 @@ from typing import Any
 
 from pipeline.core.vocabulary import MODEL_DISPLAY, SHIPPED
 from pipeline.evaluation.metric_registry import CALIBRATION_METRICS, METRICS
+from pipeline.reporting.plot_registry import PLOTS
 
 METRIC_NAMES = {name: metric.label for name, metric in METRICS.items()}
-PLOT_TITLES = {
-    "seed_accuracy": "Test accuracy per member seed", "seed_accuracy_histogram": "Per-seed accuracy, fixed bins",
-    "kfold_accuracy": "Accuracy by k-fold split and member", "roc": "ROC curve",
-    "precision_recall": "Precision-recall of 'fake'", "calibration": "Reliability diagram",
-    "threshold_sweep": "Threshold sweep", "confusion": "Confusion matrix",
-}
 
 
 def model_name(model: str) -> str:
@@ -285,7 +280,7 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
 
     parts.append("<h2>Plots</h2>")
     for name, path in pngs.items():
-        title = PLOT_TITLES.get(name, name)
+        title = PLOTS[name].title if name in PLOTS else name
         parts.append(f'<figure><img alt="{html.escape(title)}" src="{_png_uri(path)}">'
                      f"<figcaption>{html.escape(title)}</figcaption></figure>")
 
