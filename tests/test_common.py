@@ -166,7 +166,7 @@ def test_every_consumer_chooses_registered_metrics_and_misspelt_ones_fail():
     with pytest.raises(KeyError, match="accuarcy"):
         select("accuracy", "accuarcy")
     for chosen in (SPLIT_METRICS, CALIBRATION_METRICS, evaluate.HEADLINE_REST, evaluate.SWEEP_METRICS,
-                   gate.BOUNDED, ci_report.KEY_METRICS):
+                   gate.BOUNDED, ci_report.KEY_METRICS, report.CARD_METRICS):
         assert set(chosen) <= set(METRICS)
     # Each bounded metric is a gate rule with its own bound in params.yaml.
     assert {f"min_{m}" for m in gate.BOUNDED} <= {f.name for f in dataclasses.fields(GateParams)}

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.vocabulary import MODEL_DISPLAY, SHIPPED
-from pipeline.evaluation.metric_registry import CALIBRATION_METRICS, METRICS
+from pipeline.evaluation.metric_registry import CALIBRATION_METRICS, METRICS, select
 from pipeline.reporting.plot_registry import PLOTS
 
 METRIC_NAMES = {name: metric.label for name, metric in METRICS.items()}
+# The model card's metrics table (the report's has every metric).
+CARD_METRICS = select("accuracy", "balanced_accuracy", "roc_auc", "average_precision_fake", "f1_fake", "mcc", "brier",
+                      "ece")
 
 
 def model_name(model: str) -> str:
@@ -158,8 +161,7 @@ def model_card(report: Mapping[str, Any], labels: Mapping[str, Any], variance: M
         "| metric | " + " | ".join(model_name(m) for m in models) + " |",
         "|---|" + "---|" * len(models),
     ]
-    for name in ("accuracy", "balanced_accuracy", "roc_auc", "average_precision_fake", "f1_fake", "mcc", "brier",
-                 "ece"):
+    for name in CARD_METRICS:
         lines.append(f"| {METRIC_NAMES[name]} | " + " | ".join(interval(models[m][name]) for m in models) + " |")
     lines += [""]
     if kfold:
