@@ -1,4 +1,4 @@
-"""The label vocabulary, defined once: what a profile is, and what an annotator may say about it.
+"""The vocabulary, defined once: what a profile is, what an annotator may say about it, and the models' names.
 
 Every module speaks these words: the simulator's annotator, the label files, the voting policy, the
 labelled table, the metrics and the reports. The formats users write are mapped at the edge: a legacy
