@@ -12,6 +12,7 @@ import json
 import sys
 
 from pipeline.core.params import load
+from pipeline.core.vocabulary import SHIPPED
 from pipeline.evaluation import compare, sources
 
 
@@ -19,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="*", metavar="RUN",
                         help="A and B: a git revision, a DVC experiment, 'workspace', 'baseline' or a .parquet "
                              "(default: HEAD workspace; with --against: one run, default workspace)")
-    parser.add_argument("--model", default="mlp", help="the model of A (default: mlp)")
+    parser.add_argument("--model", default=SHIPPED, help=f"the model of A (default: {SHIPPED})")
     parser.add_argument("--against", metavar="MODEL", help="the model of B (default: the same as --model)")
     parser.add_argument("--alpha", type=float, help="significance level (default: compare.alpha in params.yaml)")
     parser.add_argument("--paired-only", action="store_true",

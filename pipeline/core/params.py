@@ -31,6 +31,7 @@ import yaml
 
 from pipeline.core import paths
 from pipeline.core.errors import ParamsError
+from pipeline.core.vocabulary import BASELINES
 
 # The largest integer a count, a size or a limit in params.yaml may be: what a C int holds, so no value
 # that passes here overflows in numpy, TensorFlow, Arrow or the socket layer further down.
@@ -192,7 +193,7 @@ class BaselinesParams:
 
     # Which baselines (none: []): logistic regression on the MLP's preprocessed features, a random forest
     # on the raw ones. Each is one deterministic member, seeded with train.seed.
-    models: tuple[Literal["logreg", "forest"], ...] = checked(
+    models: tuple[Literal[BASELINES], ...] = checked(
         Check("a list of distinct baselines", lambda v: len(set(v)) == len(v)))
     # Inverse L2 regularisation strength of the logistic regression.
     logreg_c: float = checked(POSITIVE_NUMBER)
@@ -211,7 +212,8 @@ class TrainParams:
     preset: Literal["stable", "article"]
     presets: PresetsParams
     split: SplitParams
-    # What export-tflite ships: the mean probability of all seed members, or member 0 alone.
+    # What ships (train builds it, export-tflite converts it): the mean probability of all seed members, or
+    # member 0 alone (pipeline.training.study.shipped_index).
     ship: Literal["ensemble", "seed"]
     # Calibration of the shipped model, fitted on the hold-out's validation rows and built into it
     # (pipeline/training/calibration.py): none, temperature (sigmoid(z / T)) or platt (sigmoid(a z + b)).

@@ -93,12 +93,9 @@ EXPORT_REPORT = REPORTS / "export.json"
 LIST_MODEL_REPORT = REPORTS / "list_model.json"
 GATE = REPORTS / "gate.json"
 CI_REPORT = REPORTS / "ci.md"
+# DVC plot data (<plot>.csv) and the same plots as PNGs, one pair per plot of pipeline.reporting.plot_registry.
 PLOTS = REPORTS / "plots"
-# DVC plot data (CSV) and the same plots as PNGs, by what they hold (see evaluate's PLOT_DATA).
-PLOT_NAMES = ("roc", "confusion", "seed_accuracy", "seed_accuracy_histogram", "kfold_accuracy",
-              "precision_recall", "calibration", "threshold_sweep")
-PLOT_DATA = {name: PLOTS / f"{name}.csv" for name in PLOT_NAMES}
-PLOT_PNG = {name: PLOTS / f"{name}.png" for name in PLOT_NAMES}
+
 
 def shown(path: Path) -> str:
     """``path`` as messages show it: relative to the project root when inside it."""

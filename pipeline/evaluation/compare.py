@@ -31,13 +31,13 @@ import pyarrow as pa
 from scipy import stats
 
 from pipeline.core.errors import CompareError
+from pipeline.core.vocabulary import SHIPPED
 from pipeline.evaluation import intervals
 from pipeline.evaluation.intervals import Interval, Verdict
+from pipeline.evaluation.metric_registry import METRICS
 from pipeline.evaluation.splits import SPLIT_METRICS
 
 HOLDOUT = "holdout"
-# Higher is better for these; lower for log loss.
-HIGHER_IS_BETTER = {"accuracy": True, "roc_auc": True, "log_loss": False}
 NO_DIFFERENCE = intervals.NO_DIFFERENCE
 
 
@@ -63,11 +63,11 @@ class RunResults:
 
 
 def models(table: pa.Table) -> list[str]:
-    """The models a split results table holds, in order of appearance ("mlp" first when train wrote it)."""
+    """The models a split results table holds, in order of appearance (the shipped one first when train wrote it)."""
     return list(dict.fromkeys(table.column("model").to_pylist()))
 
 
-def run_results(table: pa.Table, label: str, model: str = "mlp") -> RunResults:
+def run_results(table: pa.Table, label: str, model: str = SHIPPED) -> RunResults:
     """Reduce a split results table to ``model``'s seed-averaged metrics per split."""
     present = models(table)
     if model not in present:
@@ -130,7 +130,7 @@ class Comparison:
 
 
 def _verdict(metric: str, low: float, high: float) -> Verdict:
-    return intervals.verdict(low, high, HIGHER_IS_BETTER[metric])
+    return intervals.verdict(low, high, METRICS[metric].higher_is_better)
 
 
 def _t_test(difference: float, se: float, df: float, alpha: float) -> tuple[float, float, float]:

@@ -26,15 +26,15 @@ import pandas as pd
 from pipeline import features
 from pipeline.core.errors import InputError, ParamsError
 from pipeline.core.params import EvaluateParams
-from pipeline.core.vocabulary import AUTHENTIC, FAKE, LABEL_VALUE
+from pipeline.core.vocabulary import AUTHENTIC, FAKE, LABEL_VALUE, SHIPPED
 from pipeline.evaluation import compare, intervals, metrics
 from pipeline.evaluation import splits as split_results
 from pipeline.evaluation import variance as variance_lib
+from pipeline.evaluation.metric_registry import CALIBRATION_METRICS, METRICS, select
 from pipeline.serving import decision as decision_lib
 from pipeline.training import calibration as calibration_lib
 from pipeline.training import predictions
 
-SHIPPED = "mlp"  # the shipped model's name in the split results table
 # Candidate thresholds of every rule and of the sweep: a fixed grid, so sweeps of two revisions line up.
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.9501, 0.01), 2)
 # Fixed bins of the per-seed accuracy histogram (anything lower lands in the first), so revisions line up.
@@ -66,8 +66,10 @@ class Evaluation:
 # reports/metrics.json leads with these, in this order, and `dvc exp show` shows its keys in file order:
 # what experiments are compared by comes first; the rest of the evaluation is in reports/evaluation.json.
 HEADLINE = ("accuracy", "roc_auc", "seeds", "kfold", "gate")
-HEADLINE_REST = ("balanced_accuracy", "precision_authentic", "precision_fake", "recall_authentic", "recall_fake",
-                 "log_loss", "ece")
+HEADLINE_REST = select("balanced_accuracy", "precision_authentic", "precision_fake", "recall_authentic", "recall_fake",
+                       "log_loss", "ece")
+# What the threshold sweep shows at every candidate threshold (and the rules choose by).
+SWEEP_METRICS = select("accuracy", "balanced_accuracy", "precision_fake", "recall_fake")
 
 
 def headline(report: dict[str, Any], variance: dict[str, Any], gate: dict[str, int]) -> dict[str, Any]:
@@ -102,7 +104,7 @@ def threshold_sweep(y: np.ndarray, prob: np.ndarray, grid: np.ndarray = THRESHOL
     p = np.broadcast_to(np.asarray(prob, np.float64), y.shape)
     m = metrics.resampled_metrics(y, p, np.asarray(grid, np.float64)[:, None], bins=10)
     return pd.DataFrame({"threshold": np.asarray(grid, np.float64),
-                         **{k: m[k] for k in ("accuracy", "balanced_accuracy", "precision_fake", "recall_fake")}})
+                         **{k: m[k] for k in SWEEP_METRICS}})
 
 
 def choose_threshold(params: EvaluateParams, y_valid: np.ndarray, prob_valid: np.ndarray) -> dict[str, Any]:
@@ -237,9 +239,6 @@ def holdout_comparison(y: np.ndarray, probs: Mapping[str, np.ndarray], threshold
 
 # -- calibration -------------------------------------------------------------------------------------------
 
-CALIBRATION_METRICS = ("log_loss", "brier", "ece")
-
-
 def calibration_options(y_valid: np.ndarray, z_valid: np.ndarray, y_test: np.ndarray, z_test: np.ndarray,
                         shipped: Mapping[str, Any], shipped_test: np.ndarray, bins: int,
                         rows: np.ndarray) -> dict[str, Any]:
@@ -271,8 +270,8 @@ def calibration_options(y_valid: np.ndarray, z_valid: np.ndarray, y_test: np.nda
         lo, hi = np.percentile(change[rows].mean(axis=1), [2.5, 97.5])
         options[method]["log_loss_change"] = {
             "mean_difference": float(change.mean()), "ci95": [float(lo), float(hi)],
-            # Lower log loss is better: "better" when the whole interval lies below zero.
-            "verdict": intervals.verdict(float(lo), float(hi), higher_is_better=False)}
+            # "better" when the whole interval lies on the better side of zero (below: lower log loss is better).
+            "verdict": intervals.verdict(float(lo), float(hi), METRICS["log_loss"].higher_is_better)}
     return {"shipped": shipped["method"], "fitted_on": "valid", "valid_rows": len(y_valid), "options": options}
 
 

@@ -38,12 +38,15 @@ from pipeline.core import paths
 from pipeline.core.errors import InputError
 from pipeline.core.params import GateParams
 from pipeline.evaluation import intervals
+from pipeline.evaluation.metric_registry import select
 
 if TYPE_CHECKING:  # judging needs compare (and SciPy); reading a verdict back (track, promote) does not
     from pipeline.evaluation import compare
 
 Status = Literal["pass", "fail", "skipped"]
 STATUSES = ("pass", "fail", "skipped")
+# The metrics with a lower bound: each is the rule min_<name>, bounded by evaluate.gate.min_<name>.
+BOUNDED = select("accuracy", "roc_auc")
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,8 @@ def judge(params: GateParams, current: compare.RunResults, baseline: compare.Run
                           "k-fold results (train.split.repeats >= 1 gives them)", alpha)
     from pipeline.evaluation import compare
 
-    kfold = compare.summary(current, alpha, ("accuracy", "roc_auc"))
-    rules = [_bound("accuracy", kfold["accuracy"], params.min_accuracy),
-             _bound("roc_auc", kfold["roc_auc"], params.min_roc_auc)]
+    kfold = compare.summary(current, alpha, BOUNDED)
+    rules = [_bound(m, kfold[m], getattr(params, f"min_{m}")) for m in BOUNDED]
     comparison = None
     if params.no_regression:
         rule, comparison = _no_regression(current, baseline, alpha)

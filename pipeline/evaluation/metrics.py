@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
+from pipeline.evaluation.metric_registry import METRICS
+
 
 def classification_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     """Accuracy, per-class precision and recall, and ROC AUC of P(authentic) against the labels."""
@@ -92,9 +94,8 @@ def roc_points(y_true: np.ndarray, prob: np.ndarray) -> list[dict[str, float]]:
 # "fake" is the class the model calls out, so the PR curve and average precision are the fake class's
 # (score 1 - P(authentic)); every count-based metric is reported for both classes where it differs.
 
-INTERVAL_METRICS = ("accuracy", "balanced_accuracy", "precision_authentic", "precision_fake", "recall_authentic",
-                    "recall_fake", "f1_authentic", "f1_fake", "mcc", "roc_auc", "average_precision_fake",
-                    "brier", "log_loss", "ece")
+# Every registered metric (:mod:`pipeline.evaluation.metric_registry`), in its order.
+INTERVAL_METRICS = tuple(METRICS)
 
 
 def _clip(prob: np.ndarray) -> np.ndarray:

@@ -19,8 +19,8 @@ import pyarrow as pa
 
 from pipeline.core.errors import InputError
 from pipeline.evaluation import metrics
+from pipeline.evaluation.metric_registry import SPLIT_METRICS
 
-SPLIT_METRICS = ("accuracy", "roc_auc", "log_loss")
 COLUMNS = ("model", "split", "split_digest", "member_seed", "train_rows", "test_rows", *SPLIT_METRICS)
 
 

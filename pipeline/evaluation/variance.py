@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.core.vocabulary import SHIPPED
 from pipeline.evaluation import intervals
 
 HOLDOUT = "holdout"
@@ -86,7 +87,7 @@ def of_model(results: pd.DataFrame, model: str, alpha: float) -> dict[str, Any]:
                      kfold_ratio=ratio, alpha=alpha)
 
 
-def report(results: pd.DataFrame, alpha: float, shipped: str = "mlp") -> dict[str, Any]:
+def report(results: pd.DataFrame, alpha: float, shipped: str = SHIPPED) -> dict[str, Any]:
     """``reports/variance.json``: the shipped model's decomposition, each baseline's under ``baselines``."""
     others = [m for m in dict.fromkeys(results["model"]) if m != shipped]
     out = of_model(results, shipped, alpha)

@@ -17,14 +17,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipeline.evaluation import compare, sources
+from pipeline.evaluation.metric_registry import select
+from pipeline.reporting import plot_registry
 
 DATA_STAGES = ("crawl", "label-import", "featurize")
 MODEL_STAGES = ("train", "evaluate", "export-tflite")
-KEY_METRICS = ("accuracy", "roc_auc", "precision_authentic", "precision_fake", "recall_authentic", "recall_fake")
-PLOTS = {"ROC": "plots/roc.png", "Confusion matrix": "plots/confusion.png",
-         "Per-seed accuracy": "plots/seed_accuracy.png",
-         "Per-seed accuracy, histogram": "plots/seed_accuracy_histogram.png",
-         "Accuracy by k-fold split": "plots/kfold_accuracy.png", "Calibration": "plots/calibration.png"}
+KEY_METRICS = select("accuracy", "roc_auc", "precision_authentic", "precision_fake", "recall_authentic", "recall_fake")
+# The plots the comment shows (of pipeline.reporting.plot_registry, titled as the report titles them).
+PLOTS = ("roc", "confusion", "seed_accuracy", "seed_accuracy_histogram", "kfold_accuracy", "calibration")
 
 
 def lock_outs(lock_text: str, stages: tuple[str, ...]) -> dict[str, str]:
@@ -117,7 +117,8 @@ def build(committed_lock: str, fresh_lock: str, comparison: compare.Comparison |
             f"- metrics against the committed run: **{verdict}**",
             f"- quality gate: **{gated}**",
             ""]
-    plots = ["## Plots", "", *[f"![{title}]({path})" for title, path in PLOTS.items()]]
+    shown = [plot_registry.PLOTS[name] for name in PLOTS]
+    plots = ["## Plots", "", *[f"![{p.title}](plots/{p.png.name})" for p in shown]]
     return "\n".join([*head, *outputs, "", *metrics_section(comparison, comparison_note, committed_metrics,
                                                               fresh_metrics, variance),
                       "", *gate_section(gate), "", baseline_status(committed_lock, baseline_md5), "",

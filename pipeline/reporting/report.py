@@ -17,22 +17,15 @@ from typing import Any
 
 from pipeline import features
 from pipeline.core.params import TrainParams
+from pipeline.core.vocabulary import MODEL_DISPLAY, SHIPPED
 from pipeline.evaluation import intervals
+from pipeline.evaluation.metric_registry import CALIBRATION_METRICS, METRICS, select
+from pipeline.reporting.plot_registry import PLOTS
 
-MODEL_NAMES = {"mlp": "MLP (shipped)", "logreg": "logistic regression", "forest": "random forest"}
-METRIC_NAMES = {
-    "accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "precision_authentic": "precision (authentic)",
-    "precision_fake": "precision (fake)", "recall_authentic": "recall (authentic)", "recall_fake": "recall (fake)",
-    "f1_authentic": "F1 (authentic)", "f1_fake": "F1 (fake)", "mcc": "MCC", "roc_auc": "ROC AUC",
-    "average_precision_fake": "average precision (fake)", "brier": "Brier score (lower is better)",
-    "log_loss": "log loss (lower is better)", "ece": "expected calibration error (lower is better)",
-}
-PLOT_TITLES = {
-    "seed_accuracy": "Test accuracy per member seed", "seed_accuracy_histogram": "Per-seed accuracy, fixed bins",
-    "kfold_accuracy": "Accuracy by k-fold split and member", "roc": "ROC curve",
-    "precision_recall": "Precision-recall of 'fake'", "calibration": "Reliability diagram",
-    "threshold_sweep": "Threshold sweep", "confusion": "Confusion matrix",
-}
+METRIC_NAMES = {name: metric.label for name, metric in METRICS.items()}
+# The model card's metrics table (the report's has every metric).
+CARD_METRICS = select("accuracy", "balanced_accuracy", "roc_auc", "average_precision_fake", "f1_fake", "mcc", "brier",
+                      "ece")
 
 
 @dataclass(frozen=True)
@@ -47,7 +40,7 @@ class Card:
 
 
 def model_name(model: str) -> str:
-    return MODEL_NAMES.get(model, model)
+    return MODEL_DISPLAY.get(model, model)
 
 
 def _share(fraction: float) -> str:
@@ -191,7 +184,7 @@ def model_card(report: Mapping[str, Any], labels: Mapping[str, Any], variance: M
     """The model card as Markdown: intended use, the model (from params: :class:`Card`), data, metrics with
     intervals, the quality gate's verdict, limitations."""
     models = report["models"]
-    mlp = models["mlp"]
+    mlp = models[SHIPPED]
     kappas = [p["cohen_kappa"] for p in labels.get("agreement", []) if p.get("cohen_kappa") is not None]
     kappa = (f"Cohen's kappa between annotators: {', '.join(f'{k:.3f}' for k in kappas)}." if kappas else
              "Cohen's kappa: not measured (one annotator" +
@@ -199,8 +192,8 @@ def model_card(report: Mapping[str, Any], labels: Mapping[str, Any], variance: M
     truth = report.get("truth")
     noise = (f"On the test rows {100 * truth['label_error_rate']['value']:.1f}% of the labels are wrong "
              f"(the simulator knows the truth); the shipped model's accuracy is "
-             f"{interval(truth['mlp']['accuracy_vs_labels'])} against the labels and "
-             f"{interval(truth['mlp']['accuracy_vs_truth'])} against the truth." if truth else
+             f"{interval(truth[SHIPPED]['accuracy_vs_labels'])} against the labels and "
+             f"{interval(truth[SHIPPED]['accuracy_vs_truth'])} against the truth." if truth else
              "The truth behind the labels is unknown for this data, so the cost of label noise is not measured.")
     kfold = variance.get("kfold")
     lines = [
@@ -223,8 +216,7 @@ def model_card(report: Mapping[str, Any], labels: Mapping[str, Any], variance: M
         "| metric | " + " | ".join(model_name(m) for m in models) + " |",
         "|---|" + "---|" * len(models),
     ]
-    for name in ("accuracy", "balanced_accuracy", "roc_auc", "average_precision_fake", "f1_fake", "mcc", "brier",
-                 "ece"):
+    for name in CARD_METRICS:
         lines.append(f"| {METRIC_NAMES[name]} | " + " | ".join(interval(models[m][name]) for m in models) + " |")
     lines += [""]
     if kfold:
@@ -268,8 +260,8 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
              "<h1>igfake: evaluation of the shipped model</h1>",
              f'<p class="verdict" id="verdict">{html.escape(verdict(report, variance, alpha))}</p>',
              f'<p id="headline">Shipped model on {report["test_rows"]} hold-out test rows: accuracy '
-             f'<b>{html.escape(interval(models["mlp"]["accuracy"]))}</b>, ROC AUC '
-             f'<b>{html.escape(interval(models["mlp"]["roc_auc"]))}</b>. Threshold '
+             f'<b>{html.escape(interval(models[SHIPPED]["accuracy"]))}</b>, ROC AUC '
+             f'<b>{html.escape(interval(models[SHIPPED]["roc_auc"]))}</b>. Threshold '
              f'{fmt(report["threshold"]["value"], 2)} (rule <code>{html.escape(report["threshold"]["rule"])}</code>, '
              f'chosen on {html.escape(str(report["threshold"]["chosen_on"]))}).</p>',
              f'<p id="gate">{html.escape(gate_sentence(gate))}</p>']
@@ -300,7 +292,7 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
                 continue
             change = o.get("log_loss_change")
             cal_rows.append([name, _calibration_parameters(o),
-                             *(interval(o[m], 4) for m in ("log_loss", "brier", "ece")),
+                             *(interval(o[m], 4) for m in CALIBRATION_METRICS),
                              f"{change['mean_difference']:+.4f} [{change['ci95'][0]:+.4f}, {change['ci95'][1]:+.4f}] "
                              f"({change['verdict']})" if change else "-"])
         parts.append(_table(["calibration", f"fitted on {calibration['valid_rows']} validation rows",
@@ -310,7 +302,7 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
 
     parts.append("<h2>Variance decomposition and baselines in the same protocol</h2>")
     rows = []
-    for model, v in [("mlp", variance), *variance.get("baselines", {}).items()]:
+    for model, v in [(SHIPPED, variance), *variance.get("baselines", {}).items()]:
         h, k = v["holdout"], v.get("kfold")
         rows.append([model_name(model), fmt(h["mean"]), fmt(h["init_std"]), fmt(h["binomial_se"]),
                      f"{fmt(k['mean'])} [{fmt(k['ci'][0])}, {fmt(k['ci'][1])}]" if k else "-",
@@ -341,7 +333,7 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
         parts.append("<p>The truth behind the labels is unknown for this data.</p>")
 
     parts.append(f"<h2>Slices (shipped model, test rows)</h2><p>Flagged rows: the whole {boot} interval lies below "
-                 f"the accuracy on all test rows ({fmt(models['mlp']['accuracy']['value'])}).</p>")
+                 f"the accuracy on all test rows ({fmt(models[SHIPPED]['accuracy']['value'])}).</p>")
     slice_rows = "".join(
         f'<tr class="{"worse" if s["worse"] else ""}"><td>{html.escape(s["slicing"])}</td>'
         f'<td>{html.escape(s["slice"])}</td><td>{s["rows"]}</td><td>{fmt(s["authentic_share"], 2)}</td>'
@@ -352,7 +344,7 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
 
     parts.append("<h2>Plots</h2>")
     for name, path in pngs.items():
-        title = PLOT_TITLES.get(name, name)
+        title = PLOTS[name].title if name in PLOTS else name
         parts.append(f'<figure><img alt="{html.escape(title)}" src="{_png_uri(path)}">'
                      f"<figcaption>{html.escape(title)}</figcaption></figure>")
 

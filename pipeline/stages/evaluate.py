@@ -27,8 +27,9 @@ import pyarrow.parquet as pq
 
 from pipeline.core import atomic, paths
 from pipeline.core.params import load
+from pipeline.core.vocabulary import SHIPPED
 from pipeline.evaluation import compare, evaluate, gate, metrics, splits
-from pipeline.reporting import plots, report
+from pipeline.reporting import plot_registry, plots, report
 from pipeline.stages import run
 from pipeline.training import predictions
 
@@ -66,39 +67,26 @@ def main() -> None:
         atomic.write_json(paths.EVALUATION, ev.report)
         atomic.write_json(paths.SLICES, ev.slices)
         atomic.write_text(paths.CONFUSION, metrics.format_confusion(ev.confusion))
+        data_files = plot_registry.data_files()
         for name, frame in evaluate.plot_tables(ev).items():
-            atomic.write_text(paths.PLOT_DATA[name],
+            atomic.write_text(data_files[name],
                               frame.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
-        write_pngs(ev)
+        pngs = plot_registry.png_files()
+        plots.write_pngs(ev, pngs)
         atomic.write_text(paths.MODEL_CARD, card)
         atomic.write_text(paths.REPORT_HTML, report.html_report(ev.report, ev.slices, ev.variance, labels,
-                                                                paths.PLOT_PNG, card, alpha, verdict))
+                                                                pngs, card, alpha, verdict))
         atomic.write_json(paths.GATE, verdict)
         models = ev.report["models"]
-        log.info("accuracy %s (shipped, threshold %.2f, rule %s); %s", report.interval(models["mlp"]["accuracy"]),
+        log.info("accuracy %s (shipped, threshold %.2f, rule %s); %s", report.interval(models[SHIPPED]["accuracy"]),
                  ev.decision["threshold"], ev.decision["rule"],
-                 "; ".join(f"{m} {report.interval(v['accuracy'])}" for m, v in models.items() if m != "mlp"))
+                 "; ".join(f"{m} {report.interval(v['accuracy'])}" for m, v in models.items() if m != SHIPPED))
         log.info("%s", report.verdict(ev.report, ev.variance, alpha))
         if "calibration" in ev.report:
             log.info("%s", report.calibration_sentence(ev.report["calibration"]))
         log.info("gate: %s (%s)", gate.label(verdict), gate.why(verdict))
 
     run("evaluate", body)
-
-
-def write_pngs(ev: evaluate.Evaluation) -> None:
-    png = paths.PLOT_PNG
-    models = ev.report["models"]
-    plots.roc_png(ev.roc, ev.report["roc_auc"], png["roc"])
-    plots.confusion_png(ev.confusion, png["confusion"])
-    plots.seed_accuracy_png(ev.seed_accuracy, png["seed_accuracy"])
-    counts, edges = evaluate.histogram(list(ev.seed_accuracy.values()))
-    plots.seed_accuracy_histogram_png(counts, edges, ev.report["seeds"]["mean"], png["seed_accuracy_histogram"])
-    plots.kfold_accuracy_png(ev.kfold.to_dict("records"), png["kfold_accuracy"])
-    plots.precision_recall_png(ev.pr, {m: v["average_precision_fake"]["value"] for m, v in models.items()},
-                               png["precision_recall"])
-    plots.calibration_png(ev.reliability, {m: v["ece"]["value"] for m, v in models.items()}, png["calibration"])
-    plots.threshold_sweep_png(ev.sweep.to_dict("records"), ev.report["threshold"]["value"], png["threshold_sweep"])
 
 
 if __name__ == "__main__":

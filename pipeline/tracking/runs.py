@@ -31,7 +31,9 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 from pipeline import tracking
 from pipeline.core import git, paths
 from pipeline.core.params import TrainParams
+from pipeline.core.vocabulary import SHIPPED
 from pipeline.evaluation import gate, intervals, metrics
+from pipeline.evaluation.metric_registry import CALIBRATION_METRICS, SPLIT_METRICS
 from pipeline.serving import decision as decision_lib
 from pipeline.serving import litert
 from pipeline.tracking import registry, store
@@ -180,7 +182,8 @@ def flat_metrics(prefix: str, tree: dict) -> dict[str, float]:
     return out
 
 
-SEED_METRICS = ("accuracy", "roc_auc", "log_loss")
+# What each member and each baseline is logged with: the metrics of the split results.
+SEED_METRICS = SPLIT_METRICS
 
 
 class TFLiteModel(PythonModel):
@@ -261,7 +264,7 @@ def _seed_metrics(row: pd.Series, curves: pd.DataFrame, timestamp: int) -> list[
     return out
 
 
-def log_pipeline_run(run: PipelineRun, experiment: str, model: str = "mlp") -> dict[str, str]:
+def log_pipeline_run(run: PipelineRun, experiment: str, model: str = SHIPPED) -> dict[str, str]:
     """Log one pipeline run: a parent run named after the experiment (params, the shipped model's metrics,
     the variance decomposition, the features as its dataset, the models, and the reports, plots, TFLite
     model, params.yaml and dvc.lock as artifacts), one nested run per seed member of the hold-out (with its
@@ -338,7 +341,7 @@ def calibration_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
         if "error" in option:
             continue
         out |= {f"calibration.{method}.{k}": float(option[k]) for k in ("scale", "shift")}
-        out |= {f"calibration.{method}.{k}": float(option[k]["value"]) for k in ("log_loss", "brier", "ece")}
+        out |= {f"calibration.{method}.{k}": float(option[k]["value"]) for k in CALIBRATION_METRICS}
     return out
 
 

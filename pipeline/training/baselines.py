@@ -26,17 +26,18 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pipeline.core.params import BaselinesParams
+from pipeline.core.vocabulary import FOREST, LOGREG
 from pipeline.training import predictions, study
 
 # Which input each baseline takes: the MLP's preprocessed features, or the raw ones.
-PREPROCESSED = {"logreg": True, "forest": False}
+PREPROCESSED = {LOGREG: True, FOREST: False}
 
 
 def estimator(name: str, params: BaselinesParams, seed: int) -> ClassifierMixin:
-    """A fresh, unfitted baseline ``name`` (``logreg`` or ``forest``)."""
-    if name == "logreg":
+    """A fresh, unfitted baseline ``name`` (one of :data:`pipeline.core.vocabulary.BASELINES`)."""
+    if name == LOGREG:
         return make_pipeline(StandardScaler(), LogisticRegression(C=params.logreg_c, max_iter=5000))
-    if name == "forest":
+    if name == FOREST:
         # One job: the machine is shared and 11 small fits take seconds; results do not depend on it.
         return RandomForestClassifier(n_estimators=params.forest_trees, random_state=seed, n_jobs=1)
     raise ValueError(f"unknown baseline {name!r}")

@@ -121,7 +121,11 @@ class Members:
     b2: np.ndarray  # [S]
     seeds: tuple[int, ...]
 
-    def select(self, indices: Sequence[int]) -> Members:
+    def select(self, indices: Sequence[int] | slice) -> Members:
+        """The members at ``indices`` (positions), or a ``slice`` of them."""
+        if isinstance(indices, slice):
+            return Members(self.w1[indices], self.b1[indices], self.w2[indices], self.b2[indices],
+                           self.seeds[indices])
         idx = list(indices)
         return Members(self.w1[idx], self.b1[idx], self.w2[idx], self.b2[idx],
                        tuple(self.seeds[i] for i in idx))

@@ -22,6 +22,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
 from pipeline.core.errors import InputError
 from pipeline.core.params import TrainParams
+from pipeline.core.vocabulary import SHIPPED
 from pipeline.training import calibration as calibration_lib
 from pipeline.training import model as model_lib
 from pipeline.training import predictions
@@ -201,16 +202,23 @@ def run(x: np.ndarray, y: np.ndarray, params: TrainParams, log_columns: Sequence
     return StudyResult(fixed, kfold, shipped_logit, calibration, shipped)
 
 
+def shipped_index(ship: str) -> slice | list[int]:
+    """What ships (``train.ship``), as an index on the members axis: every member, averaged (``ensemble``),
+    or member 0 alone (``seed``). The shipped model, its calibration and the cross-validated probabilities
+    the audit's error rates come from all select by it."""
+    return slice(None) if ship == "ensemble" else [0]
+
+
 def shipped_members(members: model_lib.Members, ship: str) -> model_lib.Members:
-    """What ships (``train.ship``): every member, averaged, or member 0 alone."""
-    return members if ship == "ensemble" else members.select([0])
+    """The members that ship (:func:`shipped_index`)."""
+    return members.select(shipped_index(ship))
 
 
 def calibrate(y: np.ndarray, fixed: SplitFit, params: TrainParams
               ) -> tuple[np.ndarray, calibration_lib.Calibration, np.ndarray]:
     """The shipped model's logit on every row, its calibration (``train.calibration``, fitted on the
     hold-out's validation rows only) and what it outputs: (logit [N], calibration, P(authentic) float32 [N])."""
-    members = [0] if params.ship == "seed" else slice(None)
+    members = shipped_index(params.ship)
     logit = calibration_lib.ensemble_logit(fixed.logits[members])
     calibration = calibration_lib.fit(params.calibration, y[fixed.split.valid], logit[fixed.split.valid])
     if calibration.is_identity:
@@ -219,7 +227,7 @@ def calibrate(y: np.ndarray, fixed: SplitFit, params: TrainParams
     return logit, calibration, calibration.apply(logit).astype(np.float32)
 
 
-def scored(result: StudyResult, model: str = "mlp") -> list[predictions.Scored]:
+def scored(result: StudyResult, model: str = SHIPPED) -> list[predictions.Scored]:
     """Every member's P(authentic) on every split's test rows, hold-out first: for ``scores.parquet``."""
     return [predictions.Scored(model, fit.split.name, seed, len(fit.split.train) + len(fit.split.valid),
                                fit.split.test, probs)
@@ -227,7 +235,7 @@ def scored(result: StudyResult, model: str = "mlp") -> list[predictions.Scored]:
             for seed, probs in zip(fit.members.seeds, fit.probs, strict=True)]
 
 
-def history_rows(result: StudyResult, model: str = "mlp") -> list[dict[str, Any]]:
+def history_rows(result: StudyResult, model: str = SHIPPED) -> list[dict[str, Any]]:
     """Every member's loss curves on every split, epoch by epoch: rows for the history table."""
     rows = []
     for fit in (result.holdout, *result.kfold):
@@ -250,7 +258,7 @@ def out_of_fold(kfold: Sequence[SplitFit], n_rows: int, ship: str = "ensemble",
     (float32 [N]; NaN without a k-fold study). Every row is a test row exactly once per repeat, so this
     scores all labelled rows with models that never saw them: what the audit's error rates come from.
     """
-    members = [0] if ship == "seed" else slice(None)
+    members = shipped_index(ship)
     out = np.full(n_rows, np.nan, np.float32)
     for fit in kfold:
         if fit.split.name.startswith("r0"):

@@ -26,6 +26,7 @@ import yaml
 from pipeline.core import paths
 from pipeline.core.params import load
 from pipeline.instagram.sources import world_for
+from pipeline.reporting import plot_registry
 from tests.conftest import BIN, REPO, run_env
 
 SEEDS = ["insights.owner", "maya.lindqvist"]
@@ -45,11 +46,10 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name, value in list(vars(paths).items()):
         if isinstance(value, Path) and value.is_relative_to(repo_root):
             monkeypatch.setattr(paths, name, root / value.relative_to(repo_root))
-        elif isinstance(value, dict) and value and all(isinstance(v, Path) for v in value.values()):
-            # The plot files, by plot name: left alone, evaluate would draw into the repository's reports/.
-            monkeypatch.setattr(paths, name, {k: root / v.relative_to(repo_root) for k, v in value.items()})
     assert root / "params.yaml" == paths.PARAMS and paths.RAW_PROFILES.is_relative_to(root)
-    assert all(p.is_relative_to(root) for p in [*paths.PLOT_DATA.values(), *paths.PLOT_PNG.values()])
+    # The plot files follow paths.PLOTS: left in the repository, evaluate would draw into its reports/.
+    plot_files = [*plot_registry.data_files().values(), *plot_registry.png_files().values()]
+    assert all(p.is_relative_to(root) for p in plot_files)
     monkeypatch.chdir(root)
     return root
 

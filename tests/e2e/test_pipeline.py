@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.reporting import plot_registry
 from tests.conftest import REPO, chromium, sh
 
 pytestmark = pytest.mark.slow
@@ -301,9 +302,7 @@ def test_report_renders_offline_in_chromium_with_every_image(clone):
 
 def test_dvc_plots_render_every_plot_with_data_spanning_axes(clone):
     shown = json.loads(sh(["dvc", "plots", "show", "--json"], cwd=clone).stdout)["data"]
-    names = ("seed_accuracy", "seed_accuracy_histogram", "kfold_accuracy", "roc", "precision_recall", "calibration",
-             "threshold_sweep", "confusion")
-    for name in names:
+    for name in plot_registry.PLOTS:
         assert shown[f"reports/plots/{name}.csv"][0]["type"] == "vega", name
         assert shown[f"reports/plots/{name}.png"][0]["type"] == "image", name
     encoding = shown["reports/plots/seed_accuracy.csv"][0]["content"]["encoding"]

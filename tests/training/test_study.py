@@ -84,3 +84,23 @@ def holdout_variance(result: study.StudyResult, y: np.ndarray) -> dict:
     """The hold-out decomposition evaluate would report for ``result`` at threshold 0.5."""
     scores = predictions.scores(study.scored(result), np.arange(len(y)), y, {}).to_pandas()
     return variance.report(splits.results(scores, {"mlp": 0.5}), alpha=0.05)["holdout"]
+
+
+def test_what_ships_is_one_selection_for_the_model_and_the_cross_validated_probabilities():
+    """train.ship picks the members once (study.shipped_index): the shipped model's and the audit's
+    cross-validated probabilities select the same ones."""
+    from pipeline.training import model as model_lib
+
+    s, f, h = 3, 2, 4
+    members = model_lib.Members(np.arange(s * f * h, dtype=np.float32).reshape(s, f, h), np.zeros((s, h), np.float32),
+                                np.ones((s, h), np.float32), np.arange(s, dtype=np.float32), (7, 8, 9))
+    assert study.shipped_members(members, "seed").seeds == (7,)
+    assert np.array_equal(study.shipped_members(members, "seed").w1, members.w1[:1])
+    assert study.shipped_members(members, "ensemble").seeds == (7, 8, 9)
+    assert np.array_equal(study.shipped_members(members, "ensemble").w1, members.w1)
+
+    probs = np.array([[0.2, 0.4], [0.6, 0.8], [1.0, 0.0]], np.float32)  # [members, rows]
+    fold = study.SplitFit(study.Split("r0f0", np.array([], int), np.array([], int), np.array([0, 1])), None, None,
+                          np.zeros_like(probs), probs, None, 0.0, 0.0)
+    np.testing.assert_allclose(study.out_of_fold([fold], 2, "ensemble"), [0.6, 0.4], atol=1e-7)
+    np.testing.assert_allclose(study.out_of_fold([fold], 2, "seed"), [0.2, 0.4], atol=1e-7)
