@@ -345,3 +345,31 @@ def test_mlflow_bookkeeping_never_imports_tensorflow() -> None:
             "assert not heavy, heavy[:5]")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+# Tests of the project as a whole, not of one module: the layer contract, the docs' links, the CI script and
+# the registries (in the spirit of scikit-learn's tests/test_common.py).
+PROJECT_TESTS = frozenset({"test_architecture", "test_docs", "test_ci_run", "test_common"})
+# At most this many plain modules at the top of pipeline/ besides the packages: the top shows the architecture.
+MAX_TOP_MODULES = 4
+
+
+def test_the_top_of_the_package_holds_packages_not_modules() -> None:
+    top = sorted(p.name for p in (REPO / PACKAGE).glob("*.py") if p.name != "__init__.py")
+    assert len(top) <= MAX_TOP_MODULES, top
+
+
+def test_tests_mirror_the_packages() -> None:
+    """tests/<package>/test_<module>[_<aspect>].py tests pipeline/<package>/<module>.py (tests/e2e apart; a
+    package's ``__init__.py`` is ``init``), so a module's tests are found where the module is."""
+    orphans = []
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        relative = path.relative_to(REPO / "tests")
+        if relative.parts[0] == "e2e" or (len(relative.parts) == 1 and path.stem in PROJECT_TESTS):
+            continue
+        folder = REPO / PACKAGE / Path(*relative.parts[:-1])
+        name = path.stem.removeprefix("test_")
+        modules = {p.stem.strip("_") for p in folder.glob("*.py")} if folder.is_dir() else set()
+        if not any(name == m or name.startswith(m + "_") for m in modules):
+            orphans.append(f"{relative}: no {PACKAGE}/{Path(*relative.parts[:-1], name)}.py (or a prefix of it)")
+    assert not orphans, "\n".join(orphans)

@@ -19,7 +19,7 @@ import pytest
 from pipeline.core.errors import InputError
 from pipeline.labelling.formats import Decision, DecisionLog, last_wins, read_csv, read_own_log
 from tests.conftest import run_env
-from tests.labelling.test_label_import import write_crawl
+from tests.stages.test_label_import import write_crawl
 
 RIGHT, LEFT = "\x1b[C", "\x1b[D"  # arrow keys as a terminal sends them
 
