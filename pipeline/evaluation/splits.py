@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -90,10 +91,24 @@ def read(source: Path | bytes, shown: str | None = None, fix: str | None = None)
     fix = fix or _fix(shown)
     try:
         table = pq.read_table(io.BytesIO(source) if isinstance(source, bytes) else source)
-    except (pa.ArrowException, OSError) as exc:  # ArrowInvalid, ArrowIOError, decompression and thrift errors
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        # Reading checks no UTF-8: a damaged string (a value, a column name, the metadata) would surface later.
+        table.validate(full=True)
+        _decode_all(table.schema)
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:  # also decompression and thrift errors
+        # pyarrow's message repeats the path: the reason is what follows it.
+        reason = re.sub(r"^Could not open Parquet input source '.*?': ", "", str(exc).split("\n")[0])
+        reason = reason or type(exc).__name__
         raise InputError(f"{shown}: not a readable Parquet file ({reason}); {fix}") from None
     return check(table, shown, fix)
+
+
+def _decode_all(schema: pa.Schema) -> None:
+    """Decode the column names and the metadata (pyarrow keeps them as bytes until asked): UnicodeDecodeError
+    here, not in whichever reader asks first."""
+    metadata = schema.metadata or {}
+    for raw in (*metadata, *metadata.values()):
+        raw.decode()
+    list(schema.names)
 
 
 def _fix(shown: str) -> str:
