@@ -153,7 +153,7 @@ def check(table: pa.Table, shown: str, fix: str | None = None) -> pa.Table:
         bad = np.flatnonzero(~(np.isfinite(values) & (values >= metric.low) & (values <= metric.high)))
         if len(bad):
             value = values[bad[0]]
-            problem = ("is not a number (undefined: a split whose test rows hold one class?)" if np.isnan(value)
+            problem = ("is not a number (NaN)" if np.isnan(value)
                        else f"{value:g} is outside its range [{metric.low:g}, {metric.high:g}]")
             raise refuse(f"{where(bad[0])}: {name} {problem}")
     twice = np.flatnonzero(frame.duplicated(list(KEY)))

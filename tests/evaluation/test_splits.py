@@ -76,7 +76,7 @@ CASES = [
      "column accuracy: expected type double, got string"),
     ("null cell", loose(_set("log_loss", 5, None)), "row 5: log_loss is null"),
     ("NaN accuracy", edited(accuracy=(12, math.nan)),
-     "row 12 (model 'mlp', split 'r0f0', member seed 2): accuracy is not a number"),
+     "row 12 (model 'mlp', split 'r0f0', member seed 2): accuracy is not a number (NaN)"),
     ("accuracy 1.7", edited(accuracy=(12, 1.7)),
      "row 12 (model 'mlp', split 'r0f0', member seed 2): accuracy 1.7 is outside its range [0, 1]"),
     ("negative log loss", edited(log_loss=(20, -0.1)),
