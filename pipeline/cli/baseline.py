@@ -12,6 +12,7 @@ import argparse
 import pyarrow.parquet as pq
 
 from pipeline.core import atomic, paths
+from pipeline.core.errors import CompareError
 from pipeline.evaluation import compare, sources
 
 
@@ -21,8 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    table = sources.read(args.source)
-    compare.run_results(table, args.source)  # refuse a table without the shipped model's results
+    table = sources.read(args.source)  # checked: a damaged table never becomes the baseline
+    shipped = compare.run_results(table, args.source)  # refuse a table without the shipped model's results
+    try:  # the gate compares on k-fold splits: a baseline without them would judge nothing
+        compare.require_kfold(shipped)
+    except CompareError as exc:
+        raise CompareError(f"{exc}, then `dvc repro` and `igfake baseline` again; "
+                           f"{paths.shown(paths.BASELINE)} is left as it was") from None
     with atomic.atomic_path(paths.BASELINE) as tmp:
         pq.write_table(table, tmp)
     print(f"{paths.BASELINE.relative_to(paths.ROOT)}: baseline from {args.source} ({table.num_rows} rows); "

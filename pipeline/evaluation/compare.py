@@ -87,6 +87,16 @@ def run_results(table: pa.Table, label: str, model: str = SHIPPED) -> RunResults
     return RunResults(label, model, metadata, tuple(sorted(frame["member_seed"].unique().tolist())), splits)
 
 
+MIN_KFOLD = 2  # k-fold splits a comparison (and so the gate's no_regression rule) needs of each run
+
+
+def require_kfold(run: RunResults) -> None:
+    """Refuse ``run`` in one line unless it has the k-fold splits a comparison needs."""
+    if len(run.kfold) < MIN_KFOLD:
+        raise CompareError(f"{run.name}: {len(run.kfold)} k-fold split(s); a comparison needs at least {MIN_KFOLD} "
+                           "(set train.split.repeats >= 1)")
+
+
 @dataclass(frozen=True)
 class MetricComparison:
     metric: str
@@ -205,9 +215,7 @@ def compare(a: RunResults, b: RunResults, alpha: float, allow_unpaired: bool = T
             metrics: Sequence[str] = SPLIT_METRICS) -> Comparison:
     """Compare B against A on every metric; paired where the protocols allow, else unpaired (or refuse)."""
     for run in (a, b):
-        if len(run.kfold) < 2:
-            raise CompareError(f"{run.name}: {len(run.kfold)} k-fold split(s); a comparison needs at least 2 "
-                               "(set train.split.repeats >= 1)")
+        require_kfold(run)
     reasons = protocol_differences(a, b)
     notes = _notes(a, b)
     if not reasons:

@@ -30,6 +30,8 @@ that a new commit silently changes. ``igfake baseline`` refreshes it from an acc
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -54,6 +56,11 @@ class Rule:
     name: str
     status: Status
     detail: str
+
+
+# How a min_* rule's detail ends (:func:`_bound` writes it): its outcome and the bound, which :func:`parse`
+# checks against the rule's status and the interval's lower end.
+BOUND_DETAIL = re.compile(r"lower end (?P<op>>=|<) (?P<bound>\S+)\Z")
 
 
 def _bound(metric: str, interval: intervals.Interval, minimum: float) -> Rule:
@@ -182,4 +189,54 @@ def parse(text: str, path: str) -> dict[str, Any]:
                          f"(failed: {', '.join(failed) or 'none'})")
     if not verdict["judged"] and not isinstance(verdict.get("reason"), str):
         raise InputError(f"{path}: reason: a verdict that judged nothing must say why, got {verdict.get('reason')!r}")
+    for key, status in (("failed", "fail"), ("skipped", "skipped")):
+        named = [r["name"] for r in rules if r["status"] == status]
+        if verdict.get(key, []) != named:
+            raise InputError(f"{path}: {key}: {verdict.get(key)!r} contradicts its rules (status {status}: "
+                             f"{', '.join(named) or 'none'})")
+    _check_rules(verdict, rules, path)
     return verdict
+
+
+def _check_rules(verdict: dict[str, Any], rules: list[dict[str, Any]], path: str) -> None:
+    """Each rule's status against what can be checked cheaply: a min_* rule's against its detail's outcome and
+    its interval's lower end (``intervals``, when present) against the bound; no_regression's against the
+    baseline comparison's verdicts."""
+    found = verdict.get("intervals")
+    if found is not None and not isinstance(found, dict):
+        raise InputError(f"{path}: intervals: expected an object of metric -> interval, got {found!r}")
+    for metric, interval in (found or {}).items():
+        ends = [interval.get(k) if isinstance(interval, dict) else None for k in ("low", "mean", "high")]
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in ends)
+        # NaN where the metric is undefined (judge writes what it computed), else in order.
+        if not numbers or (all(map(math.isfinite, ends)) and not ends[0] <= ends[1] <= ends[2]):
+            raise InputError(f"{path}: intervals: {metric}: expected numbers low <= mean <= high, got {interval!r}")
+    for rule in rules:
+        name, status, detail = rule["name"], rule["status"], rule["detail"]
+        metric = name.removeprefix("min_")
+        if metric in BOUNDED and name != metric:
+            shape = BOUND_DETAIL.search(detail)
+            try:
+                bound = float(shape["bound"]) if shape else math.nan
+            except ValueError:
+                bound = math.nan
+            if not math.isfinite(bound) or status not in ("pass", "fail"):
+                raise InputError(f"{path}: rules: {name}: expected status pass or fail and a detail ending "
+                                 f"'lower end >= BOUND' or '< BOUND', got {status} {detail!r}")
+            if (shape["op"] == ">=") != (status == "pass"):
+                raise InputError(f"{path}: rules: {name}: status {status} contradicts its detail {detail!r}")
+            # The detail shows the bound to 6 significant digits (:g): only a lower end beyond that rounding
+            # contradicts the status.
+            margin = 1e-5 * abs(bound)
+            low = found[metric]["low"] if found and metric in found else None
+            if low is not None and (not low >= bound - margin if status == "pass" else low >= bound + margin):
+                raise InputError(f"{path}: rules: {name}: status {status} contradicts intervals.{metric}: its lower "
+                                 f"end {low:.6g} is {'>=' if status == 'fail' else '<'} {bound:g}")
+        elif name == "no_regression" and status != "skipped" and isinstance(verdict.get("baseline"), dict):
+            compared = verdict["baseline"].get("metrics")
+            if not isinstance(compared, list) or not all(isinstance(m, dict) for m in compared):
+                raise InputError(f"{path}: baseline: metrics: expected a list of the comparison's metrics")
+            worse = [str(m.get("metric")) for m in compared if m.get("verdict") == "worse"]
+            if bool(worse) != (status == "fail"):
+                raise InputError(f"{path}: rules: no_regression: status {status} contradicts baseline.metrics "
+                                 f"(worse: {', '.join(worse) or 'none'})")

@@ -12,17 +12,16 @@ says what would work.
 from __future__ import annotations
 
 import hashlib
-import io
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
 
 from pipeline.core import git, paths
 from pipeline.core.errors import CompareError
+from pipeline.evaluation import splits
 
 WORKSPACE = "workspace"
 BASELINE = "baseline"
@@ -59,22 +58,25 @@ def read_with_source(ref: str, root: Path | None = None) -> tuple[pa.Table, str 
         if not path.is_file():
             hint = "run `dvc repro` first" if ref == WORKSPACE else "write it with `igfake baseline`"
             raise CompareError(f"{ref}: {path} not found; {hint}")
-        return pq.read_table(path), None
+        return splits.read(path, paths.shown(path)), None
     commit = commit_of(ref, root)
     if commit is None:
         raise CompareError(f"{ref}: {NOT_A_RUN}")
     import dvc.api  # here: DVC takes a second to import, and the workspace needs none of it
 
+    rebuild = f"reproduce it (`git checkout {ref} && dvc repro`)"
     try:
         with dvc.api.open(relative, repo=str(root), rev=commit, mode="rb") as f:
-            return pq.read_table(io.BytesIO(f.read())), None
+            found = f.read()
     except Exception as exc:  # DVC raises many kinds (missing cache, no remote, path not in that revision)
         missing = type(exc).__name__
+    else:  # found, so checked: a damaged file is not silently replaced by the committed baseline
+        return splits.read(found, f"{ref}:{relative}", rebuild), None
     baseline = _relative(paths.BASELINE, root)
     locked = lock_outs(git_show(commit, "dvc.lock", root)).get(relative)
     committed = git_show(commit, baseline, root)
     if locked and committed is not None and hashlib.md5(committed).hexdigest() == locked:
-        return pq.read_table(io.BytesIO(committed)), (
+        return splits.read(committed, f"{ref}:{baseline}", rebuild), (
             f"`{ref}`: {relative} is in neither the DVC cache nor a remote; read {baseline}, committed in "
             f"`{ref}` with the same md5 ({locked}) as its dvc.lock names")
     remote = subprocess.run(["dvc", "remote", "list"], cwd=root, capture_output=True, text=True,

@@ -55,7 +55,7 @@ def main() -> None:
         results = splits.table(ev.splits, splits.protocol(scores.schema, ev.decision["threshold"]))
         # The verdict first: the headline and the report show it.
         current = compare.run_results(results, "workspace")
-        baseline = compare.run_results(pq.read_table(paths.BASELINE), "baseline") if paths.BASELINE.is_file() else None
+        baseline = compare.run_results(splits.read(paths.BASELINE), "baseline") if paths.BASELINE.is_file() else None
         verdict = gate.judge(params.gate, current, baseline, alpha)
         card = report.model_card(ev.report, labels, ev.variance, about, verdict)
         atomic.write_json(paths.DECISION, ev.decision)

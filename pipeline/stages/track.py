@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from pipeline import features
 from pipeline.core import atomic, console, paths
 from pipeline.core.params import load
-from pipeline.evaluation import gate
+from pipeline.evaluation import gate, splits
 from pipeline.serving import decision
 from pipeline.stages import run
 from pipeline.tracking import list_runs, runs
@@ -47,7 +47,7 @@ def main() -> None:
             metrics=json.loads(paths.METRICS.read_text()),
             evaluation=json.loads(paths.EVALUATION.read_text()),
             variance=json.loads(paths.VARIANCE.read_text()),
-            splits=pq.read_table(paths.SPLIT_RESULTS).to_pandas(),
+            splits=splits.read(paths.SPLIT_RESULTS).to_pandas(),
             history=pq.read_table(paths.HISTORY).to_pandas(),
             timing=json.loads(paths.TRAIN_TIMING.read_text()),
             features=table.to_pandas(),

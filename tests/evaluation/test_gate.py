@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import subprocess
@@ -10,6 +11,8 @@ import sys
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from pipeline.cli import main
 from pipeline.core.errors import InputError
@@ -174,3 +177,147 @@ def test_comparing_imports_no_tensorflow():
                            check=True)
     assert probe.stdout.split() == ["False", "False"]
     assert "no-such-rev-or-exp: neither a git revision nor a DVC experiment" in probe.stderr
+
+
+@functools.cache
+def _verdicts() -> dict[str, dict]:
+    """Verdicts as judge writes them, blessed, failed on min_accuracy, failed on no_regression (shared: copy
+    before editing in place)."""
+    lenient = dataclasses.replace(ON, min_accuracy=0.8)
+    return {"blessed": gate.judge(ON, run(noise_seed=1), run("baseline"), alpha=0.05),
+            "min_accuracy failed": gate.judge(dataclasses.replace(ON, min_accuracy=0.95, no_regression=False),
+                                              run(noise_seed=1), None, alpha=0.05),
+            "regressed": gate.judge(lenient, run(shift=-0.02, noise_seed=1), run("baseline"), alpha=0.05)}
+
+
+def _rule(verdict: dict, name: str, **changes: object) -> list[dict]:
+    return [{**r, **changes} if r["name"] == name else r for r in verdict["rules"]]
+
+
+def _flip_bound(verdict: dict, name: str, status: str) -> dict:
+    """``name``'s status, its detail's outcome and the flags all edited to agree: only the interval knows."""
+    op, other = (">=", "<") if status == "pass" else ("<", ">=")
+    (detail,) = [r["detail"] for r in verdict["rules"] if r["name"] == name]
+    failed = [] if status == "pass" else [name]
+    return {**verdict, "rules": _rule(verdict, name, status=status, detail=detail.replace(f"lower end {other} ",
+                                                                                          f"lower end {op} ")),
+            "blessed": not failed, "failed": failed}
+
+
+# (the verdict edited, the edit, the message after the file's name); each one main accepted as it was.
+VERDICT_CASES = [
+    ("blessed", lambda v: {**v, "failed": ["no_regression"]},
+     "failed: ['no_regression'] contradicts its rules (status fail: none)"),
+    ("blessed", lambda v: {**v, "skipped": ["no_regression"]},
+     "skipped: ['no_regression'] contradicts its rules (status skipped: none)"),
+    ("blessed", lambda v: {**v, "rules": _rule(v, "min_accuracy", status="fail"), "blessed": False,
+                           "failed": ["min_accuracy"]},
+     "rules: min_accuracy: status fail contradicts its detail 'k-fold accuracy 0.9"),
+    ("blessed", lambda v: _flip_bound(v, "min_accuracy", "fail"),
+     "rules: min_accuracy: status fail contradicts intervals.accuracy: its lower end 0.9"),
+    ("min_accuracy failed", lambda v: _flip_bound(v, "min_accuracy", "pass"),
+     "rules: min_accuracy: status pass contradicts intervals.accuracy: its lower end 0.9"),
+    ("blessed", lambda v: {**v, "rules": _rule(v, "min_roc_auc", detail="fine")},
+     "rules: min_roc_auc: expected status pass or fail and a detail ending 'lower end >= BOUND' or '< BOUND', "
+     "got pass 'fine'"),
+    ("blessed", lambda v: {**v, "rules": _rule(v, "min_roc_auc", status="skipped"), "skipped": ["min_roc_auc"]},
+     "rules: min_roc_auc: expected status pass or fail"),
+    ("blessed", lambda v: {**v, "intervals": {**v["intervals"], "accuracy": {**v["intervals"]["accuracy"],
+                                                                             "low": "0.93"}}},
+     "intervals: accuracy: expected numbers low <= mean <= high"),
+    ("blessed", lambda v: {**v, "intervals": {**v["intervals"], "roc_auc": {**v["intervals"]["roc_auc"],
+                                                                            "low": 2.0}}},
+     "intervals: roc_auc: expected numbers low <= mean <= high"),
+    ("blessed", lambda v: {**v, "intervals": [1, 2]}, "intervals: expected an object of metric -> interval"),
+    ("blessed", lambda v: {**v, "rules": _rule(v, "no_regression", status="fail"), "blessed": False,
+                           "failed": ["no_regression"]},
+     "rules: no_regression: status fail contradicts baseline.metrics (worse: none)"),
+    ("regressed", lambda v: {**v, "rules": _rule(v, "no_regression", status="pass"), "blessed": True, "failed": []},
+     "rules: no_regression: status pass contradicts baseline.metrics (worse: accuracy"),
+    ("regressed", lambda v: {**v, "baseline": {**v["baseline"], "metrics": "none"}},
+     "baseline: metrics: expected a list of the comparison's metrics"),
+]
+
+
+@pytest.mark.parametrize(("base", "edit", "message"), VERDICT_CASES,
+                         ids=[f"{i}-{c[2].split(':')[0]}" for i, c in enumerate(VERDICT_CASES)])
+def test_a_verdict_whose_rules_contradict_their_evidence_is_refused(tmp_path, base, edit, message):
+    """A hand-edited verdict whose flags agree with each other but not with the rule's own evidence (the
+    interval, the bound, the comparison) would carry a model through `igfake promote` or CI."""
+    good = _verdicts()[base]
+    path = tmp_path / "gate.json"
+    path.write_text(json.dumps(good))
+    assert gate.read(path) == good  # as judge wrote it
+    path.write_text(json.dumps(edit(good)))
+    with pytest.raises(InputError, match=re.escape(f"{path}: {message}")):
+        gate.read(path)
+
+
+def test_judge_writes_the_bound_and_outcome_the_reader_checks():
+    """The reader parses the outcome and the bound from a min_* rule's detail: judge's own must parse back."""
+    for verdict in _verdicts().values():
+        for rule in verdict["rules"]:
+            if rule["name"].startswith("min_"):
+                shape = gate.BOUND_DETAIL.search(rule["detail"])
+                assert shape and (shape["op"] == ">=") == (rule["status"] == "pass"), rule
+    assert gate.BOUND_DETAIL.search(_verdicts()["min_accuracy failed"]["rules"][0]["detail"])["bound"] == "0.95"
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=6),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                 max_size=3), max_leaves=6)
+
+
+def _places(value, at=()):
+    yield at
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        yield from _places(child, (*at, key))
+
+
+@st.composite
+def edited_verdicts(draw: st.DrawFn) -> str:
+    verdict = json.loads(json.dumps(draw(st.sampled_from(list(_verdicts().values())))))
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.sampled_from(list(_places(verdict))))
+        if not at:
+            verdict = draw(JSON)
+            continue
+        parent = verdict
+        for key in at[:-1]:
+            parent = parent[key]
+        if draw(st.booleans()):
+            parent[at[-1]] = draw(JSON)
+        elif isinstance(parent, dict):
+            del parent[at[-1]]
+        else:
+            parent.pop(at[-1])
+        if not isinstance(verdict, dict | list):
+            break
+    return json.dumps(verdict)
+
+
+@settings(max_examples=300, deadline=None)
+@given(edited_verdicts())
+def test_an_edited_verdict_is_refused_or_consistent_never_a_traceback(text):
+    from pipeline.reporting import ci_report
+    from pipeline.tracking import registry
+
+    try:
+        verdict = gate.parse(text, "gate.json")
+    except InputError as exc:
+        assert str(exc).startswith("gate.json: ") and "\n" not in str(exc)
+        return
+    # What every reader of a verdict does with it works, and what it says follows from the rules.
+    gate.label(verdict), gate.why(verdict), gate.headline(verdict), registry.verdict_tags(verdict)
+    ci_report.gate_section(verdict)
+    failed = [r["name"] for r in verdict["rules"] if r["status"] == "fail"]
+    assert verdict["blessed"] == (verdict["judged"] and not failed)
+    assert verdict.get("failed", []) == failed
+    for rule in verdict["rules"]:
+        interval = (verdict.get("intervals") or {}).get(rule["name"].removeprefix("min_"))
+        if rule["name"] in ("min_accuracy", "min_roc_auc") and interval:
+            low, bound = interval["low"], float(gate.BOUND_DETAIL.search(rule["detail"])["bound"])
+            if abs(low - bound) > 1e-5 * abs(bound):  # beyond the rounding of the bound the detail shows
+                assert (low >= bound) == (rule["status"] == "pass"), rule
+    event("accepted")
