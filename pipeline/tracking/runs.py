@@ -454,7 +454,7 @@ def sync_experiment_commits(experiments: list[git.Experiment], experiment: str,
     client = MlflowClient()
     counts = {"tagged": 0, "linked": 0}
     for exp in experiments:
-        runs = client.search_runs([experiment_id], filter_string=f"tags.`dvc.exp_name` = '{exp['name']}'")
+        runs = client.search_runs([experiment_id], filter_string=f"tags.`dvc.exp_name` = '{exp.name}'")
         if not runs:
             source_id = logged_run(exp.rev)
             if source_id is None:
