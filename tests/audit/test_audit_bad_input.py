@@ -67,7 +67,7 @@ def _bad_rates(tmp_path: Path, models: Path, counts: dict[str, int]) -> list[str
 
 
 def _world() -> World:
-    return audit_world(seed=4, accounts=PRIVATE, followers=450, authentic_share=0.5, mistake_rate=0.0)
+    return audit_world(4, PRIVATE, 450, 0.5, 0.0)  # seed, account, followers, authentic share, mistakes
 
 
 def _simulated_pk(name: str, followers: int) -> int:
@@ -170,7 +170,7 @@ def test_the_output_says_whether_the_account_is_simulated(source, simulated, mod
     simulated (the command cannot know, and does not claim to)."""
     name = SIMULATED[2]
     argv = [name, "--followers", "400", "--sample-size", "30"]
-    world = audit_world(seed=4, accounts=name, followers=400, authentic_share=0.5, mistake_rate=0.0)
+    world = audit_world(4, name, 400, 0.5, 0.0)
     with hostile.serving(SimulatedInstagram, world) as server:
         mutate = _at(server.base_url) if source == "instagram" else (lambda d: None)
         line = _audit(tmp_path, models, argv, mutate, session=source == "instagram")
