@@ -337,6 +337,7 @@ class AuditParams:
     source: Literal["simulator", "instagram"]
     # Followers whose full profile is fetched and scored with the shipped model (a seeded random sample).
     sample_size: int = checked(POSITIVE_INT)
+    # Seed of that sample: the same seed, the same followers sampled.
     seed: int = checked(NON_NEGATIVE_INT)
     # Pages of the follower list one audit may read: a cursor that never ends stops here (at 200 a page,
     # crawl.page_size, 2,500 pages are 500,000 followers).
