@@ -26,6 +26,7 @@ import numpy as np
 
 from pipeline import features
 from pipeline.audit import quantify
+from pipeline.core import paths
 from pipeline.core.errors import CrawlError, FieldError, InputError, RequestFailed
 from pipeline.instagram import api
 from pipeline.instagram.api import ApiClient
@@ -62,8 +63,14 @@ class Models:
             raise InputError(f"{card}: list_threshold: expected a number strictly between 0 and 1, "
                              f"got {list_threshold!r}")
         shipped_decision = decision_lib.read(decision)
+        rates = quantify.Rates(**shipped_decision.counts)
+        problem = quantify.separation_problem(rates)
+        if problem:  # refused before any request: no audit can end in an estimate
+            raise InputError(f"{paths.shown(Path(decision))}: shipped_rates at threshold "
+                             f"{shipped_decision.threshold:g}: {problem}; retrain (`dvc repro`) for a model that "
+                             "separates them")
         return cls(litert.Model.load(list_model), litert.Model.load(shipped), feature_set, list_threshold,
-                   shipped_decision.threshold, quantify.Rates(**shipped_decision.counts))
+                   shipped_decision.threshold, rates)
 
 
 @dataclass
@@ -75,11 +82,13 @@ class AuditResult:
     pages: int
     unavailable: int  # sampled followers whose profile could not be fetched (deleted, 404): left out
     naive_requests: int  # one profile request per follower, plus the same pages
+    simulated: bool = False  # the account and its followers are the simulator's (audit.source simulator)
 
     def as_dict(self) -> dict[str, Any]:
         e = self.estimate
-        return {"account": self.account, "authentic_share": e.share, "ci95": [e.low, e.high],
-                "followers": e.followers, "sampled": e.sampled, "unavailable": self.unavailable,
+        return {"account": self.account, "simulated": self.simulated, "authentic_share": e.share,
+                "ci95": [e.low, e.high], "followers": e.followers, "sampled": e.sampled,
+                "unavailable": self.unavailable,
                 "predicted_share_in_sample_model": e.predicted_share, "list_model_share": e.list_share,
                 "requests": self.requests, "cached_answers": self.cached, "pages": self.pages,
                 "requests_if_one_per_follower": self.naive_requests,
@@ -88,17 +97,19 @@ class AuditResult:
     def line(self) -> str:
         e = self.estimate
         used = self.requests + self.cached
-        return (f"{self.account}: {e.share:.1%} of {e.followers:,} followers authentic "
+        who = f"{self.account} (a simulated account: audit.source is simulator)" if self.simulated else self.account
+        return (f"{who}: {e.share:.1%} of {e.followers:,} followers authentic "
                 f"(95% interval {e.low:.1%} to {e.high:.1%}; {e.sampled} full profiles sampled); "
                 f"{used:,} requests, against {self.naive_requests:,} for one request per follower")
 
 
 def followers(client: ApiClient, pk: int, page_size: int = api.MAX_PAGE,
-              progress: Callable[[int], None] | None = None) -> tuple[list[dict[str, Any]], int]:
+              progress: Callable[[int], None] | None = None,
+              owner: str | None = None) -> tuple[list[dict[str, Any]], int]:
     """(every follower's checked list entry, in list order without repeats; pages read)."""
     entries: dict[int, dict[str, Any]] = {}
     pages = 0
-    for page in api.list_pages(client, pk, api.FOLLOWERS, page_size):
+    for page in api.list_pages(client, pk, api.FOLLOWERS, page_size, owner):
         pages += 1
         for i, raw in enumerate(page.users):
             try:
@@ -129,10 +140,22 @@ def fetch_profiles(client: ApiClient, pks: list[int], concurrency: int) -> dict[
 
 def audit(client: ApiClient, account: str, models: Models, sample_size: int, seed: int, concurrency: int,
           page_size: int = api.MAX_PAGE, progress: Callable[[str, int], None] | None = None) -> AuditResult:
-    """Audit ``account``'s followers (see the module docstring)."""
+    """Audit ``account``'s followers (see the module docstring).
+
+    A request past the client's budget (:class:`~pipeline.instagram.api.Budget`) is an error naming the account.
+    """
+    try:
+        return _audit(client, account, models, sample_size, seed, concurrency, page_size, progress)
+    except api.RequestBudgetSpent as exc:  # raised by the client, which knows no account
+        raise api.RequestBudgetSpent(f"account {account!r}: {exc}") from None
+
+
+def _audit(client: ApiClient, account: str, models: Models, sample_size: int, seed: int, concurrency: int,
+           page_size: int, progress: Callable[[str, int], None] | None) -> AuditResult:
     pk = api.user_pk(client, account, "account")
     entries, pages = followers(client, pk, page_size,
-                               (lambda n: progress("followers", n)) if progress is not None else None)
+                               (lambda n: progress("followers", n)) if progress is not None else None,
+                               owner=f"account {account!r}")
     if not entries:
         raise CrawlError(f"account {account!r} has no followers to audit (or they are hidden: a private account "
                          "shows them only to its followers)")

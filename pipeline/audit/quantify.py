@@ -29,6 +29,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 Z95 = 1.959963984540054
+# The least tpr - fpr (Youden's J: sensitivity + specificity - 1, the adjustment's denominator) an estimate is
+# made from. At J = 0 the predicted share says nothing about the labelled one; near it, the adjustment
+# divides the sample's noise and the rates' by J (at 0.05, by 20): the interval would span everything.
+MIN_SEPARATION = 0.05
 
 
 @dataclass(frozen=True)
@@ -107,12 +111,25 @@ def regression_estimate(scores: np.ndarray, sample: np.ndarray, outcome: np.ndar
     return mean, math.sqrt(max(variance, 0.0))
 
 
+def separation_problem(rates: Rates) -> str | None:
+    """Why the adjustment cannot be made with ``rates`` (tpr - fpr at most :data:`MIN_SEPARATION`), or None."""
+    tpr, fpr = rates.tpr, rates.fpr
+    if tpr - fpr > MIN_SEPARATION:
+        return None
+    return (f"the shipped model barely separates the classes: it calls {tpr:.1%} of authentic rows authentic "
+            f"(tpr, {rates.true_authentic} of {rates.true_authentic + rates.false_fake}) and {fpr:.1%} of fake "
+            f"rows authentic (fpr, {rates.false_authentic} of {rates.false_authentic + rates.true_fake}); "
+            f"tpr - fpr = {tpr - fpr:.3f} is not above {MIN_SEPARATION}, so the authentic share cannot be "
+            "estimated from it")
+
+
 def adjust(predicted_share: float, predicted_se: float, rates: Rates) -> tuple[float, float]:
     """Adjusted classify-and-count: the labelled share behind a predicted share, and its delta-method se."""
+    problem = separation_problem(rates)
+    if problem:
+        raise ValueError(problem)
     tpr, fpr = rates.tpr, rates.fpr
     gap = tpr - fpr
-    if gap <= 0.05:
-        raise ValueError(f"the shipped model barely separates the classes (tpr {tpr:.3f}, fpr {fpr:.3f})")
     share = (predicted_share - fpr) / gap
     var_tpr, var_fpr = rates.variances()
     clipped = min(max(share, 0.0), 1.0)

@@ -2,9 +2,10 @@
 
 Pages through the followers (up to 200 a request), scores each with the list-only model, fetches full
 profiles for a seeded random sample only and corrects both models' biases (:mod:`pipeline.audit.audit`). The
-source is ``audit.source``: a simulated account (``audit.simulator``) or the real API as ``$IG_SESSIONID``
-with the crawl's URL, timeout, retries, backoff, concurrency and rate limit. An interrupted audit resumes
-from its journal in ``data/cache/audit/``.
+source is ``audit.source``: one of the simulated accounts (``audit.simulator.accounts``; any other name is
+refused, and the output says the account is simulated) or the real API as ``$IG_SESSIONID`` with the crawl's
+URL, timeout, retries, backoff, concurrency and rate limit. ``audit.max_pages`` and ``audit.max_requests``
+stop a runaway. An interrupted audit resumes from its journal in ``data/cache/audit/``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pipeline.audit import audit
 from pipeline.core import paths
 from pipeline.core.errors import CrawlError, ParamsError
 from pipeline.core.params import AuditParams, CrawlParams, load
-from pipeline.instagram.api import ResponseCache
+from pipeline.instagram.api import Budget, ResponseCache
 from pipeline.instagram.sources import SESSION_ENV, cache_dir, client_for, session_headers
 
 
@@ -85,7 +86,12 @@ def api(params: AuditParams, account: str, crawl: CrawlParams,
     from pipeline.instagram.world import audit_world
 
     sim = params.simulator
-    world = audit_world(sim.seed, account, sim.followers, sim.authentic_share, mistakes)
+    if account not in sim.accounts:
+        known = ", ".join(sim.accounts[:5]) + (", ..." if len(sim.accounts) > 5 else "")
+        raise CrawlError(f"account {account!r} is not a simulated account (audit.source is simulator): the "
+                         f"simulator has {known} (audit.simulator.accounts); for a real account use "
+                         "--source instagram")
+    world = audit_world(sim.seed, sim.accounts, sim.followers, sim.authentic_share, mistakes)
     with serve(world) as server:
         yield server.base_url, None, {"world": dataclasses.asdict(sim), "mistakes": mistakes, "account": account}
 
@@ -101,11 +107,12 @@ def run(args: argparse.Namespace) -> int:
         journal_dir = cache_dir(paths.AUDIT_CACHE, params.source, identity)
         cache = ResponseCache(journal_dir / "responses.jsonl")
         try:
-            client = client_for(crawl, base_url, cache, headers)
+            client = client_for(crawl, base_url, cache, headers, Budget("audit", params.max_pages, params.max_requests))
             result = audit.audit(client, args.account, models, params.sample_size, params.seed, crawl.concurrency,
                                  crawl.page_size)
         finally:
             cache.close()
+    result = dataclasses.replace(result, simulated=params.source == "simulator")
     shutil.rmtree(journal_dir, ignore_errors=True)  # finished: nothing left to resume
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))

@@ -318,9 +318,13 @@ class TrainListParams:
 
 @dataclass(frozen=True)
 class AuditSimulatorParams:
-    """The simulated account `igfake audit` audits when audit.source is simulator."""
+    """The simulated accounts `igfake audit` audits when audit.source is simulator."""
 
     seed: int = checked(NON_NEGATIVE_INT)
+    # The simulated accounts' usernames: `igfake audit NAME` audits one of them and refuses any other name
+    # (a made-up answer for an account that does not exist would be worse than an error).
+    accounts: tuple[str, ...] = checked(NON_EMPTY)
+    # Followers of each simulated account.
     followers: int = checked(POSITIVE_INT)
     # Each follower is labelled authentic with this probability (drawn like the crawl's profiles).
     authentic_share: float = checked(PROBABILITY)
@@ -333,7 +337,14 @@ class AuditParams:
     source: Literal["simulator", "instagram"]
     # Followers whose full profile is fetched and scored with the shipped model (a seeded random sample).
     sample_size: int = checked(POSITIVE_INT)
+    # Seed of that sample: the same seed, the same followers sampled.
     seed: int = checked(NON_NEGATIVE_INT)
+    # Pages of the follower list one audit may read: a cursor that never ends stops here (at 200 a page,
+    # crawl.page_size, 2,500 pages are 500,000 followers).
+    max_pages: int = checked(POSITIVE_INT)
+    # HTTP requests one audit may send, retries included (answers replayed from the resume journal are
+    # free): the pages, audit.sample_size profiles and room for retries; whatever runs away stops here.
+    max_requests: int = checked(POSITIVE_INT)
     simulator: AuditSimulatorParams
 
 

@@ -12,7 +12,11 @@ Surviving the API:
   ``Retry`` on the adapter because urllib3 cannot see a truncated JSON body, and because every attempt,
   retries included, has to pass the client-side rate limit.
 - **Refusals.** ``login_required`` and ``checkpoint_required`` cannot be retried away: they abort the
-  crawl with what to do (:class:`AccountBlocked`).
+  crawl with what to do (:class:`AccountBlocked`). Nor can a refused connection or a host that cannot be
+  reached: nothing answers at that URL, so the error says so at once instead of advising a lower rate.
+- **Runaways.** A list cursor that repeats or goes back would page forever (the resume journal even answers
+  the repeated request from disk): it is an error naming the list and the page. A :class:`Budget` of pages
+  and requests (the audit's) stops whatever else runs away.
 - **Resuming.** Every successful response is appended to a :class:`ResponseCache` journal before it is
   used. A crawl killed at any point (even SIGKILL) replays the journal when run again and only fetches
   what it never got; the crawl is a deterministic function of the responses, so the result is the same.
@@ -20,7 +24,11 @@ Surviving the API:
 
 from __future__ import annotations
 
+import errno
+import itertools
 import json
+import os
+import socket
 import threading
 import time
 import uuid
@@ -49,6 +57,10 @@ MAX_PAGE = 200  # the most entries a list page holds (``count``)
 _TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
               requests.exceptions.ContentDecodingError)
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# What the API answers for the follower or following list of a private account the session does not follow.
+NOT_AUTHORIZED = "Not authorized to view user"
+# Connecting failed with an answer no retry changes: nothing listens there, or there is no route to it.
+_UNREACHABLE_ERRNOS = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN})
 
 
 _ADVICE = {
@@ -73,6 +85,30 @@ class RequestStats:
     retries: int = 0
     errors: int = 0  # failed attempts other than 429: 5xx, timeouts, resets, malformed bodies
 
+
+@dataclass(frozen=True)
+class Budget:
+    """The most one run may ask of the API, so that a runaway stops (None: no ceiling).
+
+    ``section`` is the params.yaml section that sets the two limits (``<section>.max_pages``,
+    ``<section>.max_requests``): the error names the one that was hit.
+    """
+
+    section: str
+    max_pages: int | None = None  # pages of one follower or following list
+    max_requests: int | None = None  # HTTP requests sent, retries included (not answers replayed from the journal)
+
+
+class Runaway(CrawlError):
+    """The API led the client into something without end: a cursor that repeats or goes back, a spent budget."""
+
+
+class RequestBudgetSpent(Runaway):
+    """Every request of the client's ``budget.max_requests`` is sent and more are needed."""
+
+
+class PrivateList(RequestFailed):
+    """The list of a private account: only the accounts that follow it may see it."""
 
 
 class RateLimiter:
@@ -166,7 +202,7 @@ class ApiClient:
 
     def __init__(self, base_url: str, *, timeout: float, retries: int, backoff: float, backoff_max: float,
                  requests_per_minute: float, headers: dict[str, str] | None = None,
-                 cache: ResponseCache | None = None) -> None:
+                 cache: ResponseCache | None = None, budget: Budget | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = dict(headers or {})
         self.timeout = timeout
@@ -175,6 +211,7 @@ class ApiClient:
                            respect_retry_after_header=True, raise_on_status=False)
         self.limiter = RateLimiter(requests_per_minute)
         self.cache = cache
+        self.budget = budget
         self.stats = RequestStats()
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -211,13 +248,18 @@ class ApiClient:
         while True:
             if self.stop.is_set():
                 raise self._abandon(path)
+            self._spend(path)
             self.limiter.acquire()
-            self._count(requests=1)
             cost["requests"] += 1
             response = None
             try:
                 response = self._session().get(url, params=params, timeout=self.timeout)
             except _TRANSIENT as exc:
+                unreachable = _unreachable(exc)
+                if unreachable:  # nothing answers at that URL: no retry or rate changes that
+                    raise CrawlError(f"GET {path}: the API at {self.base_url} {unreachable}; check "
+                                     "crawl.instagram_url (and that the API, or `igfake simulator serve`, runs "
+                                     "there)") from None
                 problem: Exception = exc
             except (requests.RequestException, UnicodeError) as exc:
                 # A request that cannot even be sent (a bad URL or header): no retry helps. The class
@@ -247,6 +289,11 @@ class ApiClient:
                                         response=response.raw if status not in (None, 200) else None,
                                         error=problem if status in (None, 200) else None)
             except MaxRetryError:
+                if isinstance(problem, requests.ConnectTimeout):
+                    raise CrawlError(
+                        f"GET {path}: the API at {self.base_url} is unreachable: connecting timed out "
+                        f"{self.retry.total + 1} times ({self.timeout:g} s each); check crawl.instagram_url and "
+                        "the network") from None
                 raise CrawlError(
                     f"GET {path}: still failing after {self.retry.total} retries (last: {_describe(problem)}). "
                     "The API is throttling or failing: lower crawl.requests_per_minute or crawl.concurrency "
@@ -258,6 +305,21 @@ class ApiClient:
             delay = retry.get_retry_after(response.raw) if response is not None else None
             if self.stop.wait(delay if delay is not None else retry.get_backoff_time()):
                 raise self._abandon(path)
+
+    def _spend(self, path: str) -> None:
+        """Count one request about to be sent; past the budget, stop every thread with a :class:`Runaway`."""
+        limit = self.budget.max_requests if self.budget is not None else None
+        with self._lock:
+            if limit is not None and self.stats.requests >= limit:
+                if self._abort is None:
+                    option = f"{self.budget.section}.max_requests"
+                    self._abort = RequestBudgetSpent(
+                        f"{option} is {limit}: all {limit} requests (retries included) are sent and more are "
+                        f"needed (next: GET {path}); raise {option} in params.yaml to go on (the journal keeps "
+                        "what was fetched)")
+                self.stop.set()
+                raise type(self._abort)(str(self._abort))
+            self.stats.requests += 1
 
     def _abandon(self, path: str) -> CrawlError:
         # Every thread reports the reason the crawl stopped, whichever of them is asked first.
@@ -274,7 +336,29 @@ class ApiClient:
             raise self._abort
         if status in _RETRY_STATUSES or status == 200:
             return  # 200 with a body that is not ``status: ok`` is a garbled answer: retry it
+        if message == NOT_AUTHORIZED:
+            raise PrivateList(f"GET {path}: HTTP {status}: {message!r}", status)
         raise RequestFailed(f"GET {path}: HTTP {status}: {message or body!r}", status)
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """What went wrong, if ``exc`` is a connection that could not even be opened for good: refused, no such
+    host, no route (a timeout is not: it may be congestion, and is retried)."""
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:  # requests wraps urllib3's MaxRetryError, which holds the NewConnectionError, which the OSError
+        error = stack.pop()
+        if not isinstance(error, BaseException) or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, ConnectionRefusedError):
+            return "refused the connection (nothing listens there)"
+        if isinstance(error, socket.gaierror):
+            return "is unreachable (its host name does not resolve)"
+        if isinstance(error, OSError) and error.errno in _UNREACHABLE_ERRNOS:
+            return f"is unreachable ({os.strerror(error.errno).lower()})"
+        stack.extend([*error.args, getattr(error, "reason", None), error.__cause__, error.__context__])
+    return None
 
 
 def _describe(problem: Exception) -> str:
@@ -318,16 +402,27 @@ class Page:
     pks: list[int]  # their pks, in order
 
 
-def list_pages(client: ApiClient, pk: int, which: str, page_size: int = MAX_PAGE) -> Iterator[Page]:
+def list_pages(client: ApiClient, pk: int, which: str, page_size: int = MAX_PAGE,
+               owner: str | None = None) -> Iterator[Page]:
     """Every page of ``pk``'s ``which`` list (:data:`FOLLOWERS` or :data:`FOLLOWING`), following the cursor.
 
-    A page whose ``users`` is not a list of records with a valid pk stops the list (:class:`CrawlError`).
+    ``owner`` says whose list it is in errors ("account 'maya'"). A page whose ``users`` is not a list of
+    records with a valid pk stops the list (:class:`CrawlError`), and so does a private account's list. A
+    cursor seen before, or a numeric one lower than the last, is a :class:`Runaway` (the API would page
+    forever), and so is a list longer than the client's ``budget.max_pages``.
     """
+    owner = owner or f"the account with pk {pk}"
     path = FRIENDSHIPS.format(pk=pk, which=which)
+    limit = client.budget.max_pages if client.budget is not None else None
     max_id: str | None = None
-    while True:
+    asked: dict[str, int] = {}  # cursor -> the page it was asked for
+    for number in itertools.count(1):
         params: dict[str, Any] = {"count": page_size} | ({"max_id": max_id} if max_id is not None else {})
-        body = client.get(path, params)
+        try:
+            body = client.get(path, params)
+        except PrivateList as exc:
+            raise CrawlError(f"{owner} is private: its {which} cannot be listed without following it "
+                             f"(GET {path}: HTTP {exc.status} {NOT_AUTHORIZED!r})") from None
         users = body.get("users", [])
         try:
             pks = [positive_pk(u["pk"]) for u in users]
@@ -335,9 +430,28 @@ def list_pages(client: ApiClient, pk: int, which: str, page_size: int = MAX_PAGE
             raise CrawlError(f"GET {path}: expected 'users' to be a list of records with a pk, got "
                              f"{str(users)[:200]}") from None
         yield Page(path, max_id, list(users), pks)
-        max_id = body.get("next_max_id")
-        if not max_id:
+        cursor = body.get("next_max_id")
+        if not cursor:
             return
+        cursor = str(cursor)
+        where = f"{owner}: {which} page {number} (GET {path})"
+        if cursor in asked:
+            raise Runaway(f"{where}: the next cursor, next_max_id {cursor!r}, is the one page {asked[cursor]} was "
+                          "asked with: the API is paging in a loop")
+        if max_id is not None and _numeric(cursor) and _numeric(max_id) and int(cursor) < int(max_id):
+            raise Runaway(f"{where}: the next cursor, next_max_id {cursor!r}, goes back from this page's "
+                          f"{max_id!r}: the API is paging in a loop")
+        if limit is not None and number >= limit:
+            option = f"{client.budget.section}.max_pages"
+            raise Runaway(f"{where}: {option} is {limit} and the list goes on (more than {limit * page_size:,} "
+                          f"entries at {page_size} a page); raise {option} in params.yaml to read it all")
+        asked[cursor] = number + 1
+        max_id = cursor
+
+
+def _numeric(cursor: str) -> bool:
+    """A cursor that is a plain offset (the simulator's, and Instagram's on many lists): ASCII digits."""
+    return cursor.isascii() and cursor.isdigit()
 
 
 # field -> type of the short record a follower/following list page carries for each account.

@@ -49,9 +49,10 @@ class CrawlResult:
     all_attempts: dict[str, int] | None = None
 
 
-def _list_pks(client: api.ApiClient, pk: int, which: str, page_size: int, stats: CrawlStats) -> list[int]:
+def _list_pks(client: api.ApiClient, username: str, pk: int, which: str, page_size: int,
+              stats: CrawlStats) -> list[int]:
     pks: list[int] = []
-    for page in api.list_pages(client, pk, which, page_size):
+    for page in api.list_pages(client, pk, which, page_size, owner=f"seed account {username!r}"):
         stats.pages += 1
         pks.extend(page.pks)
     return pks
@@ -137,8 +138,8 @@ def crawl(client: api.ApiClient, seed_accounts: Sequence[str], max_profiles: int
     for username in seed_accounts:
         seeds[username] = pk = api.user_pk(client, username, "seed account")
         try:
-            relations[username] = (_list_pks(client, pk, api.FOLLOWERS, page_size, stats),
-                                   _list_pks(client, pk, api.FOLLOWING, page_size, stats))
+            relations[username] = (_list_pks(client, username, pk, api.FOLLOWERS, page_size, stats),
+                                   _list_pks(client, username, pk, api.FOLLOWING, page_size, stats))
         except RequestFailed as exc:
             raise CrawlError(f"seed account {username!r}: {exc}") from None
     chosen = select_profiles(relations, max_profiles)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pipeline.core.errors import CrawlError
 from pipeline.core.params import CrawlParams, SimulatorParams
-from pipeline.instagram.api import ApiClient, ResponseCache
+from pipeline.instagram.api import ApiClient, Budget, ResponseCache
 from pipeline.instagram.crawler import CrawlResult, CrawlStats, collect, crawl
 from pipeline.instagram.records import read_dump
 from pipeline.instagram.server import serve
@@ -57,11 +57,11 @@ def cache_dir(root: Path, source: str, identity: object) -> Path:
 
 
 def client_for(params: CrawlParams, base_url: str, cache: ResponseCache | None = None,
-               headers: dict[str, str] | None = None) -> ApiClient:
-    """An API client with the crawl's timeout, retries, backoff and rate limit."""
+               headers: dict[str, str] | None = None, budget: Budget | None = None) -> ApiClient:
+    """An API client with the crawl's timeout, retries, backoff and rate limit (and the audit's ``budget``)."""
     return ApiClient(base_url, headers=headers, timeout=params.timeout_seconds, retries=params.max_retries,
                      backoff=params.backoff_seconds, backoff_max=params.backoff_max_seconds,
-                     requests_per_minute=params.requests_per_minute, cache=cache)
+                     requests_per_minute=params.requests_per_minute, cache=cache, budget=budget)
 
 
 def _crawl_cached(params: CrawlParams, base_url: str, cache_path: Path | None, headers: dict[str, str] | None,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
@@ -333,14 +334,17 @@ class World:
         }
 
 
-def audit_world(seed: int, account: str, followers: int, authentic_share: float, mistake_rate: float) -> World:
-    """An account with ``followers`` followers, each labelled authentic with probability ``authentic_share``.
+def audit_world(seed: int, accounts: str | Sequence[str], followers: int, authentic_share: float,
+                mistake_rate: float) -> World:
+    """Accounts (one username, or several) with ``followers`` followers each, every follower labelled
+    authentic with probability ``authentic_share``; no other username exists in this world.
 
     The followers are drawn exactly as the crawl's profiles are (same calibration, same annotator model),
     so a model trained on the crawl meets them as it would meet real followers; what changes is the mix.
     :meth:`World.shares` gives the realised shares an audit is checked against.
     """
-    return World(seed=seed, seed_usernames=(account,), accounts_per_seed=followers, mistake_rate=mistake_rate,
+    usernames = (accounts,) if isinstance(accounts, str) else tuple(accounts)
+    return World(seed=seed, seed_usernames=usernames, accounts_per_seed=followers, mistake_rate=mistake_rate,
                  authentic_share=authentic_share)
 
 

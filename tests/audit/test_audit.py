@@ -1,7 +1,6 @@
 """igfake audit end to end on small simulated accounts, with small real TFLite models."""
 
 import contextlib
-import dataclasses
 import json
 import math
 import threading
@@ -15,46 +14,15 @@ from pipeline.core.errors import AccountBlocked, CrawlError
 from pipeline.instagram.api import ResponseCache
 from pipeline.instagram.crawler import crawl
 from pipeline.instagram.server import SimulatedInstagram, serve
-from pipeline.instagram.world import World, audit_world
-from pipeline.serving import decision, export, litert
-from pipeline.training import model as M
-from tests.conftest import REPO, api_client, faults
-
-RATES = quantify.Rates(true_authentic=300, false_fake=20, false_authentic=30, true_fake=650)
-# Two different thresholds, so the test tells which model decides at which: the list-only model at its own
-# (models/audit.json), the shipped model at the one evaluate chose (models/decision.json).
-LIST_THRESHOLD, SHIPPED_THRESHOLD = 0.4, 0.6
-
-
-def _tflite(users, feature_set: str) -> bytes:
-    x = features.to_matrix(features.compute(users, feature_set), feature_set)
-    y = np.array([u["follower_count"] > u["following_count"] for u in users], np.float32)
-    pre = M.fit_preprocessing(x, features.heavy_tailed_columns(feature_set), True)
-    members = M.train_members(pre.apply(x), y, [0, 1], M.FitConfig(8, 5, 16, 0.01, 0, "none"))
-    return export.to_tflite(M.shipped_model(members, pre))
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    world = World(seed=3, seed_usernames=("owner.one",), accounts_per_seed=60, mistake_rate=0.0)
-    users = [p.user for p in world.profiles.values()]
-    d = tmp_path_factory.mktemp("models")
-    (d / "model.tflite").write_bytes(_tflite(users, "seed16"))
-    (d / "list_model.tflite").write_bytes(_tflite(users, "follower_list"))
-    (d / "audit.json").write_text(json.dumps({"list_threshold": LIST_THRESHOLD, "list_feature_set": "follower_list",
-                                              "list_model": {"accuracy": 0.7, "roc_auc": 0.75, "test_rows": 40}}))
-    chosen = decision.Decision(SHIPPED_THRESHOLD, "balanced_accuracy", "valid", dataclasses.asdict(RATES), "test")
-    (d / "decision.json").write_text(json.dumps(decision.write_dict(chosen, {})))
-    return d
-
-
-def _files(models) -> list[str]:
-    return ["--model", str(models / "model.tflite"), "--list-model", str(models / "list_model.tflite"),
-            "--card", str(models / "audit.json"), "--decision", str(models / "decision.json")]
+from pipeline.instagram.world import audit_world
+from pipeline.serving import litert
+from tests.audit.conftest import LIST_THRESHOLD, RATES, SHIPPED_THRESHOLD
+from tests.audit.conftest import model_args as _files
+from tests.conftest import REPO, api_client, faults, repo_params
 
 
 def test_the_simulated_account_has_the_share_asked_for_and_everyone_follows_it():
-    world = audit_world(seed=1, account="acct", followers=1500, authentic_share=0.3, mistake_rate=0.03)
+    world = audit_world(seed=1, accounts="acct", followers=1500, authentic_share=0.3, mistake_rate=0.03)
     assert len(world.seeds["acct"].followers) == 1500
     shares = world.shares("acct")
     assert abs(shares["labelled"] - 0.3) < 0.04
@@ -63,10 +31,12 @@ def test_the_simulated_account_has_the_share_asked_for_and_everyone_follows_it()
 
 def test_audit_cli_pages_samples_and_estimates_as_the_estimator_would(models, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("pipeline.core.paths.AUDIT_CACHE", tmp_path / "data" / "cache" / "audit")
-    argv = ["audit", "acct", "--json", "--followers", "700", "--authentic-share", "0.4", "--sample-size", "50",
+    name = repo_params().audit.simulator.accounts[1]  # not the first: the world holds them all
+    argv = ["audit", name, "--json", "--followers", "700", "--authentic-share", "0.4", "--sample-size", "50",
             "--seed", "9", "--params", str(REPO / "params.yaml"), *_files(models)]
     assert cli.main(argv) == 0
     out = json.loads(capsys.readouterr().out)
+    assert (out["account"], out["simulated"]) == (name, True)
     pages = math.ceil(700 / 200)
     assert (out["followers"], out["sampled"], out["pages"]) == (700, 50, pages)
     assert out["requests"] == 1 + pages + 50
@@ -75,11 +45,9 @@ def test_audit_cli_pages_samples_and_estimates_as_the_estimator_would(models, tm
     assert not any((tmp_path / "data" / "cache" / "audit").glob("*/responses.jsonl"))  # finished: no journal
 
     # The same numbers straight from the world: list order, sample and models wired as documented.
-    from tests.conftest import repo_params
-
     sim = repo_params().audit.simulator
-    world = audit_world(sim.seed, "acct", 700, 0.4, repo_params().simulator.annotator_mistake_rate)
-    entries = [world.profiles[pk].short() for pk in world.seeds["acct"].followers]
+    world = audit_world(sim.seed, sim.accounts, 700, 0.4, repo_params().simulator.annotator_mistake_rate)
+    entries = [world.profiles[pk].short() for pk in world.seeds[name].followers]
     scores = litert.Model.load(models / "list_model.tflite").run(
         features.to_matrix(features.compute(entries, "follower_list"), "follower_list"))
     sample = quantify.sample_indices(700, 50, 9)
@@ -94,7 +62,7 @@ def test_audit_cli_pages_samples_and_estimates_as_the_estimator_would(models, tm
 
 
 def test_an_interrupted_audit_resumes_from_its_journal(models, tmp_path):
-    world = audit_world(seed=2, account="acct", followers=900, authentic_share=0.6, mistake_rate=0.03)
+    world = audit_world(seed=2, accounts="acct", followers=900, authentic_share=0.6, mistake_rate=0.03)
     loaded = audit.Models.load(models / "list_model.tflite", models / "model.tflite", models / "audit.json",
                                models / "decision.json")
     assert (loaded.threshold, loaded.list_threshold, loaded.rates) == (SHIPPED_THRESHOLD, LIST_THRESHOLD, RATES)
@@ -111,18 +79,6 @@ def test_an_interrupted_audit_resumes_from_its_journal(models, tmp_path):
         assert server.total_requests == result.requests
     total = 1 + math.ceil(900 / 200) + 60
     assert result.cached >= 25 and result.requests + result.cached == total
-
-
-def test_audit_of_an_unknown_account_is_one_line(models, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("pipeline.core.paths.AUDIT_CACHE", tmp_path / "cache")
-    monkeypatch.setattr("pipeline.instagram.world.audit_world",
-                        lambda *a, **k: World(seed=1, seed_usernames=("other",), accounts_per_seed=5,
-                                              mistake_rate=0.0, authentic_share=0.5))
-    argv = ["audit", "nobody", "--params", str(REPO / "params.yaml"), *_files(models)]
-    assert cli.main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("igfake audit: error: account 'nobody': GET /api/v1/users/nobody/usernameinfo/: "
-                              "HTTP 404")
 
 
 def test_audit_never_imports_tensorflow():
@@ -179,17 +135,18 @@ def _serving_bad_pk(world, bad_pk):
 # pk's range: the crawl refuses each, and the audit must too (it used to take "١٢٣" as 123 and 0 as a pk).
 @pytest.mark.parametrize("bad_pk", ["١٢٣", "12a", "²", "", True, 0, -5, 2**63, 1.5])
 def test_the_audit_refuses_a_follower_pk_as_the_crawl_does(bad_pk, models, tmp_path, capsys, monkeypatch):
-    world = audit_world(seed=4, account="acct", followers=250, authentic_share=0.5, mistake_rate=0.0)
-    owner = world.seeds["acct"].user["pk"]
+    name = repo_params().audit.simulator.accounts[0]
+    world = audit_world(seed=4, accounts=name, followers=250, authentic_share=0.5, mistake_rate=0.0)
+    owner = world.seeds[name].user["pk"]
     expected = f"GET /api/v1/friendships/{owner}/followers/: expected 'users' to be a list of records with a pk, got "
     with _serving_bad_pk(world, bad_pk) as server:
         with pytest.raises(CrawlError) as crawled:
-            crawl(api_client(server.base_url), ["acct"], max_profiles=10)
+            crawl(api_client(server.base_url), [name], max_profiles=10)
         assert str(crawled.value).startswith(expected) and repr(bad_pk) in str(crawled.value)
         # The audit command, against the same server: one line, the crawl's message, exit status 2.
         monkeypatch.setattr("pipeline.core.paths.AUDIT_CACHE", tmp_path / "cache")
         monkeypatch.setattr("pipeline.instagram.server.serve", lambda *a, **k: contextlib.nullcontext(server))
-        argv = ["audit", "acct", "--params", str(REPO / "params.yaml"), *_files(models)]
+        argv = ["audit", name, "--params", str(REPO / "params.yaml"), *_files(models)]
         assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"igfake audit: error: {crawled.value}"]
