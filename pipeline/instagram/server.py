@@ -214,9 +214,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def serve(world: World, host: str = "127.0.0.1", port: int = 0, faults: FaultParams | None = None,
-          session_id: str | None = None) -> Iterator[SimulatedInstagram]:
-    """Run the simulated Instagram in a background thread for the duration of the block."""
-    server = SimulatedInstagram(world, host, port, faults, session_id)
+          session_id: str | None = None, kind: type[SimulatedInstagram] | None = None) -> Iterator[SimulatedInstagram]:
+    """Run the simulated Instagram (or ``kind``, a subclass that answers otherwise: the tests' hostile APIs)
+    in a background thread for the duration of the block."""
+    server = (kind or SimulatedInstagram)(world, host, port, faults, session_id)
     thread = threading.Thread(target=server.serve_forever, name="simulated-instagram", daemon=True)
     thread.start()
     try:

@@ -3,7 +3,6 @@
 import contextlib
 import json
 import math
-import threading
 
 import numpy as np
 import pytest
@@ -119,16 +118,9 @@ class _BadFollowerPk(SimulatedInstagram):
 
 @contextlib.contextmanager
 def _serving_bad_pk(world, bad_pk):
-    server = _BadFollowerPk(world)
-    server.bad_pk = bad_pk
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(world, kind=_BadFollowerPk) as server:
+        server.bad_pk = bad_pk
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 # Digits int() takes but no API sends as a pk (Arabic-Indic, superscript), not digits, and numbers out of a

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import threading
-from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
 from pipeline.instagram import api
-from pipeline.instagram.server import SimulatedInstagram
+from pipeline.instagram.server import SimulatedInstagram, serve
 from pipeline.instagram.world import World
 
 LISTS = (api.FOLLOWERS, api.FOLLOWING)
@@ -64,15 +62,6 @@ class PrivateLists(SimulatedInstagram):
         return super().respond(route, groups, query)
 
 
-@contextlib.contextmanager
-def serving(kind: type[SimulatedInstagram], world: World) -> Iterator[SimulatedInstagram]:
+def serving(kind: type[SimulatedInstagram], world: World) -> contextlib.AbstractContextManager[SimulatedInstagram]:
     """``kind`` serving ``world`` on a free loopback port for the block's duration."""
-    server = kind(world)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    return serve(world, kind=kind)
