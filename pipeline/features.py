@@ -162,6 +162,12 @@ class Feature:
     heavy_tailed: bool = False
     # The same feature of a whole Arrow batch of normalised records (None: computed row by row).
     columns: Callable[[Batch], Any] | None = None
+    # A code's or a flag's values, all it can take (pipeline.schema.features checks them); None: a count or
+    # a measure, any value from 0 up.
+    codes: tuple[int, ...] | None = None
+
+
+_FLAG = (0, 1)  # a boolean field as an int8 feature
 
 
 def _ratio(user: Mapping[str, Any]) -> float:
@@ -171,7 +177,7 @@ def _ratio(user: Mapping[str, Any]) -> float:
 
 SEED16: tuple[Feature, ...] = (
     Feature("username_type", pa.int8(), lambda u: username_type(u["username"]), "username regex type 0-3",
-            columns=lambda b: username_types(b["username"])),
+            columns=lambda b: username_types(b["username"]), codes=(0, *(code for code, _ in _USERNAME_PATTERNS))),
     Feature("username_parts", pa.int16(), lambda u: count_parts(u["username"]), "parts of username",
             columns=lambda b: count_parts_array(b["username"])),
     Feature("full_name_length", pa.int16(), lambda u: len(u["full_name"]), "characters in full_name",
@@ -194,14 +200,17 @@ SEED16: tuple[Feature, ...] = (
             columns=lambda b: b["media_count"]),
     Feature("usertags_count", pa.int64(), lambda u: u["usertags_count"], "posts tagging the profile",
             heavy_tailed=True, columns=lambda b: b["usertags_count"]),
-    Feature("is_private", pa.int8(), lambda u: int(u["is_private"]), "1 if private", columns=_flag("is_private")),
-    Feature("is_verified", pa.int8(), lambda u: int(u["is_verified"]), "1 if verified", columns=_flag("is_verified")),
+    Feature("is_private", pa.int8(), lambda u: int(u["is_private"]), "1 if private", columns=_flag("is_private"),
+            codes=_FLAG),
+    Feature("is_verified", pa.int8(), lambda u: int(u["is_verified"]), "1 if verified", columns=_flag("is_verified"),
+            codes=_FLAG),
     Feature("has_anonymous_profile_picture", pa.int8(), lambda u: int(u["has_anonymous_profile_picture"]),
-            "1 if the default picture", columns=_flag("has_anonymous_profile_picture")),
+            "1 if the default picture", columns=_flag("has_anonymous_profile_picture"), codes=_FLAG),
     Feature("reel_auto_archive", pa.int8(),
             lambda u: REEL_AUTO_ARCHIVE.index(u.get("reel_auto_archive") or "unset"),
             "story archive setting: 0 unset, 1 on, 2 off",
-            columns=lambda b: pc.index_in(b["reel_auto_archive"], value_set=pa.array(REEL_AUTO_ARCHIVE))),
+            columns=lambda b: pc.index_in(b["reel_auto_archive"], value_set=pa.array(REEL_AUTO_ARCHIVE)),
+            codes=tuple(range(len(REEL_AUTO_ARCHIVE)))),
 )
 
 # What a follower list carries about each follower (username, full name, private, verified, default

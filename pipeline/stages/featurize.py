@@ -2,7 +2,8 @@
 
 Reads ``data/interim/labelled.parquet`` and ``params.yaml`` section ``featurize``. Writes
 ``data/features/features.parquet`` (``pk``, ``label``, then the feature set's columns in order, with
-an explicit Arrow schema) and ``data/features/feature_spec.json`` (names, order, dtypes).
+an explicit Arrow schema) and ``data/features/feature_spec.json`` (names, order, dtypes). Both tables are
+checked against their schemas (:mod:`pipeline.schema`): the one read, and the one about to be written.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import pyarrow.parquet as pq
 from pipeline import features
 from pipeline.core import atomic, paths
 from pipeline.core.params import load
+from pipeline.schema import features as features_schema
+from pipeline.schema import labelled as labelled_schema
 from pipeline.stages import run
 
 log = logging.getLogger(__name__)
@@ -23,7 +26,10 @@ def main() -> None:
     def body() -> None:
         feature_set = load().featurize.feature_set
         atomic.check_together(paths.commit_journal("label-import"))
-        table = features.featurize(pq.read_table(paths.LABELLED), feature_set)
+        labelled = pq.read_table(paths.LABELLED)
+        labelled_schema.check(labelled, paths.LABELLED)
+        table = features.featurize(labelled, feature_set)
+        features_schema.check(table, feature_set, paths.FEATURES)
         with atomic.together(paths.commit_journal("featurize")):
             with atomic.atomic_path(paths.FEATURES) as tmp:
                 pq.write_table(table, tmp)

@@ -22,6 +22,7 @@ from pipeline.instagram.records import read_graph, read_profiles
 from pipeline.instagram.sources import world_for
 from pipeline.labelling import sources
 from pipeline.labelling.table import check_classes
+from pipeline.schema import labelled as labelled_schema
 from pipeline.stages import run
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def main() -> None:
             table, report, bad = sources.from_files(params.label_import, paths.ROOT, paths.LABELS_DIR, users, relations,
                                                     paths.LABEL_QUARANTINE)
         check_classes(report, paths.LABELLED)
+        labelled_schema.check(table, paths.LABELLED)
         with atomic.together(paths.commit_journal("label-import")):
             with atomic.atomic_path(paths.LABELLED) as tmp:
                 pq.write_table(table, tmp)

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from pipeline.core import atomic, paths
 from pipeline.core.params import load
 from pipeline.core.progress import ProgressReporter
+from pipeline.schema import features as features_schema
 from pipeline.stages import run
 
 log = logging.getLogger(__name__)
@@ -34,15 +35,17 @@ log = logging.getLogger(__name__)
 def main() -> None:
     def body() -> None:
         params = load()
-        # Params first, then TensorFlow: imported here, not at the top, so a bad value is reported in a
-        # fraction of a second instead of after TensorFlow's ~10 s import.
+        atomic.check_together(paths.commit_journal("featurize"))
+        table = pq.read_table(paths.FEATURES)
+        features_schema.check(table, params.featurize.feature_set, paths.FEATURES)
+        # Params and the features' schema first, then TensorFlow: imported here, not at the top, so a bad value
+        # or a broken features table is reported in a second instead of after TensorFlow's ~10 s import.
         from pipeline.training import model as model_lib
         from pipeline.training.train import train
 
-        atomic.check_together(paths.commit_journal("featurize"))
         progress = ProgressReporter("train", "splits", log, log_every_seconds=0)
         try:
-            trained = train(table=pq.read_table(paths.FEATURES), params=params.train,
+            trained = train(table=table, params=params.train,
                             feature_set=params.featurize.feature_set,
                             features_md5=hashlib.md5(paths.FEATURES.read_bytes()).hexdigest(),
                             source=paths.FEATURES, progress=progress)
