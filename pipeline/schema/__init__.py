@@ -65,13 +65,13 @@ def validate(table: pa.Table, schema: pdr.DataFrameSchema, where: object) -> Non
     try:
         schema.validate(frame, lazy=True)
     except pdr.errors.SchemaErrors as exc:
-        problems = _describe(exc.failure_cases, schema, table.num_rows)
+        problems = _describe(exc.failure_cases, schema, frame)
         more = f"; and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
         shown = paths.shown(where) if isinstance(where, Path) else where
         raise InputError(f"{shown}: {'; '.join(problems[:_SHOWN])}{more}") from None
 
 
-def _describe(failures: pd.DataFrame, schema: pdr.DataFrameSchema, n_rows: int) -> list[str]:
+def _describe(failures: pd.DataFrame, schema: pdr.DataFrameSchema, frame: pd.DataFrame) -> list[str]:
     """One phrase per broken rule (column first), table-wide ones first, then in the schema's column order."""
     order = {name: i for i, name in enumerate(schema.columns)}
     found: dict[tuple[str, str], list[object]] = {}
@@ -81,19 +81,18 @@ def _describe(failures: pd.DataFrame, schema: pdr.DataFrameSchema, n_rows: int) 
         elif row.schema_context == "DataFrameSchema":  # about the table's columns: the failure case names one
             found.setdefault((str(row.failure_case), str(row.check)), []).append(None)
         else:
-            found.setdefault((str(row.column), str(row.check)), []).append(
-                row.failure_case if str(row.check).startswith("dtype(") else row.index)
+            found.setdefault((str(row.column), str(row.check)), []).append(row.index)
     table_wide = {"column_in_dataframe": 0, "column_in_schema": 1, "column_ordered": 2}
 
     def rank(key: tuple[str, str]) -> tuple[int, int]:
         name, check = key
         return (0, table_wide[check]) if check in table_wide else (1, order.get(name, len(order)))
 
-    return [_phrase(name, check, cases, schema, n_rows) for (name, check), cases in
+    return [_phrase(name, check, cases, schema, frame) for (name, check), cases in
             sorted(found.items(), key=lambda item: rank(item[0]))]
 
 
-def _phrase(name: str, check: str, cases: list[object], schema: pdr.DataFrameSchema, n_rows: int) -> str:
+def _phrase(name: str, check: str, cases: list[object], schema: pdr.DataFrameSchema, frame: pd.DataFrame) -> str:
     if check == "column_in_dataframe":
         return f"{name}: column missing"
     if check == "column_in_schema":
@@ -101,10 +100,9 @@ def _phrase(name: str, check: str, cases: list[object], schema: pdr.DataFrameSch
     if check == "column_ordered":
         return f"columns out of order (expected {', '.join(schema.columns)})"
     if check.startswith("dtype("):
-        expected = schema.columns[name].dtype
-        return f"{name}: type {_arrow_name(cases[0])}, expected {_arrow_name(expected)}"
+        return f"{name}: type {_arrow_name(frame[name].dtype)}, expected {_arrow_name(schema.columns[name].dtype.type)}"
     rule = {"field_uniqueness": "unique", "not_nullable": "not null"}.get(check, check)
-    return f"{name}: {len(set(map(str, cases)))} of {n_rows} rows fail {rule}"
+    return f"{name}: {len(set(map(str, cases)))} of {len(frame)} rows fail {rule}"
 
 
 def _arrow_name(dtype: object) -> str:
