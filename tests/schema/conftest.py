@@ -14,7 +14,7 @@ from pipeline.labelling.table import join
 ROWS = 12
 
 
-def _labelled() -> pa.Table:
+def labelled_table() -> pa.Table:
     world = World(seed=3, seed_usernames=("seed.account",), accounts_per_seed=ROWS, mistake_rate=0.1)
     users = [normalize_user(world.profiles[pk].user) for pk in sorted(world.profiles)]
     truths = {pk: p.truth for pk, p in world.profiles.items()}
@@ -24,7 +24,7 @@ def _labelled() -> pa.Table:
 
 @pytest.fixture(scope="module")
 def labelled() -> pa.Table:
-    table = _labelled()
+    table = labelled_table()
     assert table.num_rows == ROWS and set(table.column("label").to_pylist()) == {0, 1}
     return table
 
