@@ -82,6 +82,11 @@ def _describe(failures: pd.DataFrame, schema: pdr.DataFrameSchema, frame: pd.Dat
             found.setdefault((str(row.failure_case), str(row.check)), []).append(None)
         else:
             found.setdefault((str(row.column), str(row.check)), []).append(row.index)
+    # A column of the wrong type is reported as that alone: its value checks mean nothing, and a check that
+    # raised on it (a string compared with 0) has no rows to count.
+    mistyped = {name for name, check in found if check.startswith("dtype(")}
+    found = {(name, check): cases for (name, check), cases in found.items()
+             if name not in mistyped or check.startswith("dtype(")}
     table_wide = {"column_in_dataframe": 0, "column_in_schema": 1, "column_ordered": 2}
 
     def rank(key: tuple[str, str]) -> tuple[int, int]:

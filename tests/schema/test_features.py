@@ -58,6 +58,8 @@ BROKEN = {
                                    f"reel_auto_archive: 1 of {ROWS} rows fail isin([0, 1, 2])"),
     "a count of the wrong type": (replace("follower_count", lambda c: pc.cast(c, pa.float64())),
                                   "follower_count: type double, expected int64"),
+    "a count as text": (replace("follower_count", lambda c: pc.cast(c, pa.string())),
+                        "follower_count: type string, expected int64"),
     "a label of the wrong type": (replace("label", lambda c: pc.cast(c, pa.int16())),
                                   "label: type int16, expected int8"),
     "a profile twice": (lambda t: pa.concat_tables([t, t.slice(0, 1)]), f"pk: 2 of {ROWS + 1} rows fail unique"),
