@@ -103,7 +103,19 @@ def resolve_model(args: argparse.Namespace, into: Path) -> tuple[Path, litert.Mo
     return tflite, model, args.threshold if args.threshold is not None else decision.read(decision_file).threshold
 
 
+def check_output(output: Path | None) -> None:
+    """``--output`` names a file to write, checked before the model runs."""
+    if output is None:
+        return
+    if output.is_dir():
+        raise ParamsError(f"--output {output}: is a directory; name the file to write the predictions to")
+    folder = next((p for p in output.parents if p.exists()), None)
+    if folder is not None and not folder.is_dir():
+        raise ParamsError(f"--output {output}: {folder} is a file, not a directory")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_output(args.output)
     with tempfile.TemporaryDirectory(prefix="igfake-model-") as into:
         _, model, threshold = resolve_model(args, Path(into))
     records = read_users(args.records)
@@ -113,7 +125,10 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         from pipeline.core import atomic
 
-        atomic.write_text(args.output, text)
+        try:
+            atomic.write_text(args.output, text)
+        except OSError as exc:  # a directory created meanwhile, a parent that is a file, no permission
+            raise ParamsError(f"--output {args.output}: cannot write: {exc.strerror or exc}") from None
     else:
         sys.stdout.write(text)
     share = float(np.mean(probs >= threshold))
