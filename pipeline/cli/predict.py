@@ -70,12 +70,15 @@ def model_files(model: str, into: Path) -> tuple[Path, Path]:
     if model.startswith(REGISTRY_SCHEMES):
         import mlflow
 
-        from pipeline.tracking import registry, runs  # MLflow (no TensorFlow): only for a registry URI
+        from pipeline.tracking import registry, runs, store  # MLflow (no TensorFlow): only for a registry URI
 
-        mlflow.set_tracking_uri(runs.tracking_uri())
-        files = registry.download(model, into)
-        if model.startswith("models:/"):
-            print(registry.describe(mlflow.MlflowClient(), model), file=sys.stderr)
+        uri = runs.tracking_uri()
+        mlflow.set_tracking_uri(uri)
+        store.check(uri)  # a store MLflow cannot use is not a model "not found in the registry"
+        with store.reported(uri):
+            files = registry.download(model, into)
+            if model.startswith("models:/"):
+                print(registry.describe(mlflow.MlflowClient(), model), file=sys.stderr)
         return files
     path = Path(model)
     return path, path.parent / decision.FILE
