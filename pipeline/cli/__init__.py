@@ -32,7 +32,7 @@ COMMANDS: dict[str, str] = {
     "baseline": "make a run the quality gate's baseline (data/baseline/splits.parquet)",
     "promote": "make a run's registered model the champion (models:/NAME@champion), if the gate blessed it",
     "ci-report": "write reports/ci.md: reproduction, metrics judged with their noise, the gate, the plots; "
-                 "exit status 1 when the gate did not bless the model",
+                 "exit status 1 when the gate did not bless the model, 2 when an input is broken",
 }
 
 

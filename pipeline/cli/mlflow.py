@@ -31,8 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def serve(port: int) -> int:
     """Replace this process by ``mlflow server`` on the project's store (one worker, no GenAI job runner:
     MLflow 3 otherwise starts seven job processes these runs never use), after printing the link."""
-    from pipeline.tracking import runs
+    from pipeline.tracking import runs, store
 
+    # The server would start on a store it cannot read and fail at the first page: check it first.
+    store.check(runs.tracking_uri())
     address = f"http://{tracking.UI_HOST}:{port}"
     experiment_id = (logged_file() or {}).get("experiment_id")
     print(f"MLflow UI: {runs.ui_url(experiment_id, address) if experiment_id else address} "

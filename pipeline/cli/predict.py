@@ -70,12 +70,15 @@ def model_files(model: str, into: Path) -> tuple[Path, Path]:
     if model.startswith(REGISTRY_SCHEMES):
         import mlflow
 
-        from pipeline.tracking import registry, runs  # MLflow (no TensorFlow): only for a registry URI
+        from pipeline.tracking import registry, runs, store  # MLflow (no TensorFlow): only for a registry URI
 
-        mlflow.set_tracking_uri(runs.tracking_uri())
-        files = registry.download(model, into)
-        if model.startswith("models:/"):
-            print(registry.describe(mlflow.MlflowClient(), model), file=sys.stderr)
+        uri = runs.tracking_uri()
+        mlflow.set_tracking_uri(uri)
+        store.check(uri)  # a store MLflow cannot use is not a model "not found in the registry"
+        with store.reported(uri):
+            files = registry.download(model, into)
+            if model.startswith("models:/"):
+                print(registry.describe(mlflow.MlflowClient(), model), file=sys.stderr)
         return files
     path = Path(model)
     return path, path.parent / decision.FILE
@@ -103,7 +106,19 @@ def resolve_model(args: argparse.Namespace, into: Path) -> tuple[Path, litert.Mo
     return tflite, model, args.threshold if args.threshold is not None else decision.read(decision_file).threshold
 
 
+def check_output(output: Path | None) -> None:
+    """``--output`` names a file to write, checked before the model runs."""
+    if output is None:
+        return
+    if output.is_dir():
+        raise ParamsError(f"--output {output}: is a directory; name the file to write the predictions to")
+    folder = next((p for p in output.parents if p.exists()), None)
+    if folder is not None and not folder.is_dir():
+        raise ParamsError(f"--output {output}: {folder} is a file, not a directory")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_output(args.output)
     with tempfile.TemporaryDirectory(prefix="igfake-model-") as into:
         _, model, threshold = resolve_model(args, Path(into))
     records = read_users(args.records)
@@ -113,7 +128,10 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         from pipeline.core import atomic
 
-        atomic.write_text(args.output, text)
+        try:
+            atomic.write_text(args.output, text)
+        except OSError as exc:  # a directory created meanwhile, a parent that is a file, no permission
+            raise ParamsError(f"--output {args.output}: cannot write: {exc.strerror or exc}") from None
     else:
         sys.stdout.write(text)
     share = float(np.mean(probs >= threshold))

@@ -57,13 +57,15 @@ def run(args: argparse.Namespace) -> int:
     import mlflow
     from mlflow import MlflowClient  # MLflow: only now, after the arguments and the run are checked
 
-    from pipeline.tracking import registry, runs
+    from pipeline.tracking import registry, runs, store
 
-    mlflow.set_tracking_uri(runs.tracking_uri())
+    uri = runs.tracking_uri()
+    mlflow.set_tracking_uri(uri)
     version = found["model_version"]
     run_name = str(found.get("run_name", found.get("run_id", "?")))
     what = args.ref if run_name == args.ref else f"{args.ref} (run {run_name})"
-    moved = registry.promote(MlflowClient(), version["name"], version["version"], what)
+    with store.reported(uri):
+        moved = registry.promote(MlflowClient(), version["name"], version["version"], what)
     previous = f" (was version {moved['previous']})" if moved["previous"] else ""
     print(f"{moved['uri']} -> version {moved['version']}{previous}: {what}, blessed")
     return 0

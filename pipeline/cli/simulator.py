@@ -81,13 +81,17 @@ def faults_from(args: argparse.Namespace, base: FaultParams) -> FaultParams:
     if args.fault_seed is not None:
         changes["seed"] = args.fault_seed
     if args.rate_limit is not None:
-        count, _, window = args.rate_limit.partition("/")
+        count, slash, window = args.rate_limit.partition("/")
+        expected = f"--rate-limit: expected N/SECONDS such as 200/60 (or 0 to turn it off), got {args.rate_limit!r}"
+        # A bare N would keep params.yaml's window: 100 requests per who knows how long. Only 0 (off) needs none.
+        if not slash and count.strip() != "0":
+            raise ParamsError(f"{expected}: how many requests per how many seconds")
         try:
             changes["rate_limit_requests"] = int(count)
-            if window:
+            if slash:
                 changes["rate_limit_window_seconds"] = float(window)
         except ValueError:
-            raise ParamsError(f"--rate-limit: expected N/SECONDS such as 200/60, got {args.rate_limit!r}") from None
+            raise ParamsError(expected) from None
         names |= {"rate_limit_requests": "--rate-limit N", "rate_limit_window_seconds": "--rate-limit N/SECONDS"}
     return override(base, names, **changes)
 

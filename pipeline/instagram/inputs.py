@@ -4,7 +4,8 @@ Five shapes, told apart by content: JSON Lines (one record per line, as ``data/r
 one record on its own, the API's answer ``{"user": {...}, "status": "ok"}`` (also as a line of JSON
 Lines), the article's dump (one object keyed by pk) and a JSON array of records. Every record then goes
 through :func:`~pipeline.instagram.records.normalize_user`; a bad one stops the read with file, record
-and field, a bad file (missing, a directory, not UTF-8, not JSON, empty) with one line saying so.
+and field, a bad file (missing, a directory, not UTF-8, not JSON, nested too deeply to parse, empty) with one line
+saying so.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ STDIN = "-"
 # very popular profile.
 MAX_COUNT = 2**63 - 1
 _COUNTS = ("follower_count", "following_count", "media_count", "usertags_count")
+
+# Python's JSON parser recurses once per level of [ or {: past its recursion limit it gives up.
+TOO_DEEP = "JSON nested too deeply to parse; expected user-info records (objects a few levels deep)"
 
 JSON_LINES = "JSON Lines"
 ONE_RECORD = "one user-info record"
@@ -80,6 +84,8 @@ def parse(name: str, content: bytes) -> tuple[str, list[tuple[str, Any]]]:
     if text[start] in "{[":
         try:
             whole = _loads(text)
+        except RecursionError:
+            raise InputError(f"{name}: {TOO_DEEP}") from None
         except ValueError:
             whole = None  # several JSON lines are not one JSON document (or it is broken: JSON Lines says where)
     if isinstance(whole, list):
@@ -97,6 +103,8 @@ def parse(name: str, content: bytes) -> tuple[str, list[tuple[str, Any]]]:
             continue
         try:
             records.append((f"{name}:{lineno}", _unwrap(_loads(line))))
+        except RecursionError:
+            raise InputError(f"{name}:{lineno}: {TOO_DEEP}") from None
         except ValueError as exc:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
             raise InputError(f"{name}:{lineno}: not valid JSON ({reason}); expected JSON Lines of user-info "

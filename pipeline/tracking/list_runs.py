@@ -21,6 +21,7 @@ from pipeline.core.params import TrainListParams
 from pipeline.tracking import runs, store
 
 
+@store.reported()
 def log_list_model(params: TrainListParams, experiment: str, parent_run_id: str, quality: dict[str, Any],
                    card: dict[str, Any], decision: dict[str, Any], artifacts: list[Path]) -> str:
     """Log the list-only model's params, its test quality (with intervals) and parity check, the shipped

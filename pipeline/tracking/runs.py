@@ -77,6 +77,7 @@ def artifact_location(root: Path | None = None) -> str:
     return ((root or paths.tracking_root()) / "mlruns").resolve().as_uri()
 
 
+@store.reported()
 def setup(experiment: str, root: Path | None = None) -> str:
     """Point MLflow at the project's store and experiment; return the experiment id.
 
@@ -264,6 +265,7 @@ def _seed_metrics(row: pd.Series, curves: pd.DataFrame, timestamp: int) -> list[
     return out
 
 
+@store.reported()
 def log_pipeline_run(run: PipelineRun, experiment: str, model: str = SHIPPED) -> dict[str, str]:
     """Log one pipeline run: a parent run named after the experiment (params, the shipped model's metrics,
     the variance decomposition, the features as its dataset, the models, and the reports, plots, TFLite
@@ -440,6 +442,7 @@ def run_name() -> str:
     return f"{branch}@{commit[:7]}"
 
 
+@store.reported()
 def sync_experiment_commits(experiments: list[git.Experiment], experiment: str,
                             logged_run: Callable[[str], str | None]) -> dict[str, int]:
     """Make every DVC experiment findable in MLflow by its name, with its own commit.

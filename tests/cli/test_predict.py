@@ -192,6 +192,47 @@ def test_bad_input_gets_one_line_and_exit_2(case, tmp_path, users, tflite, capsy
     assert message in err
 
 
+TOO_DEEP = "JSON nested too deeply to parse; expected user-info records (objects a few levels deep)"
+# (file name, content from a good record, the line after "igfake predict: error: <dir>/") for inputs Python's
+# JSON parser gives up on (it recurses once per level) and files that are fine but nested oddly.
+DEEP_INPUTS = {
+    "array": ("deep.json", lambda u: "[" * 100_000, f"deep.json: {TOO_DEEP}"),
+    "object": ("deep.json", lambda u: '{"user": ' * 100_000, f"deep.json: {TOO_DEEP}"),
+    "pretty-printed": ("deep.json", lambda u: "[\n" * 100_000, f"deep.json: {TOO_DEEP}"),
+    "JSON Lines, line 2": ("deep.jsonl", lambda u: json.dumps(u) + "\n" + "[" * 5000 + "]" * 5000 + "\n",
+                           f"deep.jsonl:2: {TOO_DEEP}"),
+}
+
+
+@pytest.mark.parametrize("case", list(DEEP_INPUTS))
+def test_deeply_nested_json_gets_one_line_and_exit_2(case, tmp_path, users, tflite, capsys):
+    name, content, message = DEEP_INPUTS[case]
+    source = _write(tmp_path / name, content(users[0]).encode())
+    assert cli.main(["predict", str(source), "--model", str(tflite)]) == 2
+    assert capsys.readouterr() == ("", f"igfake predict: error: {tmp_path}/{message}\n")
+
+
+# --output: what it names (made in tmp_path), and the line after "igfake predict: error: --output <tmp_path>/".
+BAD_OUTPUTS = {
+    "a directory": (lambda d: d.joinpath("out").mkdir(), "out", "out: is a directory; name the file to write the "
+                                                                "predictions to"),
+    "under a file": (lambda d: d.joinpath("out").write_text("x"), "out/p.jsonl", "out/p.jsonl: {d}/out is a file, "
+                                                                                "not a directory"),
+    "deep under a file": (lambda d: d.joinpath("out").write_text("x"), "out/a/p.jsonl",
+                          "out/a/p.jsonl: {d}/out is a file, not a directory"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_OUTPUTS))
+def test_an_output_that_cannot_be_a_file_gets_one_line_and_exit_2(case, tmp_path, users, tflite, capsys):
+    make, output, message = BAD_OUTPUTS[case]
+    make(tmp_path)
+    records = _write(tmp_path / "p.jsonl", (json.dumps(users[0]) + "\n").encode())
+    assert cli.main(["predict", str(records), "--model", str(tflite), "--output", str(tmp_path / output)]) == 2
+    assert capsys.readouterr() == ("", f"igfake predict: error: --output {tmp_path}/{message.format(d=tmp_path)}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "p.jsonl"]  # nothing half-written beside it
+
+
 @pytest.mark.parametrize("model", ["corrupt", "directory"])
 def test_a_bad_model_gets_one_line_and_exit_2(model, tmp_path, users, capsys):
     records = _write(tmp_path / "p.jsonl", (json.dumps(users[0]) + "\n").encode())
