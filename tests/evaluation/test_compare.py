@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from scipy import stats
 
 from pipeline.core import paths
 from pipeline.core.errors import CompareError
@@ -147,3 +148,60 @@ def test_false_positive_rate_under_the_null_stays_within_alpha():
     # The same draws without the correction (the naive paired t-test) are what the correction guards against.
     naive = intervals.corrected_t_test(b - a, 0.0, alpha)
     assert ((naive[1] > 0) | (naive[2] < 0)).mean() >= detected.mean()
+
+
+def one_seed_run(label: str, accuracy: list[float], test_rows: int, train_rows: int) -> compare.RunResults:
+    """A run with one member seed, so each split's seed mean is the number given; other metrics follow it."""
+    rows = [{"model": "mlp", "split": f"r0f{j}", "split_digest": f"{label}{j}", "member_seed": 0,
+             "train_rows": train_rows, "test_rows": test_rows, "accuracy": a, "roc_auc": a, "log_loss": 1 - a}
+            for j, a in enumerate(accuracy)]
+    return compare.run_results(splits.table(rows, PROTOCOL), label)
+
+
+def test_the_unpaired_comparison_is_welchs_t_on_each_runs_corrected_variance_by_hand():
+    """A: 5 splits, 1/5 of the rows tested (n_test/n_train 1/4); B: 4 splits, 1/10 tested (1/9). Each run's
+    mean gets its Nadeau-Bengio variance; Welch-Satterthwaite gives the degrees of freedom; SciPy's Welch
+    test from those summary statistics gives the p-value."""
+    a = one_seed_run("a", [0.90, 0.92, 0.94, 0.91, 0.93], test_rows=200, train_rows=800)
+    b = one_seed_run("b", [0.96, 0.98, 0.94, 0.97], test_rows=100, train_rows=900)
+    c = compare.compare(a, b, alpha=0.05)
+    assert not c.paired and c.notes[0].startswith("UNPAIRED: different k-fold splits (5 vs 4)")
+    # By hand: A's mean 0.92, sample variance 0.001 / 4; B's mean 0.9625, sample variance 0.000875 / 3.
+    va = (1 / 5 + 1 / 4) * 0.001 / 4
+    vb = (1 / 4 + 1 / 9) * 0.000875 / 3
+    df = (va + vb) ** 2 / (va**2 / 4 + vb**2 / 3)
+    half = stats.t.ppf(0.975, df) * np.sqrt(va + vb)
+    welch = stats.ttest_ind_from_stats(0.9625, np.sqrt(vb * 4), 4, 0.92, np.sqrt(va * 5), 5, equal_var=False)
+    acc = c.metric("accuracy")
+    assert (acc.a_mean, acc.b_mean) == pytest.approx((0.92, 0.9625), abs=1e-12)
+    assert acc.difference == pytest.approx(0.0425, abs=1e-12)
+    assert acc.df == pytest.approx(df, rel=1e-12) and 6 < acc.df < 7  # neither J_a + J_b - 2 = 7 nor J - 1
+    assert (acc.low, acc.high) == pytest.approx((0.0425 - half, 0.0425 + half), rel=1e-10)
+    assert acc.p_value == pytest.approx(welch.pvalue, rel=1e-10)
+    assert acc.verdict == "better" and acc.low > 0
+    # Log loss (1 - accuracy) moves the other way: the same interval mirrored, and lower is better.
+    loss = c.metric("log_loss")
+    assert (loss.low, loss.high) == pytest.approx((-0.0425 - half, -0.0425 + half), rel=1e-10)
+    assert loss.verdict == "better" and c.verdict == "better"
+    # Without the correction term, the same numbers would claim a narrower interval: the term is there.
+    assert half > 1.2 * stats.t.ppf(0.975, df) * np.sqrt(0.001 / 4 / 5 + 0.000875 / 3 / 4)
+
+
+def metric_verdicts(*verdicts: str) -> compare.Comparison:
+    metrics = [compare.MetricComparison(f"m{k}", 0.5, 0.5, 0.0, -1.0, 1.0, 0.5, 9.0, v) for k, v in enumerate(verdicts)]
+    return compare.Comparison("a", "b", True, 10, 0.05, metrics)
+
+
+@pytest.mark.parametrize(("verdicts", "overall"), [
+    ((NONE := compare.NO_DIFFERENCE, NONE, "better"), "better"),
+    ((NONE, NONE, "worse"), "worse"),
+    (("better", NONE, "worse"), "mixed"),
+    ((NONE, "worse", NONE), "worse"),
+    (("better", "better", NONE), "better"),
+    ((NONE, NONE, NONE), NONE),
+])
+def test_the_overall_verdict_reads_every_metric(verdicts, overall):
+    """Only the last metric differs in the first cases: the overall verdict must still see it."""
+    comparison = metric_verdicts(*verdicts)
+    assert comparison.verdict == overall
+    assert comparison.as_dict()["verdict"] == overall
