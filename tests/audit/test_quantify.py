@@ -66,6 +66,32 @@ def test_rates_count_the_confusion_matrix():
     rates = Rates.from_predictions(np.array([1, 1, 1, 0, 0]), np.array([1, 0, 1, 1, 0]))
     assert rates == Rates(true_authentic=2, false_fake=1, false_authentic=1, true_fake=1)
     assert (rates.tpr, rates.fpr) == (pytest.approx(2 / 3), 0.5)
+    # Every cell a different count: 4 authentic called authentic, 3 called fake, 2 fakes called authentic, 1 fake.
+    labels = np.array([1] * 7 + [0] * 3)
+    predicted = np.array([1, 1, 1, 1, 0, 0, 0, 1, 1, 0])
+    assert Rates.from_predictions(labels, predicted) == Rates(true_authentic=4, false_fake=3, false_authentic=2,
+                                                              true_fake=1)
+
+
+def test_one_labelled_row_per_class_gives_rates_of_zero_or_one_and_a_variance_over_one_row():
+    rates = Rates(true_authentic=1, false_fake=0, false_authentic=1, true_fake=0)
+    assert (rates.tpr, rates.fpr) == (1.0, 1.0)
+    assert rates.variances() == (pytest.approx(0.75 * 0.25), pytest.approx(0.75 * 0.25))  # (1 + 0.5) / 2 = 0.75
+    assert Rates(0, 1, 0, 1).variances() == (pytest.approx(0.25 * 0.75), pytest.approx(0.25 * 0.75))
+
+
+def test_a_gap_of_exactly_0_05_between_the_rates_is_refused():
+    rates = Rates(true_authentic=1, false_fake=7, false_authentic=3, true_fake=37)  # 1/8 - 3/40 == 0.05 exactly
+    assert rates.tpr - rates.fpr == 0.05
+    with pytest.raises(ValueError, match=r"barely separates the classes \(tpr 0\.125, fpr 0\.075\)"):
+        quantify.adjust(0.1, 0.01, rates)
+
+
+def test_an_estimate_reads_back_as_a_dict_of_its_fields():
+    e = quantify.Estimate(share=0.4, low=0.3, high=0.5, se=0.05, predicted_share=0.45, predicted_se=0.04,
+                          list_share=0.6, followers=100, sampled=20)
+    assert e.as_dict() == {"share": 0.4, "low": 0.3, "high": 0.5, "se": 0.05, "predicted_share": 0.45,
+                           "predicted_se": 0.04, "list_share": 0.6, "followers": 100, "sampled": 20}
 
 
 @pytest.mark.parametrize("share", [0.1, 0.5, 0.9])
@@ -111,7 +137,7 @@ def test_the_regression_estimate_and_its_standard_error_by_hand():
     # Two sampled units leave no residual degree of freedom: an estimate without a standard error.
     mean, se = quantify.regression_estimate(scores, np.array([0, 5]), np.array([0, 1]))
     assert mean == pytest.approx(0.0 + (1 - 0) / 0.9 * (0.5 - 0.1), abs=1e-12) and np.isnan(se)
-    with pytest.raises(ValueError, match="empty sample"):
+    with pytest.raises(ValueError, match=r"^an empty sample estimates nothing$"):
         quantify.regression_estimate(scores, np.array([], int), np.array([]))
 
 
