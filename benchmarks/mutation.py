@@ -40,7 +40,7 @@ from pipeline.core import atomic  # noqa: E402  (after the path: the checkout's 
 MODULES: dict[str, tuple[str, ...]] = {
     "pipeline/evaluation/intervals.py": ("tests/evaluation/test_intervals.py",),
     "pipeline/evaluation/compare.py": ("tests/evaluation/test_compare.py",),
-    "pipeline/evaluation/gate.py": ("tests/evaluation/test_gate.py",),
+    "pipeline/evaluation/gate.py": ("tests/evaluation/test_gate.py", "tests/evaluation/test_gate_rules.py"),
     "pipeline/audit/quantify.py": ("tests/audit/test_quantify.py",),
     "pipeline/features.py": ("tests/test_features.py",),
     "pipeline/core/atomic.py": ("tests/core/test_atomic.py", "tests/core/test_atomic_together.py"),
