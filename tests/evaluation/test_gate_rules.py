@@ -16,11 +16,11 @@ from tests.evaluation.test_gate import ON
 LENIENT = dataclasses.replace(ON, min_accuracy=0.5, min_roc_auc=0.5)
 
 
-def run(label="run", keep_splits: int | None = None, **kwargs) -> compare.RunResults:
+def run(label="run", keep_splits: int | None = None, protocol=PROTOCOL, **kwargs) -> compare.RunResults:
     rows = results_table(**kwargs).to_pylist()
     if keep_splits is not None:  # the hold-out and the first keep_splits k-fold splits (10 seeds each)
         rows = rows[:10 * (1 + keep_splits)]
-    return compare.run_results(splits.table(rows, PROTOCOL), label)
+    return compare.run_results(splits.table(rows, protocol), label)
 
 
 def rule(verdict: dict, name: str) -> dict:
@@ -142,3 +142,11 @@ def test_a_missing_unreadable_or_non_object_verdict_file_is_one_line(tmp_path):
     missing.write_text("[1, 2]")
     with pytest.raises(InputError, match="^" + re.escape(f"{missing}: not a gate verdict (expected a JSON object)")):
         gate.read(missing)
+
+
+def test_a_baseline_of_other_data_is_skipped_in_these_words():
+    own = run(noise_seed=1, protocol={**PROTOCOL, "features_md5": "0" * 32})
+    verdict = gate.judge(LENIENT, own, run("baseline"), alpha=0.05)
+    assert rule(verdict, "no_regression")["detail"] == (
+        f"baseline not comparable: different data (features md5 {'f' * 32} vs {'0' * 32}); only the absolute rules "
+        "judge (`igfake baseline` makes this run's data the baseline)")
