@@ -43,7 +43,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "pipeline/evaluation/gate.py": ("tests/evaluation/test_gate.py", "tests/evaluation/test_gate_rules.py"),
     "pipeline/audit/quantify.py": ("tests/audit/test_quantify.py",),
     "pipeline/features.py": ("tests/test_features.py",),
-    "pipeline/core/atomic.py": ("tests/core/test_atomic.py", "tests/core/test_atomic_together.py"),
+    "pipeline/core/atomic.py": ("tests/core/test_atomic.py", "tests/core/test_atomic_together.py",
+                                "tests/core/test_atomic_formats.py"),
 }
 GOAL = 0.90
 OUT = REPO / "reports" / "mutation.json"
