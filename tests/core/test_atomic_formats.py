@@ -53,7 +53,7 @@ def test_temporaries_are_hidden_siblings_named_after_the_target(tmp_path):
         assert tmp.name.startswith(".model.tflite.") and tmp.name.endswith(".tmp.parquet")
         tmp.write_bytes(b"x")
     assert target.read_bytes() == b"x"
-    parts = tmp_path / "new" / "parts"
+    parts = tmp_path / "new" / "scores" / "parts"
     with atomic.atomic_directory(parts) as tmp:
         assert tmp.parent == parts.parent and tmp.name.startswith(".parts.") and tmp.name.endswith(".tmp")
         (tmp / "0.parquet").write_bytes(b"0")
