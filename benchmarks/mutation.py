@@ -42,7 +42,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "pipeline/evaluation/compare.py": ("tests/evaluation/test_compare.py",),
     "pipeline/evaluation/gate.py": ("tests/evaluation/test_gate.py", "tests/evaluation/test_gate_rules.py"),
     "pipeline/audit/quantify.py": ("tests/audit/test_quantify.py",),
-    "pipeline/features.py": ("tests/test_features.py",),
+    "pipeline/features.py": ("tests/test_features.py", "tests/test_features_batch.py"),
     "pipeline/core/atomic.py": ("tests/core/test_atomic.py", "tests/core/test_atomic_together.py",
                                 "tests/core/test_atomic_formats.py"),
 }
