@@ -90,3 +90,13 @@ def test_the_feature_spec_by_hand():
                                     "description": "digits in username", "heavy_tailed": False}
     assert spec["features"][0] == {"index": 0, "name": "username_type", "dtype": "int8",
                                    "description": "username regex type 0-3", "heavy_tailed": False}
+
+
+def test_every_column_has_its_features_type_row_wise_and_vectorised():
+    table = pa.Table.from_pylist([USER, USER | {"username": "4x", "following_count": 0}])
+    for got in (features.compute(table.to_pylist()), features.compute_batch(table)):
+        assert [c.type for c in got.columns] == [f.dtype for f in features.SEED16]
+    entries = features.compute_batch(table, "follower_list")
+    assert [c.type for c in entries.columns] == [f.dtype for f in features.FOLLOWER_LIST]
+    types = features.username_types(pa.array(["maya.lind", "4x", "maya"]))
+    assert types.type == pa.int8() and types.to_pylist() == [1, 0, 3]
