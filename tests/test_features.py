@@ -58,6 +58,38 @@ def test_seed16_computes_the_article_features_in_order():
     assert second["follower_following_ratio"] == 0.0 and second["reel_auto_archive"] == 0
 
 
+def test_the_follower_list_set_is_what_a_list_entry_carries_plus_the_usernames_length_and_digits():
+    """The list-only model's features by hand: "farm_0042.x" is 11 characters with 4 digits (type 1, 3 parts),
+    "Zoë Ann" 7 characters with one non-ASCII; digits as str.isdigit counts them, so "٣" (Arabic-Indic three)
+    counts too."""
+    entry = {"username": "farm_0042.x", "full_name": "Zoë Ann", "is_private": False, "is_verified": True,
+             "has_anonymous_profile_picture": True}
+    other = {**entry, "username": "maya٣", "full_name": ""}
+    table = features.compute([entry, other], "follower_list")
+    assert table.to_pylist() == [
+        {"username_type": 1, "username_parts": 3, "full_name_length": 7, "full_name_parts": 2,
+         "full_name_question_marks": 1, "is_private": 0, "is_verified": 1, "has_anonymous_profile_picture": 1,
+         "username_length": 11, "username_digits": 4},
+        {"username_type": 3, "username_parts": 1, "full_name_length": 0, "full_name_parts": 0,
+         "full_name_question_marks": 0, "is_private": 0, "is_verified": 1, "has_anonymous_profile_picture": 1,
+         "username_length": 5, "username_digits": 1},
+    ]
+    assert [f.dtype for f in features.FOLLOWER_LIST][-2:] == [pa.int16(), pa.int16()]
+    np.testing.assert_array_equal(features.to_matrix(table, "follower_list")[0],
+                                  np.array([1, 3, 7, 2, 1, 0, 1, 1, 11, 4], np.float32))
+
+
+def test_the_heavy_tailed_features_are_the_five_counts_and_nothing_a_list_entry_carries():
+    """The model log-scales these: the ratio and the four counts (seed16 columns 7-11), none of the flags,
+    lengths or part counts, and none of the follower_list set."""
+    assert features.heavy_tailed_columns("seed16") == [7, 8, 9, 10, 11]
+    assert [features.feature_names("seed16")[i] for i in (7, 8, 9, 10, 11)] == [
+        "follower_following_ratio", "follower_count", "following_count", "media_count", "usertags_count"]
+    assert features.heavy_tailed_columns("follower_list") == []
+    assert [f["heavy_tailed"] for f in features.spec("seed16")["features"]] == [i in range(7, 12) for i in range(16)]
+    assert not any(f["heavy_tailed"] for f in features.spec("follower_list")["features"])
+
+
 def test_matrix_and_spec_agree_on_order_and_count():
     table = features.compute([USER])
     matrix = features.to_matrix(table)

@@ -29,6 +29,8 @@ def test_the_simulated_account_has_the_share_asked_for_and_everyone_follows_it()
 
 
 def test_audit_cli_pages_samples_and_estimates_as_the_estimator_would(models, tmp_path, capsys, monkeypatch):
+    """Wiring, not the value: the command's numbers equal the estimator's on the same followers, sample and
+    models (the estimator's own numbers are checked by hand and by simulated coverage in test_quantify.py)."""
     monkeypatch.setattr("pipeline.core.paths.AUDIT_CACHE", tmp_path / "data" / "cache" / "audit")
     name = repo_params().audit.simulator.accounts[1]  # not the first: the world holds them all
     argv = ["audit", name, "--json", "--followers", "700", "--authentic-share", "0.4", "--sample-size", "50",

@@ -51,6 +51,44 @@ def test_the_lower_end_of_the_interval_must_reach_the_bound_not_the_mean():
                         rf"{strict.min_accuracy}", gate.why(verdict)), gate.why(verdict)
 
 
+T_975_9 = 2.262157  # Student's t, 97.5th percentile, 9 degrees of freedom, from a printed table
+
+
+def hand_interval(table, metric: str) -> tuple[float, float]:
+    """(lower end, mean) of ``metric``'s 95% k-fold interval, worked out from the rows: the seed mean of each
+    of the 10 k-fold splits, their sample variance times (1/J + n_test/n_train), t with 9 df."""
+    rows = table.to_pandas()
+    means = rows[rows["split"] != "holdout"].groupby("split")[metric].mean().to_numpy()
+    assert len(means) == 10
+    se = ((1 / 10 + 200 / 800) * means.var(ddof=1)) ** 0.5
+    return means.mean() - T_975_9 * se, means.mean()
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "roc_auc"])
+def test_a_bound_between_the_lower_end_and_the_mean_fails_and_each_metric_meets_its_own_bound(metric):
+    """The rule is the interval's lower end, not the mean: a bound strictly between the two fails, one just
+    below the lower end passes. Each metric is judged against its own bound (ROC AUC sits about 0.04 above
+    accuracy here, so the other metric's bound would give the other answer)."""
+    table = results_table(noise_seed=1)
+    current = compare.run_results(table, "run")
+    low, mean = hand_interval(table, metric)
+    other = {"accuracy": "roc_auc", "roc_auc": "accuracy"}[metric]
+    other_low, other_mean = hand_interval(table, other)
+    assert low + 0.002 < mean and abs(other_mean - mean) > 0.02  # the draw leaves room for both bounds
+    between = {f"min_{metric}": (low + mean) / 2, f"min_{other}": other_low - 0.001}
+    failing = gate.judge(dataclasses.replace(ON, no_regression=False, **between), current, None, alpha=0.05)
+    assert failing["failed"] == [f"min_{metric}"] and not failing["blessed"]
+    assert failing["intervals"][metric]["low"] == pytest.approx(low, abs=1e-6)
+    assert failing["intervals"][metric]["mean"] == pytest.approx(mean, abs=1e-12)
+    below = {f"min_{metric}": low - 0.001, f"min_{other}": other_low - 0.001}
+    passing = gate.judge(dataclasses.replace(ON, no_regression=False, **below), current, None, alpha=0.05)
+    assert passing["blessed"] and passing["failed"] == []
+    # The other metric's bound set between its lower end and mean fails that rule alone.
+    swapped = {f"min_{metric}": low - 0.001, f"min_{other}": (other_low + other_mean) / 2}
+    assert gate.judge(dataclasses.replace(ON, no_regression=False, **swapped), current, None,
+                      alpha=0.05)["failed"] == [f"min_{other}"]
+
+
 def test_a_significant_regression_against_the_baseline_fails_the_gate():
     lenient = dataclasses.replace(ON, min_accuracy=0.8)
     verdict = gate.judge(lenient, run(shift=-0.02, noise_seed=1), run("baseline"), alpha=0.05)

@@ -8,6 +8,8 @@ correction term set to zero the two must agree exactly).
 from __future__ import annotations
 
 import json
+import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -15,6 +17,7 @@ import pyarrow as pa
 import pytest
 from scipy import stats
 
+from pipeline.core.errors import CompareError
 from pipeline.core.params import GateParams
 from pipeline.evaluation import compare, evaluate, gate, intervals, splits, variance
 from pipeline.reporting import report
@@ -144,3 +147,58 @@ def test_the_level_decides_the_verdict_the_same_way_in_every_tool():
     assert strict["verdict"] == compare.compare(forest, mlp, 0.01).metric("accuracy").verdict == \
         intervals.NO_DIFFERENCE
     assert strict["ci"][0] < usual["ci"][0] and usual["ci"][1] < 0 < strict["ci"][1]
+
+
+def test_two_splits_are_the_fewest_an_interval_is_made_of():
+    two = intervals.corrected_interval([0.90, 0.94], test_train_ratio=0.25, alpha=0.05)
+    # Mean 0.92, sample variance 0.0008, t(0.975, 1 df) = 12.706205 from the table.
+    half = 12.706205 * np.sqrt((1 / 2 + 0.25) * 0.0008)
+    assert (two.low, two.high, two.df) == (pytest.approx(0.92 - half, abs=1e-5), pytest.approx(0.92 + half, abs=1e-5),
+                                           1.0)
+    assert two.as_dict() == {"mean": two.mean, "low": two.low, "high": two.high, "df": 1.0, "level": 0.95}
+    with pytest.raises(CompareError, match=re.escape(
+            "an interval needs at least 2 k-fold splits, got 1 (set train.split.repeats >= 1)")):
+        intervals.corrected_interval([0.9], test_train_ratio=0.25, alpha=0.05)
+
+
+def test_a_difference_without_noise_is_exact_and_warns_about_nothing():
+    """Every split the same: the standard error is 0, so the p-value is 1 for a zero difference and 0 for any
+    other (no division warning on the way), and the interval is the point."""
+    d = np.array([[0.0, 0.0, 0.0], [0.01, 0.01, 0.01], [-0.02, -0.02, -0.02]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mean, low, high, p = intervals.corrected_t_test(d, test_train_ratio=0.25, alpha=0.05)
+    np.testing.assert_array_equal(p, [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(mean, [0.0, 0.01, -0.02])
+    np.testing.assert_allclose(low, [0.0, 0.01, -0.02])
+    np.testing.assert_allclose(high, [0.0, 0.01, -0.02])
+
+
+@pytest.mark.parametrize(("low", "high", "expected"), [
+    (-0.02, 0.0, "no detectable difference"), (0.0, 0.0, "no detectable difference"), (0.001, 0.02, "better"),
+])
+def test_an_interval_touching_zero_is_no_detectable_difference_and_higher_is_better_by_default(low, high, expected):
+    assert intervals.verdict(low, high) == expected
+    assert intervals.verdict(-high, -low) == {"better": "worse"}.get(expected, expected)
+
+
+def test_split_means_are_named_by_their_metric_and_indexed_by_split_in_order():
+    rows = pd.DataFrame({"split": ["b", "b", "a", "a"], "member_seed": [0, 1, 0, 1], "accuracy": [0.9, 0.8, 0.7, 0.5]})
+    means = intervals.split_means(rows, "accuracy")
+    assert means.name == "accuracy" and list(means.index) == ["b", "a"]
+    np.testing.assert_allclose(means.to_numpy(), [0.85, 0.6])
+
+
+def test_float32_split_results_are_computed_in_float64():
+    """A table written in float32 gives the interval of those float32 numbers, worked out in float64 (not
+    float32 rounding, seven digits)."""
+    values = np.array([0.9013, 0.9127, 0.9391, 0.9004, 0.9262], np.float32)
+    exact = values.astype(np.float64)
+    se = np.sqrt((1 / 5 + 0.25) * exact.var(ddof=1))
+    got = intervals.corrected_interval(values, test_train_ratio=0.25, alpha=0.05)
+    assert got.mean == exact.mean()
+    assert intervals.corrected_variance(values, 0.25) == (1 / 5 + 0.25) * exact.var(ddof=1)
+    assert got.high - got.mean == pytest.approx(stats.t.ppf(0.975, 4) * se, rel=1e-13)
+    mean, *_ = intervals.corrected_t_test(values[None, :], 0.25, 0.05)
+    assert mean[0] == exact.mean()
+    np.testing.assert_array_equal(intervals.seed_means(values.reshape(1, 5)), [exact.mean()])

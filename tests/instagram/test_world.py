@@ -1,7 +1,9 @@
 """The simulated Instagram looks like the real sample: calibrated per labelled class, and not trivially separable."""
 
+import hashlib
 import json
 import re
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -27,11 +29,9 @@ def default_world() -> World:
     return world_for(params.simulator, params.crawl.seed_accounts)
 
 
-@pytest.fixture(scope="module")
-def shared_calibration() -> dict:
-    if not SHARED.is_file():
-        pytest.skip(f"calibration data not found at {SHARED} (it lives beside the repository, in ../shared)")
-    return by_class(json.loads(SHARED.read_text())["classes"])
+# SHA-256 of ../shared/calibration/instagram_class_stats.json, the real sample's statistics, as read on
+# 2026-12-04: the package's copy must be those bytes, checked in any clone (../shared is not in the repository).
+SHARED_SHA256 = "0b8f106a65bb09bfa36105ad78ed03542f65621c56e2c7da8476a2c784780e45"
 
 
 def by_class(classes: dict) -> dict:
@@ -142,9 +142,16 @@ def test_default_world_matches_the_calibration_per_labelled_class(default_world,
     assert not far, f"quantiles more than {QUANTILE_FACTOR}x off (simulated, real): {far}"
 
 
-def test_the_package_carries_the_shared_calibration(shared_calibration):
-    """The package must not read ../shared at run time; its copy has to stay the shared numbers."""
-    assert load_calibration() == shared_calibration
+def test_the_package_carries_the_shared_calibration():
+    """The package must not read ../shared at run time; its copy has to stay the shared numbers: the same
+    bytes as the shared file's recorded digest in any clone, and the same classes as the file itself where
+    ../shared is at hand (so a changed shared file fails here until the copy and the digest follow it)."""
+    copy = resources.files("pipeline.instagram").joinpath("calibration.json").read_bytes()
+    assert hashlib.sha256(copy).hexdigest() == SHARED_SHA256
+    assert load_calibration() == by_class(json.loads(copy)["classes"])
+    if SHARED.is_file():
+        assert hashlib.sha256(SHARED.read_bytes()).hexdigest() == SHARED_SHA256
+        assert load_calibration() == by_class(json.loads(SHARED.read_text())["classes"])
 
 
 def test_quantile_gap_is_sane_at_zero():

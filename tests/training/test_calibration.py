@@ -60,6 +60,32 @@ def test_the_fit_is_the_log_loss_minimum_on_the_rows_it_was_given():
             assert log_loss(y, nudged.apply(z)) >= best - 1e-12, (method, da, db)
 
 
+@pytest.mark.parametrize("method", ["temperature", "platt"])
+def test_the_fit_is_the_maximum_likelihood_scipy_finds_on_its_own(method):
+    """An oracle that shares no code with the fit (which is scikit-learn's logistic regression): SciPy's
+    BFGS on the Bernoulli log-likelihood of sigmoid(scale * z + shift), with its exact gradient."""
+    from scipy.optimize import minimize
+
+    y, z = overconfident(300, scale=2.2, shift=0.7, seed=12)
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        scale, shift = theta[0], theta[1] if method == "platt" else 0.0
+        eta = scale * z + shift
+        value = float(np.sum(np.logaddexp(0, eta) - y * eta))
+        residual = expit(eta) - y
+        gradient = np.array([np.sum(residual * z), np.sum(residual)])
+        return value, gradient if method == "platt" else gradient[:1]
+
+    start = np.array([1.0, 0.0]) if method == "platt" else np.array([1.0])
+    oracle = minimize(loss, start, jac=True, method="BFGS", options={"gtol": 1e-10})
+    assert np.max(np.abs(oracle.jac)) < 1e-6  # at the optimum (BFGS may stop at precision loss there)
+    fitted = calibration.fit(method, y, z)
+    assert fitted.scale == pytest.approx(oracle.x[0], rel=1e-5)
+    assert fitted.shift == (pytest.approx(oracle.x[1], abs=1e-5) if method == "platt" else 0.0)
+    # And the truth it was drawn from (sigmoid(t), z = 2.2 t + 0.7) is near, at 300 rows.
+    assert fitted.scale == pytest.approx(1 / 2.2, rel=0.3)
+
+
 def test_ensemble_logit_is_exact_for_one_member_and_finite_for_a_confident_ensemble():
     logits = np.array([[1.0, -2.0, 0.3], [2.0, -0.5, -0.3]])
     z = calibration.ensemble_logit(logits)
@@ -148,6 +174,7 @@ def test_study_fits_the_calibration_on_validation_rows_only(trained):
     fit = _split_fit(trained, np.sort(rows[:100]), np.sort(rows[100:200]))
     params = dataclasses.replace(repo_params().train, calibration="temperature")
     logit, fitted, shipped = study.calibrate(y, fit, params)
+    # Which rows reach the fit (the fit's value is checked against SciPy above): the validation rows alone.
     assert fitted == calibration.fit("temperature", y[fit.split.valid], logit[fit.split.valid])
     np.testing.assert_allclose(shipped, fitted.apply(logit), atol=1e-7)
     flipped = y.copy()
