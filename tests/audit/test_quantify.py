@@ -83,7 +83,9 @@ def test_one_labelled_row_per_class_gives_rates_of_zero_or_one_and_a_variance_ov
 def test_a_gap_of_exactly_0_05_between_the_rates_is_refused():
     rates = Rates(true_authentic=1, false_fake=7, false_authentic=3, true_fake=37)  # 1/8 - 3/40 == 0.05 exactly
     assert rates.tpr - rates.fpr == 0.05
-    with pytest.raises(ValueError, match=r"barely separates the classes \(tpr 0\.125, fpr 0\.075\)"):
+    with pytest.raises(ValueError, match=r"barely separates the classes: it calls 12\.5% of authentic rows authentic "
+                                         r"\(tpr, 1 of 8\) and 7\.5% of fake rows authentic \(fpr, 3 of 40\); "
+                                         r"tpr - fpr = 0\.050 is not above 0\.05"):
         quantify.adjust(0.1, 0.01, rates)
 
 
