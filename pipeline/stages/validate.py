@@ -28,7 +28,7 @@ def main() -> None:
             raise InputError(f"{paths.shown(paths.REFERENCE)}: not found; write it with `igfake baseline` "
                              "and commit it")
         current = drift.scored(pq.read_table(paths.FEATURES), pq.read_table(paths.PREDICTIONS),
-                               params.featurize.feature_set)
+                               params.featurize.feature_set, paths.shown(paths.FEATURES))
         reference = drift.read_table(paths.REFERENCE, paths.shown(paths.REFERENCE))
         report = drift.drift(reference, current, params.featurize.feature_set, params.drift)
         atomic.write_json(paths.DRIFT, {"reference": paths.shown(paths.REFERENCE), **report})

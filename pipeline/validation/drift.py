@@ -37,6 +37,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from pipeline import features
+from pipeline.core import paths
 from pipeline.core.errors import InputError
 from pipeline.core.params import DriftParams
 from pipeline.core.vocabulary import AUTHENTIC, FAKE, LABEL_VALUE
@@ -52,13 +53,14 @@ def is_categorical(feature: features.Feature) -> bool:
     return feature.dtype == pa.int8()
 
 
-def scored(table: pa.Table, predictions: pa.Table | None, feature_set: str) -> pa.Table:
+def scored(table: pa.Table, predictions: pa.Table | None, feature_set: str,
+           name: str = "features table") -> pa.Table:
     """A features table's ``pk``, ``label`` (when it has one) and features, with the shipped model's ``prob``
-    joined on ``pk`` (null where it has none; no column without ``predictions``)."""
+    joined on ``pk`` (null where it has none; no column without ``predictions``). ``name``: the table in messages."""
     columns = [c for c in ("pk", "label") if c in table.column_names] + features.feature_names(feature_set)
     missing = [c for c in features.feature_names(feature_set) if c not in table.column_names]
     if missing:
-        raise InputError(f"features table: no column {missing[0]!r} (feature set {feature_set})")
+        raise InputError(f"{name}: no column {missing[0]!r} (feature set {feature_set})")
     table = table.select(columns)
     if predictions is not None and "pk" in table.column_names:
         probs = dict(zip(predictions.column("pk").to_pylist(), predictions.column(SCORE).to_pylist(), strict=True))
@@ -70,7 +72,7 @@ def scored(table: pa.Table, predictions: pa.Table | None, feature_set: str) -> p
 def reference_table(table: pa.Table, predictions: pa.Table | None, feature_set: str, rows: int,
                     seed: int) -> pa.Table:
     """The reference: :func:`scored`, at most ``rows`` rows (a seeded sample of them, in their order)."""
-    table = scored(table, predictions, feature_set)
+    table = scored(table, predictions, feature_set, paths.shown(paths.FEATURES))
     if table.num_rows > rows:
         keep = np.sort(np.random.default_rng(seed).choice(table.num_rows, size=rows, replace=False))
         table = table.take(pa.array(keep))

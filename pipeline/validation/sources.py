@@ -46,9 +46,9 @@ def features_of(ref: str, feature_set: str, root: Path | None = None) -> tuple[p
     if ref.endswith(".parquet"):
         if not Path(ref).is_file():
             raise InputError(f"{ref}: no such file")
-        return drift.scored(drift.read_table(Path(ref), ref), None, feature_set), ref
+        return drift.scored(drift.read_table(Path(ref), ref), None, feature_set, ref), ref
     table, predictions = run_tables(ref, root, predictions_required=False)
-    return drift.scored(table, predictions, feature_set), ref
+    return drift.scored(table, predictions, feature_set, f"{ref}:{_relative(paths.FEATURES)}"), ref
 
 
 def run_tables(ref: str, root: Path | None = None,
