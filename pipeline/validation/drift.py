@@ -102,6 +102,12 @@ def at_prior(reference: pa.Table, authentic_share: float, seed: int) -> pa.Table
     return reference.take(pa.array(np.sort(keep)))
 
 
+def authentic_share(table: pa.Table) -> float:
+    """The share of a labelled table's rows labelled authentic."""
+    labels = table.column("label").to_numpy()
+    return float(np.mean(labels == LABEL_VALUE[AUTHENTIC])) if len(labels) else 0.0
+
+
 def _values(table: pa.Table, name: str, log: bool) -> np.ndarray:
     column = table.column(name)
     values = pc.drop_null(column).to_numpy(zero_copy_only=False).astype(np.float64)
