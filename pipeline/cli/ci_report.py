@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         json.loads(paths.METRICS.read_text(encoding="utf-8")),
         ci_report.loads_or_none(_git_show(args.against, "reports/variance.json")),
         verdict, commit or args.against,
-        hashlib.md5(paths.BASELINE.read_bytes()).hexdigest() if paths.BASELINE.is_file() else None)
+        hashlib.md5(paths.BASELINE.read_bytes()).hexdigest() if paths.BASELINE.is_file() else None,
+        json.loads(paths.DRIFT.read_text(encoding="utf-8")) if paths.DRIFT.is_file() else None)
     atomic.write_text(paths.CI_REPORT, text)
     print(f"{paths.CI_REPORT.relative_to(paths.ROOT)}: {text.splitlines()[2][2:]}; "
           f"{text.splitlines()[3][2:]}; {text.splitlines()[4][2:]}".replace("**", ""))

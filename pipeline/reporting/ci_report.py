@@ -107,8 +107,9 @@ def gate_section(gate: Mapping[str, Any]) -> list[str]:
 def build(committed_lock: str, fresh_lock: str, comparison: compare.Comparison | None, comparison_note: str,
           committed_metrics: Mapping[str, Any] | None, fresh_metrics: Mapping[str, Any],
           variance: Mapping[str, Any] | None, gate: Mapping[str, Any], commit: str,
-          baseline_md5: str | None = None) -> str:
-    """The Markdown report; paths to plots are relative to ``reports/`` (where ci.md is written)."""
+          baseline_md5: str | None = None, drift: Mapping[str, Any] | None = None) -> str:
+    """The Markdown report; paths to plots are relative to ``reports/`` (where ci.md is written); ``drift`` is
+    reports/drift.json (stage validate), None if there is none."""
     outputs, identical = outputs_section(committed_lock, fresh_lock)
     verdict = comparison.verdict if comparison else "not compared"
     gated = gate_label(gate)
@@ -116,6 +117,9 @@ def build(committed_lock: str, fresh_lock: str, comparison: compare.Comparison |
             f"- data stages: **{'bit-identical' if identical else 'NOT bit-identical'}**",
             f"- metrics against the committed run: **{verdict}**",
             f"- quality gate: **{gated}**",
+            f"- data drift against the reference: **{drift['verdict']}**{drift['summary'][len(drift['verdict']):]}"
+            if drift else
+            "- data drift against the reference: not measured (no reports/drift.json)",
             ""]
     shown = [plot_registry.PLOTS[name] for name in PLOTS]
     plots = ["## Plots", "", *[f"![{p.title}](plots/{p.png.name})" for p in shown]]

@@ -74,8 +74,9 @@ def main() -> None:
         pngs = plot_registry.png_files()
         plots.write_pngs(ev, pngs)
         atomic.write_text(paths.MODEL_CARD, card)
+        drift = json.loads(paths.DRIFT.read_text(encoding="utf-8")) if paths.DRIFT.is_file() else None
         atomic.write_text(paths.REPORT_HTML, report.html_report(ev.report, ev.slices, ev.variance, labels,
-                                                                pngs, card, alpha, verdict))
+                                                                pngs, card, alpha, verdict, drift))
         atomic.write_json(paths.GATE, verdict)
         models = ev.report["models"]
         log.info("accuracy %s (shipped, threshold %.2f, rule %s); %s", report.interval(models[SHIPPED]["accuracy"]),

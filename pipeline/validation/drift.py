@@ -224,7 +224,7 @@ def drift(reference: pa.Table, current: pa.Table, feature_set: str, params: Drif
         verdict = PRIOR_SHIFT
     else:
         verdict = NO_DRIFT
-    return {
+    report = {
         "feature_set": feature_set,
         "method": method,
         "rows": {"reference": reference.num_rows, "current": current.num_rows},
@@ -232,6 +232,8 @@ def drift(reference: pa.Table, current: pa.Table, feature_set: str, params: Drif
         "features": results, "score": score, "prior": prior,
         "drifted_features": drifted, "verdict": verdict,
     }
+    # What the report, the CI report and MLflow show, so they read the JSON and import nothing of this module.
+    return {**report, "summary": summary_line(report), "headline": headline(report)}
 
 
 def _summary(by_group: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -264,11 +266,12 @@ def summary_line(report: dict[str, Any]) -> str:
 
 
 def headline(report: dict[str, Any]) -> dict[str, float]:
-    """The numbers a tracker logs: how many features drifted, the largest PSI, the prior's difference."""
+    """The numbers MLflow logs (as ``drift.<key>``): how many features drifted, the largest PSI, whether the
+    verdict is drift, the prior's difference and whether it shifted."""
     psis = [r["psi"] for r in report["features"].values() if "psi" in r]
-    out = {"drift.features_drifted": float(len(report["drifted_features"])),
-           "drift.max_psi": float(max(psis)) if psis else 0.0,
-           "drift.drifted": float(report["verdict"] == DRIFT)}
+    out = {"features_drifted": len(report["drifted_features"]), "max_psi": max(psis) if psis else 0.0,
+           "drifted": int(report["verdict"] == DRIFT)}
     if report.get("prior"):
-        out["drift.prior_difference"] = float(report["prior"]["difference"])
+        out["prior_difference"] = report["prior"]["difference"]
+        out["prior_shifted"] = int(report["prior"]["shifted"])
     return out
