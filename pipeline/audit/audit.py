@@ -7,6 +7,10 @@
 4. Estimate the share (:mod:`pipeline.audit.quantify`): the sample corrects the list model, the shipped model's
    held-out error rates at its threshold (``models/decision.json``, where evaluate recorded the threshold it
    chose) correct the shipped model.
+5. Given the drift reference (``data/baseline/reference.parquet``), compare the sample's features with it at the
+   estimated share (:func:`pipeline.validation.drift.drift`): a prevalence unlike the training data's is what
+   the audit measures, but followers that do not look like the training data *given their label* (covariate
+   drift) break the error rates the estimate leans on, and the interval is then less trustworthy than it says.
 
 Requests go through the crawl's client (:mod:`pipeline.instagram.api`): its endpoints, paging and pk checks,
 rate limit, retries and resume journal. No TensorFlow is imported.
@@ -14,6 +18,7 @@ rate limit, retries and resume journal. No TensorFlow is imported.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable
@@ -23,16 +28,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from pipeline import features
 from pipeline.audit import quantify
 from pipeline.core import paths
 from pipeline.core.errors import CrawlError, FieldError, InputError, RequestFailed
+from pipeline.core.params import DriftParams
 from pipeline.instagram import api
 from pipeline.instagram.api import ApiClient
 from pipeline.instagram.records import normalize_user
 from pipeline.serving import decision as decision_lib
 from pipeline.serving import litert
+from pipeline.validation import drift as drift_lib
 
 SHIPPED_FEATURE_SET = "seed16"
 
@@ -83,6 +91,7 @@ class AuditResult:
     unavailable: int  # sampled followers whose profile could not be fetched (deleted, 404): left out
     naive_requests: int  # one profile request per follower, plus the same pages
     simulated: bool = False  # the account and its followers are the simulator's (audit.source simulator)
+    drift: dict[str, Any] | None = None  # the sample against the drift reference (None: no reference given)
 
     def as_dict(self) -> dict[str, Any]:
         e = self.estimate
@@ -92,7 +101,22 @@ class AuditResult:
                 "predicted_share_in_sample_model": e.predicted_share, "list_model_share": e.list_share,
                 "requests": self.requests, "cached_answers": self.cached, "pages": self.pages,
                 "requests_if_one_per_follower": self.naive_requests,
-                "requests_per_follower": (self.requests + self.cached) / max(e.followers, 1)}
+                "requests_per_follower": (self.requests + self.cached) / max(e.followers, 1),
+                "drift": self.drift}
+
+    def drift_line(self) -> str:
+        """How far the sampled followers are from the training data, and what that means for the interval."""
+        d = self.drift
+        if d is None:
+            return ("drift not checked: no drift reference (data/baseline/reference.parquet, written by "
+                    "`igfake baseline`)")
+        where = (f"{d['sampled']} sampled profiles against the training data at the estimated "
+                 f"{d['at_share']:.1%} authentic")
+        if d["drifted_features"]:
+            return (f"covariate drift in {', '.join(d['drifted_features'])} ({where}): these followers do not "
+                    "look like the training data, so the 95% interval is less trustworthy than it says")
+        return (f"no covariate drift ({where}; the training data has {d['reference_share']:.1%}: a different "
+                "prevalence is what the audit measures)")
 
     def line(self) -> str:
         e = self.estimate
@@ -139,19 +163,31 @@ def fetch_profiles(client: ApiClient, pks: list[int], concurrency: int) -> dict[
 
 
 def audit(client: ApiClient, account: str, models: Models, sample_size: int, seed: int, concurrency: int,
-          page_size: int = api.MAX_PAGE, progress: Callable[[str, int], None] | None = None) -> AuditResult:
-    """Audit ``account``'s followers (see the module docstring).
+          page_size: int = api.MAX_PAGE, progress: Callable[[str, int], None] | None = None,
+          reference: pa.Table | None = None, drift_params: DriftParams | None = None) -> AuditResult:
+    """Audit ``account``'s followers (see the module docstring); with a ``reference`` (and ``drift_params``),
+    the sample's drift from it too.
 
     A request past the client's budget (:class:`~pipeline.instagram.api.Budget`) is an error naming the account.
     """
     try:
-        return _audit(client, account, models, sample_size, seed, concurrency, page_size, progress)
+        result, sample = _audit(client, account, models, sample_size, seed, concurrency, page_size, progress)
     except api.RequestBudgetSpent as exc:  # raised by the client, which knows no account
         raise api.RequestBudgetSpent(f"account {account!r}: {exc}") from None
+    if reference is None or drift_params is None:
+        return result
+    share = min(max(result.estimate.share, 0.0), 1.0)
+    report = drift_lib.drift(reference, sample, SHIPPED_FEATURE_SET, drift_params, authentic_share=share)
+    return dataclasses.replace(result, drift={
+            "verdict": report["verdict"], "drifted_features": report["drifted_features"],
+        "sampled": sample.num_rows, "at_share": share, "reference_share": drift_lib.authentic_share(reference),
+        "features": {n: {k: f[k] for k in ("test", "p_adjusted", "distance", "psi", "drifted") if k in f}
+                     for n, f in report["features"].items()}})
 
 
 def _audit(client: ApiClient, account: str, models: Models, sample_size: int, seed: int, concurrency: int,
-           page_size: int, progress: Callable[[str, int], None] | None) -> AuditResult:
+           page_size: int, progress: Callable[[str, int], None] | None) -> tuple[AuditResult, pa.Table]:
+    """The audit, and the sampled profiles' features (what the drift check compares)."""
     pk = api.user_pk(client, account, "account")
     entries, pages = followers(client, pk, page_size,
                                (lambda n: progress("followers", n)) if progress is not None else None,
@@ -167,10 +203,10 @@ def _audit(client: ApiClient, account: str, models: Models, sample_size: int, se
     if len(kept) < 3:
         raise CrawlError(f"account {account!r}: fewer than 3 sampled profiles could be fetched")
     users = [profiles[entries[i]["pk"]] for i in kept]
-    shipped = models.shipped.run(features.to_matrix(features.compute(users, SHIPPED_FEATURE_SET),
-                                                    SHIPPED_FEATURE_SET))
+    sample = features.compute(users, SHIPPED_FEATURE_SET)
+    shipped = models.shipped.run(features.to_matrix(sample, SHIPPED_FEATURE_SET))
     estimate = quantify.estimate(list_scores, models.list_threshold, kept, shipped >= models.threshold, models.rates)
     stats = client.stats
     return AuditResult(account=account, estimate=estimate, requests=stats.requests, cached=stats.cached, pages=pages,
                        unavailable=len(chosen) - len(kept),
-                       naive_requests=1 + math.ceil(len(entries) / page_size) + len(entries))
+                       naive_requests=1 + math.ceil(len(entries) / page_size) + len(entries)), sample

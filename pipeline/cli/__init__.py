@@ -29,7 +29,8 @@ COMMANDS: dict[str, str] = {
     "label": "label the crawled profiles in the terminal, one key per decision",
     "mlflow": "MLflow: `igfake mlflow ui` serves the UI, `igfake mlflow sync` after `dvc exp run`",
     "compare": "compare two runs (or two models of one run) with the noise: paired differences, intervals, verdicts",
-    "baseline": "make a run the quality gate's baseline (data/baseline/splits.parquet)",
+    "drift": "has the data drifted between two runs (or a run and the reference)? per feature, label prior, scores",
+    "baseline": "make a run the quality gate's baseline and the drift reference (data/baseline/)",
     "promote": "make a run's registered model the champion (models:/NAME@champion), if the gate blessed it",
     "ci-report": "write reports/ci.md: reproduction, metrics judged with their noise, the gate, the plots; "
                  "exit status 1 when the gate did not bless the model, 2 when an input is broken",

@@ -27,6 +27,7 @@ from pipeline.core.errors import CrawlError, ParamsError
 from pipeline.core.params import AuditParams, CrawlParams, load
 from pipeline.instagram.api import Budget, ResponseCache
 from pipeline.instagram.sources import SESSION_ENV, cache_dir, client_for, session_headers
+from pipeline.validation import drift
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--card", type=Path, default=paths.AUDIT_CARD,
                         help="the list-only model's card: its features and its own threshold, train_list.threshold "
                              "(stage train-list)")
+    parser.add_argument("--reference", type=Path, default=paths.REFERENCE,
+                        help="the drift reference the sampled profiles are compared with (default: "
+                             "data/baseline/reference.parquet; missing: drift is not checked)")
     parser.add_argument("--decision", type=Path, default=paths.DECISION,
                         help="the shipped model's threshold and its held-out error rates at it, as evaluate chose "
                              "them (default: models/decision.json)")
@@ -103,13 +107,14 @@ def run(args: argparse.Namespace) -> int:
         raise CrawlError(f"the instagram source needs a session: set the environment variable {SESSION_ENV} to "
                          "the 'sessionid' cookie of a logged-in Instagram session")
     models = audit.Models.load(args.list_model, args.model, args.card, args.decision)
+    reference = drift.read_table(args.reference, paths.shown(args.reference)) if args.reference.is_file() else None
     with api(params, args.account, crawl, loaded.simulator.annotator_mistake_rate) as (base_url, headers, identity):
         journal_dir = cache_dir(paths.AUDIT_CACHE, params.source, identity)
         cache = ResponseCache(journal_dir / "responses.jsonl")
         try:
             client = client_for(crawl, base_url, cache, headers, Budget("audit", params.max_pages, params.max_requests))
             result = audit.audit(client, args.account, models, params.sample_size, params.seed, crawl.concurrency,
-                                 crawl.page_size)
+                                 crawl.page_size, reference=reference, drift_params=loaded.drift)
         finally:
             cache.close()
     result = dataclasses.replace(result, simulated=params.source == "simulator")
@@ -118,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.as_dict(), indent=2))
     else:
         print(result.line())
+        print(result.drift_line())
     if result.unavailable:
         print(f"{result.unavailable} sampled profiles could not be fetched and were left out", file=sys.stderr)
     return 0

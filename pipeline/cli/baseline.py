@@ -1,6 +1,9 @@
-"""``igfake baseline``: make a run the quality gate's baseline (``data/baseline/splits.parquet``).
+"""``igfake baseline``: make a run the quality gate's baseline (``data/baseline/splits.parquet``) and the drift
+reference (``data/baseline/reference.parquet``: its features and shipped probabilities, at most
+``drift.reference_rows`` rows).
 
-The gate compares every new run with this file, a dependency of the ``evaluate`` stage tracked by git.
+The gate compares every new run with the first, stage ``validate`` every new run's data with the second; both are
+dependencies tracked by git.
 After accepting a change (a merged pull request, a better recipe), refresh it from that run and commit it:
 ``igfake baseline && git add data/baseline && git commit``.
 """
@@ -13,7 +16,10 @@ import pyarrow.parquet as pq
 
 from pipeline.core import atomic, paths
 from pipeline.core.errors import CompareError
+from pipeline.core.params import load
 from pipeline.evaluation import compare, sources
+from pipeline.validation import drift
+from pipeline.validation import sources as drift_sources
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,10 +35,17 @@ def run(args: argparse.Namespace) -> int:
     except CompareError as exc:
         raise CompareError(f"{exc}, then `dvc repro` and `igfake baseline` again; "
                            f"{paths.shown(paths.BASELINE)} is left as it was") from None
+    params = load()
+    features_table, predictions = drift_sources.run_tables(args.source)  # before writing anything
+    reference = drift.reference_table(features_table, predictions, params.featurize.feature_set,
+                                      params.drift.reference_rows, params.drift.seed)
     with atomic.atomic_path(paths.BASELINE) as tmp:
         pq.write_table(table, tmp)
-    print(f"{paths.BASELINE.relative_to(paths.ROOT)}: baseline from {args.source} ({table.num_rows} rows); "
-          "commit it, then `dvc repro` judges new runs against it")
+    with atomic.atomic_path(paths.REFERENCE) as tmp:
+        pq.write_table(reference, tmp)
+    print(f"{paths.BASELINE.relative_to(paths.ROOT)}: baseline from {args.source} ({table.num_rows} rows), "
+          f"{paths.shown(paths.REFERENCE)}: drift reference ({reference.num_rows} rows); "
+          "commit them, then `dvc repro` judges new runs against them")
     return 0
 
 

@@ -104,10 +104,13 @@ def run(args: argparse.Namespace) -> int:
             f"{rev}:reports/variance.json"))
         compared = checked(lambda: _committed_comparison(rev, load().compare.alpha))
     comparison, note = compared or (None, "the split results are missing or broken (above)")
+    drift = checked(lambda: ci_report.check_drift(ci_report.parse_report(_read(paths.DRIFT), paths.shown(paths.DRIFT)),
+                                                  paths.shown(paths.DRIFT)))
     text = ci_report.build(
         committed_lock, fresh_lock, comparison, note, committed_metrics,
         fresh_metrics, variance, verdict, commit or rev,
-        hashlib.md5(paths.BASELINE.read_bytes()).hexdigest() if paths.BASELINE.is_file() else None, problems)
+        hashlib.md5(paths.BASELINE.read_bytes()).hexdigest() if paths.BASELINE.is_file() else None, problems,
+        drift)
     atomic.write_text(paths.CI_REPORT, text)
     head = text.splitlines()
     print(f"{paths.shown(paths.CI_REPORT)}: {head[2][2:]}; {head[3][2:]}; {head[4][2:]}".replace("**", ""))

@@ -158,6 +158,30 @@ class FeaturizeParams:
 
 
 @dataclass(frozen=True)
+class DriftParams:
+    """Stage ``validate`` and ``igfake drift``: features against the reference (pipeline/validation/drift.py)."""
+
+    # Family-wise significance level of the drift tests: each p-value is Bonferroni-corrected over every
+    # test of one report (features and the model's score, times labels), so a re-crawl of the same world
+    # flags a feature with probability at most alpha.
+    alpha: float = checked(OPEN_FRACTION)
+    # Groups (a label's rows) of more rows than this on both sides are compared by a distance, not a test:
+    # on large samples every test rejects a negligible difference. 1000 is Evidently's default.
+    large_sample: int = checked(POSITIVE_INT)
+    # Large samples: Wasserstein distance over the reference's standard deviation (log1p for heavy-tailed
+    # counts) above which a numeric feature has drifted (Evidently's default 0.1).
+    max_wasserstein: float = checked(POSITIVE_NUMBER)
+    # Large samples: Jensen-Shannon distance (base 2, from 0 to 1) above which a categorical feature has drifted.
+    max_jensen_shannon: float = checked(OPEN_FRACTION)
+    # Quantile bins of the reference for the population stability index (reported, decides nothing).
+    psi_bins: int = checked(Check("an integer from 2 to 100", lambda v: 2 <= v <= 100))
+    # At most this many rows of the accepted run's features go into data/baseline/reference.parquet.
+    reference_rows: int = checked(POSITIVE_INT)
+    # Seeds the reference's sample and the audit's subsample of the reference at its estimated share.
+    seed: int = checked(SEED)
+
+
+@dataclass(frozen=True)
 class RecipeParams:
     """How a member learns, beyond its architecture: one named preset of these is in force."""
 
@@ -253,6 +277,9 @@ class GateParams:
     # No metric significantly worse than the baseline, data/baseline/splits.parquet (`igfake baseline`);
     # skipped when the baseline saw other data (a different features md5).
     no_regression: bool
+    # No drift in reports/drift.json (stage validate: a feature or the model's score beyond drift's
+    # thresholds; a prior shift alone passes). Off by default: the gate then reads no drift report at all.
+    no_drift: bool
 
 
 @dataclass(frozen=True)
@@ -356,6 +383,7 @@ class Params:
     crawl: CrawlParams
     label_import: LabelImportParams
     featurize: FeaturizeParams
+    drift: DriftParams
     train: TrainParams
     evaluate: EvaluateParams
     compare: CompareParams

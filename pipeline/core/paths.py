@@ -59,6 +59,9 @@ SPLIT_RESULTS = DATA / "predictions" / "splits.parquet"
 HISTORY = DATA / "predictions" / "history.parquet"
 # The gate's baseline: a copy of an accepted run's split results, tracked by git (`igfake baseline` writes it).
 BASELINE = DATA / "baseline" / "splits.parquet"
+# The drift reference beside it: the accepted run's features (and its shipped model's probability), at most
+# drift.reference_rows rows; `igfake baseline` writes both.
+REFERENCE = DATA / "baseline" / "reference.parquet"
 
 MODELS = ROOT / "models"
 KERAS_MODEL = MODELS / "model.keras"
@@ -92,6 +95,8 @@ MODEL_CARD = REPORTS / "model_card.md"
 EXPORT_REPORT = REPORTS / "export.json"
 LIST_MODEL_REPORT = REPORTS / "list_model.json"
 GATE = REPORTS / "gate.json"
+# Stage validate: the features against the reference, per feature, the label prior and the model's scores.
+DRIFT = REPORTS / "drift.json"
 CI_REPORT = REPORTS / "ci.md"
 # DVC plot data (<plot>.csv) and the same plots as PNGs, one pair per plot of pipeline.reporting.plot_registry.
 PLOTS = REPORTS / "plots"

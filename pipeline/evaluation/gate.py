@@ -99,10 +99,17 @@ def not_judged(reason: str, alpha: float, enabled: bool = True) -> dict[str, Any
             "rules": [], "alpha": alpha}
 
 
+def _no_drift(drift: dict[str, Any] | None) -> Rule:
+    if drift is None:
+        return Rule("no_drift", "skipped", "no drift report (reports/drift.json, stage validate)")
+    return Rule("no_drift", "fail" if drift["verdict"] == "drift" else "pass", drift["summary"])
+
+
 def judge(params: GateParams, current: compare.RunResults, baseline: compare.RunResults | None,
-          alpha: float) -> dict[str, Any]:
+          alpha: float, drift: dict[str, Any] | None = None) -> dict[str, Any]:
     """The verdict for ``reports/gate.json``: judged and blessed, every rule's result, the comparison with
-    the baseline; or not judged, with the reason. Never raises for a valid run: the gate is a judgement."""
+    the baseline; or not judged, with the reason. Never raises for a valid run: the gate is a judgement.
+    ``drift`` (reports/drift.json) is read only by the rule ``no_drift``, when it is on."""
     if not params.enabled:
         return not_judged("the gate is off (evaluate.gate.enabled: false)", alpha, enabled=False)
     if len(current.kfold) < 2:
@@ -116,6 +123,8 @@ def judge(params: GateParams, current: compare.RunResults, baseline: compare.Run
     if params.no_regression:
         rule, comparison = _no_regression(current, baseline, alpha)
         rules.append(rule)
+    if params.no_drift:
+        rules.append(_no_drift(drift))
     failed = [r.name for r in rules if r.status == "fail"]
     return {"enabled": True, "judged": True, "blessed": not failed, "reason": None, "failed": failed,
             "skipped": [r.name for r in rules if r.status == "skipped"], "alpha": alpha,

@@ -101,6 +101,17 @@ def check_variance(variance: Mapping[str, Any] | None, shown: str) -> Mapping[st
     return variance
 
 
+def check_drift(drift: Mapping[str, Any] | None, shown: str) -> Mapping[str, Any] | None:
+    """``drift`` (a ``reports/drift.json``) with the verdict and summary the report's head line quotes."""
+    if drift is None:
+        return None
+    verdict, summary = drift.get("verdict"), drift.get("summary")
+    if not isinstance(verdict, str) or not isinstance(summary, str) or not summary.startswith(verdict):
+        raise InputError(f"{shown}: verdict, summary: expected the verdict and a summary that starts with it, got "
+                         f"{verdict!r} and {summary!r}; `dvc repro validate` rewrites it")
+    return drift
+
+
 def lock_outs(lock_text: str, stages: tuple[str, ...]) -> dict[str, str]:
     """md5 of the outputs of ``stages`` in a dvc.lock but the reports (uncached, they carry elapsed times)."""
     return {path: md5 for path, md5 in sources.lock_outs(lock_text, stages).items() if not path.startswith("reports/")}
@@ -201,10 +212,11 @@ def problems_section(problems: Sequence[str]) -> list[str]:
 def build(committed_lock: str | None, fresh_lock: str | None, comparison: compare.Comparison | None,
           comparison_note: str, committed_metrics: Mapping[str, Any] | None, fresh_metrics: Mapping[str, Any] | None,
           variance: Mapping[str, Any] | None, gate: Mapping[str, Any] | None, commit: str,
-          baseline_md5: str | None = None, problems: Sequence[str] = ()) -> str:
+          baseline_md5: str | None = None, problems: Sequence[str] = (),
+          drift: Mapping[str, Any] | None = None) -> str:
     """The Markdown report; paths to plots are relative to ``reports/`` (where ci.md is written). An input
     that is None was missing or broken: ``problems`` says which and why, and the sections that needed it
-    say they are not shown."""
+    say they are not shown; ``drift`` is reports/drift.json (stage validate), None if there is none."""
     outputs, identical = outputs_section(committed_lock, fresh_lock)
     verdict = comparison.verdict if comparison else "not compared"
     gated = gate_label(gate)
@@ -213,6 +225,9 @@ def build(committed_lock: str | None, fresh_lock: str | None, comparison: compar
             f"- data stages: **{data}**",
             f"- metrics against the committed run: **{verdict}**",
             f"- quality gate: **{gated}**",
+            f"- data drift against the reference: **{drift['verdict']}**{drift['summary'][len(drift['verdict']):]}"
+            if drift else
+            "- data drift against the reference: not measured (no reports/drift.json)",
             ""]
     shown = [plot_registry.PLOTS[name] for name in PLOTS]
     plots = ["## Plots", "", *[f"![{p.title}](plots/{p.png.name})" for p in shown]]

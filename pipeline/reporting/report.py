@@ -248,11 +248,28 @@ img{max-width:520px;border:1px solid #eee}
 """
 
 
+def drift_section(drift: Mapping[str, Any] | None) -> list[str]:
+    """reports/drift.json as HTML: the verdict, then each feature's test, number, PSI and flag."""
+    parts = ["<h2 id=\"drift\">Data drift against the reference</h2>"]
+    if drift is None:
+        return [*parts, "<p>Not measured: no reports/drift.json (stage validate).</p>"]
+    parts.append(f'<p class="verdict">{html.escape(drift["summary"])}. Each feature is compared within each label '
+                 f'({drift["rows"]["reference"]} reference rows, {drift["rows"]["current"]} here); p-values are '
+                 f'{html.escape(drift["correction"])}-corrected over {drift["tests"]} tests at alpha '
+                 f'{drift["alpha"]:g}; PSI is reported, it decides nothing.</p>')
+    rows = [*drift["features"].items(), *([("score (shipped model)", drift["score"])] if drift.get("score") else [])]
+    parts.append(_table(["feature", "test", "p (corrected) or distance", "PSI", "drifted"],
+                        [[name, r["test"] or "-",
+                          fmt(r["p_adjusted"]) if "p_adjusted" in r else fmt(r.get("distance")),
+                          fmt(r.get("psi")), "drifted" if r["drifted"] else ""] for name, r in rows], "drift"))
+    return parts
+
+
 def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], variance: Mapping[str, Any],
                 labels: Mapping[str, Any], pngs: Mapping[str, Path], card_markdown: str, alpha: float,
-                gate: Mapping[str, Any] | None = None) -> str:
+                gate: Mapping[str, Any] | None = None, drift: Mapping[str, Any] | None = None) -> str:
     """The whole report as one HTML document, images inline; ``alpha`` is compare.alpha (the k-fold
-    intervals' and verdicts' level), ``gate`` the quality gate's verdict."""
+    intervals' and verdicts' level), ``gate`` the quality gate's verdict, ``drift`` reports/drift.json."""
     models = report["models"]
     boot, at = intervals.percent(intervals.BOOTSTRAP_LEVEL), intervals.percent(1 - alpha)
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>igfake evaluation</title>"
@@ -331,6 +348,8 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
                               interval(truth[m]["accuracy_vs_truth"])] for m in models], "truth"))
     else:
         parts.append("<p>The truth behind the labels is unknown for this data.</p>")
+
+    parts.extend(drift_section(drift))
 
     parts.append(f"<h2>Slices (shipped model, test rows)</h2><p>Flagged rows: the whole {boot} interval lies below "
                  f"the accuracy on all test rows ({fmt(models[SHIPPED]['accuracy']['value'])}).</p>")

@@ -56,7 +56,8 @@ def main() -> None:
         # The verdict first: the headline and the report show it.
         current = compare.run_results(results, "workspace")
         baseline = compare.run_results(splits.read(paths.BASELINE), "baseline") if paths.BASELINE.is_file() else None
-        verdict = gate.judge(params.gate, current, baseline, alpha)
+        drift = json.loads(paths.DRIFT.read_text(encoding="utf-8")) if paths.DRIFT.is_file() else None
+        verdict = gate.judge(params.gate, current, baseline, alpha, drift)
         card = report.model_card(ev.report, labels, ev.variance, about, verdict)
         atomic.write_json(paths.DECISION, ev.decision)
         with atomic.atomic_path(paths.SPLIT_RESULTS) as tmp:
@@ -75,7 +76,7 @@ def main() -> None:
         plots.write_pngs(ev, pngs)
         atomic.write_text(paths.MODEL_CARD, card)
         atomic.write_text(paths.REPORT_HTML, report.html_report(ev.report, ev.slices, ev.variance, labels,
-                                                                pngs, card, alpha, verdict))
+                                                                pngs, card, alpha, verdict, drift))
         atomic.write_json(paths.GATE, verdict)
         models = ev.report["models"]
         log.info("accuracy %s (shipped, threshold %.2f, rule %s); %s", report.interval(models[SHIPPED]["accuracy"]),

@@ -58,10 +58,11 @@ def main() -> None:
             decision=paths.DECISION,
             gate=verdict,
             registered_model=mlflow_params.registered_model,
+            drift=json.loads(paths.DRIFT.read_text()),
             artifacts={
                 "reports": [paths.METRICS, paths.EVALUATION, paths.SLICES, paths.REPORT_HTML, paths.MODEL_CARD,
                             paths.GATE, paths.VARIANCE, paths.CONFUSION, paths.EXPORT_REPORT,
-                            paths.LABELS_REPORT, paths.CRAWL_REPORT, paths.TRAIN_TIMING],
+                            paths.LABELS_REPORT, paths.CRAWL_REPORT, paths.TRAIN_TIMING, paths.DRIFT],
                 "plots": sorted(paths.PLOTS.glob("*.png")) + sorted(paths.PLOTS.glob("*.csv")),
                 "tflite": [paths.TFLITE_MODEL, paths.DECISION, paths.FEATURE_SPEC],
                 "pipeline": [paths.PARAMS, paths.ROOT / "dvc.yaml", paths.ROOT / "dvc.lock"],

@@ -223,6 +223,7 @@ class PipelineRun:
     gate: dict[str, Any]  # reports/gate.json: the quality gate's verdict (checked by gate.read)
     registered_model: str  # mlflow.registered_model: the TFLite model becomes a version of it
     artifacts: dict[str, list[Path]]  # artifact folder -> files
+    drift: dict[str, Any] | None = None  # reports/drift.json (stage validate); None: not measured
 
 
 def _ms(unix_seconds: float) -> int:
@@ -297,7 +298,8 @@ def log_pipeline_run(run: PipelineRun, experiment: str, model: str = SHIPPED) ->
         store.retrying(mlflow.log_metrics)(
             headline | {f"seed_accuracy_{k}": float(v) for k, v in seeds.items()}
             | flat_metrics("kfold", run.metrics.get("kfold", {}))
-            | flat_metrics("variance", run.variance) | calibration_metrics(run.evaluation) | gate_metrics(run.metrics))
+            | flat_metrics("variance", run.variance) | calibration_metrics(run.evaluation) | gate_metrics(run.metrics)
+            | flat_metrics("drift", (run.drift or {}).get("headline", {})))
         source = (paths.tracking_root() / os.path.relpath(paths.FEATURES, paths.ROOT)).as_uri()
         dataset = mlflow.data.from_pandas(run.features, source=source, targets="label", name="features",
                                           digest=run.features_md5)

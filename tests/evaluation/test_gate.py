@@ -21,7 +21,7 @@ from pipeline.evaluation import compare, gate, splits
 from tests.conftest import REPO, repo_params, run_env
 from tests.evaluation.test_compare import PROTOCOL, results_table
 
-ON = GateParams(enabled=True, min_accuracy=0.9, min_roc_auc=0.95, no_regression=True)
+ON = GateParams(enabled=True, min_accuracy=0.9, min_roc_auc=0.95, no_regression=True, no_drift=False)
 
 
 def run(label="run", **kwargs) -> compare.RunResults:

@@ -104,7 +104,8 @@ def test_every_report_shows_the_same_interval_and_verdict_for_the_same_splits(al
     headline = evaluate.headline({"accuracy": 0.9, "roc_auc": 0.9, "test_rows": 100, "threshold": {"value": 0.5},
                                   "seeds": {"mean": 0.9, "std": 0.0, "min": 0.9, "max": 0.9, "n": 3}}, var,
                                  {"blessed": 1, "judged": 1})
-    verdict = gate.judge(GateParams(enabled=True, min_accuracy=0.5, min_roc_auc=0.5, no_regression=False),
+    verdict = gate.judge(GateParams(enabled=True, min_accuracy=0.5, min_roc_auc=0.5, no_regression=False,
+                                    no_drift=False),
                          mlp, None, alpha)
     judged = verdict["intervals"]["accuracy"]
     assert (headline["kfold"]["mean"], headline["kfold"]["ci_low"], headline["kfold"]["ci_high"]) == \

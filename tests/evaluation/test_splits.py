@@ -152,6 +152,9 @@ def test_baseline_refuses_to_make_a_bad_table_the_gates_baseline(project, capsys
 
 def test_baseline_copies_a_good_table_bit_for_bit(project, capsys):
     """What the reader accepts is written unchanged: the committed baseline stays the md5 dvc.lock names."""
+    from tests.cli.test_drift import write_run  # the drift reference beside it needs the run's features
+
+    write_run(project)
     paths.SPLIT_RESULTS.write_bytes(GOOD)
     assert main(["baseline"]) == 0
     assert paths.BASELINE.read_bytes() == GOOD

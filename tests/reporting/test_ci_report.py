@@ -91,7 +91,7 @@ def project(tmp_path_factory):
 
 
 @pytest.mark.parametrize(("verdict", "status"), [
-    (gate.judge(GateParams(True, 0.5, 0.5, False), compare.run_results(results_table(), "w"), None, 0.05), 0),
+    (gate.judge(GateParams(True, 0.5, 0.5, False, False), compare.run_results(results_table(), "w"), None, 0.05), 0),
     (GATE, 1),
     (gate.not_judged("the gate is off (evaluate.gate.enabled: false)", 0.05, enabled=False), 1),
 ])

@@ -44,8 +44,8 @@ def store(tmp_path_factory, users):
     M.save_model(shipped, root / "model.keras")
     (root / "model.tflite").write_bytes(export.to_tflite(shipped))
     current = compare.run_results(results_table(), "w")
-    verdicts = {"1": gate.judge(GateParams(True, 0.5, 0.5, False), current, None, 0.05),
-                "2": gate.judge(GateParams(True, 0.99, 0.5, False), current, None, 0.05)}
+    verdicts = {"1": gate.judge(GateParams(True, 0.5, 0.5, False, False), current, None, 0.05),
+                "2": gate.judge(GateParams(True, 0.99, 0.5, False, False), current, None, 0.05)}
     thresholds = {"1": 0.7, "2": 0.3}
     uri = f"sqlite:///{root / 'mlflow.db'}"
     previous = mlflow.get_tracking_uri()
