@@ -123,7 +123,7 @@ def _commit(root, *paths_: str, remove: bool = False) -> None:
     subprocess.run([*git, "commit", "-qm", "change"], cwd=root, check=True, capture_output=True)
 
 
-BLESSED = gate.judge(GateParams(True, 0.5, 0.5, False), compare.run_results(results_table(), "w"), None, 0.05)
+BLESSED = gate.judge(GateParams(True, 0.5, 0.5, False, False), compare.run_results(results_table(), "w"), None, 0.05)
 # How each case breaks a copy of the project, and the one line it must give: a string, or the reader that
 # owns the file (the gate's verdict, the split results), whose one-line error ci-report must pass on.
 READ_GATE = lambda r: gate.read(r / "reports/gate.json")  # noqa: E731
