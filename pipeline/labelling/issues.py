@@ -56,9 +56,10 @@ def find(pks: np.ndarray, labels: np.ndarray, prob_authentic: np.ndarray, filter
     p = np.asarray(prob_authentic, np.float64)
     if not len(labels):
         raise InputError(f"{where}: no labelled rows")
-    if not np.isfinite(p).all() or ((p < 0) | (p > 1)).any():
-        raise InputError(f"{where}: {int((~np.isfinite(p)).sum())} of {len(p)} rows have no out-of-fold "
-                         f"probability (train.split.repeats must be at least 1), or one lies outside 0..1")
+    broken = int((~((p >= 0) & (p <= 1))).sum())  # NaN compares false: counted too
+    if broken:
+        raise InputError(f"{where}: {broken} of {len(p)} rows have no out-of-fold probability in 0..1 "
+                         f"(NaN or out of range); run `dvc repro train`")
     bad = sorted(set(np.unique(labels).tolist()) - set(LABEL_NAME))
     if bad:
         raise InputError(f"{where}: label {bad[0]} is not one of {sorted(LABEL_NAME)}")
@@ -72,17 +73,33 @@ def find(pks: np.ndarray, labels: np.ndarray, prob_authentic: np.ndarray, filter
             for rank, i in enumerate(flagged, start=1)]
 
 
+# What the report says instead when train ran no k-fold study: a run without one still completes.
+NO_STUDY = "no out-of-fold probabilities (train.split.repeats: 0): nothing ranked"
+
+
+def rank(pks: np.ndarray, labels: np.ndarray, prob_authentic: np.ndarray,
+         truth_wrong: Mapping[int, bool] | None = None, where: object = PROBABILITIES) -> dict[str, Any]:
+    """``reports/label_issues.json`` from the predictions' columns: :func:`find`'s issues in :func:`report`,
+    or, without a k-fold study (every probability NaN), an empty report that says why."""
+    if len(prob_authentic) and np.isnan(np.asarray(prob_authentic, np.float64)).all():
+        return report([], len(labels), truth_wrong, note=NO_STUDY)
+    return report(find(pks, labels, prob_authentic, where=where), len(labels), truth_wrong)
+
+
 def report(issues: list[dict[str, Any]], rows: int, truth_wrong: Mapping[int, bool] | None = None,
-           filter_by: str = FILTER_BY) -> dict[str, Any]:
+           filter_by: str = FILTER_BY, note: str | None = None) -> dict[str, Any]:
     """``reports/label_issues.json``: how the issues were found, how many, and the issues worst first.
 
     ``truth_wrong`` (pk -> label differs from the truth, where the truth is known: the simulator) adds how
-    many of the flags are real annotator mistakes and how many of those mistakes are flagged.
+    many of the flags are real annotator mistakes and how many of those mistakes are flagged; ``note`` says
+    why nothing was ranked.
     """
     out: dict[str, Any] = {
         "probabilities": PROBABILITIES, "filter_by": filter_by, "ranked_by": RANKED_BY,
         "rows": rows, "flagged": len(issues), "flagged_share": round(len(issues) / rows, 6) if rows else 0.0,
     }
+    if note is not None:
+        out["note"] = note
     if truth_wrong is not None:
         mistakes = sum(truth_wrong.values())
         hits = sum(truth_wrong.get(i["pk"], False) for i in issues)

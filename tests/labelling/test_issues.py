@@ -66,7 +66,7 @@ def test_issues_are_ranked_worst_first_with_given_and_suggested_labels():
 
 
 def test_missing_probabilities_stop_with_one_line():
-    with pytest.raises(InputError, match=r"^prob_cv: 1 of 3 rows have no out-of-fold probability"):
+    with pytest.raises(InputError, match=r"^prob_cv: 1 of 3 rows have no out-of-fold probability in 0\.\.1"):
         issues.find(np.arange(3), np.array([1, 0, 1]), np.array([0.9, np.nan, 0.8]))
     with pytest.raises(InputError, match="label 2 is not one of"):
         issues.find(np.arange(3), np.array([1, 0, 2]), np.array([0.9, 0.1, 0.8]))
@@ -130,10 +130,18 @@ def test_the_stage_writes_the_issues_and_the_flags_against_the_truth(project):
     assert out["against_truth"]["flagged_mistakes"] == flagged_mistakes >= 12
 
 
-def test_the_stage_without_out_of_fold_probabilities_stops_with_one_line(project):
+def test_the_stage_without_a_kfold_study_completes_and_says_so(project):
     write_inputs(project, np.full(4, np.nan), np.array([1, 0, 1, 0]), np.array([1, 0, 1, 0]))
+    sh(STAGE, cwd=project)
+    out = json.loads((project / "reports/label_issues.json").read_text())
+    assert out["flagged"] == 0 and out["issues"] == [] and out["note"].startswith("no out-of-fold probabilities")
+    assert "nothing ranked" in report.label_issues_section(out)
+
+
+def test_the_stage_with_broken_probabilities_stops_with_one_line(project):
+    write_inputs(project, np.array([0.9, np.nan, 1.5, 0.1]), np.array([1, 0, 1, 0]), np.array([1, 0, 1, 0]))
     result = sh(STAGE, cwd=project, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "igfake label-issues: error: data/predictions/predictions.parquet: prob_cv: 4 of 4 rows have no "
-        "out-of-fold probability (train.split.repeats must be at least 1), or one lies outside 0..1"]
+        "igfake label-issues: error: data/predictions/predictions.parquet: prob_cv: 2 of 4 rows have no "
+        "out-of-fold probability in 0..1 (NaN or out of range); run `dvc repro train`"]
