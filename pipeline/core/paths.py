@@ -78,6 +78,8 @@ AUDIT_CACHE = DATA / "cache" / "audit"
 REPORTS = ROOT / "reports"
 CRAWL_REPORT = REPORTS / "crawl.json"
 LABELS_REPORT = REPORTS / "labels.json"
+# The labels most likely wrong, worst first (stage label-issues): what `igfake label --review` shows first.
+LABEL_ISSUES = REPORTS / "label_issues.json"
 VARIANCE = REPORTS / "variance.json"
 # When each split's fit started and how long it took: differs run to run, so no DVC metric.
 TRAIN_TIMING = REPORTS / "train_timing.json"

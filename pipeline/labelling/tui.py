@@ -6,6 +6,12 @@ decision goes straight to ``data/labels/<annotator>.csv`` through :class:`Decisi
 fsynced before the next profile is drawn), so quitting in any way loses at most the profile on screen,
 and a restart resumes at the first profile without a decision. Undo appends an ``undo`` row rather than
 editing the file: the log stays an append-only record of what was decided when.
+
+``--review`` puts the profiles ``reports/label_issues.json`` flags (:mod:`pipeline.labelling.issues`)
+first, worst first, then the rest in crawl order. The screen says a profile is flagged but not its
+label nor the model's: a second look is a blind vote, and it is one like any other: it goes to the
+reviewer's own log, and label-import resolves it with the other annotators' through the voting policy
+(:mod:`pipeline.labelling.policy`).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from pipeline.core import paths
 from pipeline.core.errors import FieldError, InputError
 from pipeline.core.vocabulary import AUTHENTIC, FAKE, UNSURE
 from pipeline.instagram.records import read_jsonl, read_profiles, relationships
+from pipeline.labelling import issues
 from pipeline.labelling.formats import UNDO, Decision, DecisionLog, check_annotator, last_wins, read_own_log
 
 SKIP, QUIT = "skip", "quit"
@@ -58,9 +65,11 @@ class Session:
     """Which profile is on screen, and the decisions: the in-memory mirror of the annotator's log."""
 
     def __init__(self, users: Sequence[Mapping[str, Any]], relations: Mapping[int, str], annotator: str,
-                 log: DecisionLog, decided: dict[int, Decision]) -> None:
+                 log: DecisionLog, decided: dict[int, Decision], flagged: Sequence[int] = ()) -> None:
         self.users = {u["pk"]: u for u in users}
-        self.order = [u["pk"] for u in users]
+        # The flagged profiles (worst first) that are in the crawl, by rank among those; they come first.
+        self.flagged = {pk: rank for rank, pk in enumerate((pk for pk in flagged if pk in self.users), start=1)}
+        self.order = [*self.flagged, *(u["pk"] for u in users if u["pk"] not in self.flagged)]
         self.relations = relations
         self.annotator = annotator
         self.log = log
@@ -140,6 +149,9 @@ def screen(term: Any, session: Session, message: str) -> str:
     else:
         user = session.users[session.current]
         lines += profile_lines(term, user, session.relations.get(session.current, "unknown"), width)
+        rank = session.flagged.get(session.current)
+        if rank is not None:
+            lines.append(f"review     flagged {rank}/{len(session.flagged)}: its label may be wrong")
     lines += ["", term.dim(LEGEND), message]
     return term.home + term.clear + "\n".join(lines)
 
@@ -187,14 +199,16 @@ def load_crawl() -> tuple[list[dict[str, Any]], dict[int, str]]:
     return users, relationships(row for _, row in graph)
 
 
-def label(annotator: str | None) -> str:
-    """Label the crawled profiles as ``annotator`` (default: the login name) until q; the closing line."""
+def label(annotator: str | None, review: bool = False) -> str:
+    """Label the crawled profiles as ``annotator`` (default: the login name) until q; the closing line.
+    ``review``: the profiles reports/label_issues.json flags first, worst first."""
     import blessed  # only labelling needs a terminal library
 
     try:
         annotator = check_annotator(annotator or default_annotator())
     except FieldError as exc:
         raise InputError(f"--annotator: {exc.reason}") from None
+    flagged = issues.read(paths.LABEL_ISSUES, os.path.relpath(paths.LABEL_ISSUES, paths.ROOT)) if review else []
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise InputError("needs a terminal (stdin and stdout must be a TTY)")
     users, relations = load_crawl()
@@ -202,6 +216,7 @@ def label(annotator: str | None) -> str:
     name = os.path.relpath(path, paths.ROOT)
     with DecisionLog(path) as log:
         message = f"discarded an unfinished last line of {name} (cut off by a crash)" if log.torn else ""
-        session = Session(users, relations, annotator, log, last_wins(read_own_log(Path(path), annotator, name)))
+        session = Session(users, relations, annotator, log, last_wins(read_own_log(Path(path), annotator, name)),
+                          flagged)
         label_loop(blessed.Terminal(), session, message)
     return f"{annotator}: {session.progress()} → {name}"

@@ -265,11 +265,41 @@ def drift_section(drift: Mapping[str, Any] | None) -> list[str]:
     return parts
 
 
+# The report lists this many of the worst label issues; reports/label_issues.json has them all.
+ISSUES_SHOWN = 20
+
+
+def label_issues_section(found: Mapping[str, Any]) -> str:
+    """The labels most likely wrong (reports/label_issues.json): how many, against the truth where it is
+    known, and the worst of them."""
+    parts = ['<h2 id="label-issues">Labels most likely wrong</h2>']
+    if "note" in found:
+        return "".join([*parts, f"<p>{html.escape(found['note'])}.</p>"])
+    parts += [f'<p>Confident learning (cleanlab, <code>{html.escape(found["filter_by"])}</code>) on the out-of-fold '
+             f'probabilities (<code>{html.escape(found["probabilities"])}</code>) flags <b>{found["flagged"]}</b> of '
+             f'{found["rows"]} labels ({_share(found["flagged_share"])}); <code>igfake label --review</code> shows '
+             f'them first, worst first.']
+    truth = found.get("against_truth")
+    if truth:
+        parts.append(f' Against the simulator\'s truth: {truth["flagged_mistakes"]} of them are annotator mistakes, '
+                     f'out of {truth["mistakes"]} mistakes in all (precision {fmt(truth["precision"])}, recall '
+                     f'{fmt(truth["recall"])}).')
+    parts.append("</p>")
+    shown = found["issues"][:ISSUES_SHOWN]
+    if shown:
+        parts.append(_table(["rank", "pk", "label", "suggested", "P(label) out of fold"],
+                            [[i["rank"], i["pk"], i["label"], i["suggested"], fmt(i["score"])] for i in shown],
+                            "label-issues"))
+    return "".join(parts)
+
+
 def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], variance: Mapping[str, Any],
                 labels: Mapping[str, Any], pngs: Mapping[str, Path], card_markdown: str, alpha: float,
-                gate: Mapping[str, Any] | None = None, drift: Mapping[str, Any] | None = None) -> str:
+                gate: Mapping[str, Any] | None = None, drift: Mapping[str, Any] | None = None,
+                label_issues: Mapping[str, Any] | None = None) -> str:
     """The whole report as one HTML document, images inline; ``alpha`` is compare.alpha (the k-fold
-    intervals' and verdicts' level), ``gate`` the quality gate's verdict, ``drift`` reports/drift.json."""
+    intervals' and verdicts' level), ``gate`` the quality gate's verdict, ``drift`` reports/drift.json,
+    ``label_issues`` reports/label_issues.json (stage label-issues)."""
     models = report["models"]
     boot, at = intervals.percent(intervals.BOOTSTRAP_LEVEL), intervals.percent(1 - alpha)
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>igfake evaluation</title>"
@@ -348,6 +378,8 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
                               interval(truth[m]["accuracy_vs_truth"])] for m in models], "truth"))
     else:
         parts.append("<p>The truth behind the labels is unknown for this data.</p>")
+    if label_issues is not None:
+        parts.append(label_issues_section(label_issues))
 
     parts.extend(drift_section(drift))
 

@@ -3,7 +3,8 @@ split results, the quality gate's verdict and an offline report.
 
 Reads ``data/predictions/predictions.parquet`` and ``scores.parquet`` (train: probabilities only),
 ``data/interim/labelled.parquet`` (label-import: the profiles' attributes for slices and, from the
-simulator, the truth behind each label), ``reports/labels.json``, the gate's baseline
+simulator, the truth behind each label), ``reports/labels.json``, ``reports/label_issues.json`` (the labels
+most likely wrong, for the report's section), the gate's baseline
 ``data/baseline/splits.parquet`` and ``params.yaml`` sections ``evaluate`` and ``compare`` (and, for what
 the model card says of the model, ``train`` and ``featurize.feature_set``). It chooses the
 decision threshold (``evaluate.threshold_rule``, on validation rows), the one every decision uses, and
@@ -52,6 +53,7 @@ def main() -> None:
         ev = evaluate.evaluate(predicted.to_pandas(), params, alpha, profiles=profiles, scores=scores.to_pandas(),
                                calibration=predictions.calibration(predicted.schema))
         labels = json.loads(paths.LABELS_REPORT.read_text(encoding="utf-8"))
+        label_issues = json.loads(paths.LABEL_ISSUES.read_text(encoding="utf-8"))
         results = splits.table(ev.splits, splits.protocol(scores.schema, ev.decision["threshold"]))
         # The verdict first: the headline and the report show it.
         current = compare.run_results(results, "workspace")
@@ -76,7 +78,8 @@ def main() -> None:
         plots.write_pngs(ev, pngs)
         atomic.write_text(paths.MODEL_CARD, card)
         atomic.write_text(paths.REPORT_HTML, report.html_report(ev.report, ev.slices, ev.variance, labels,
-                                                                pngs, card, alpha, verdict, drift))
+                                                                pngs, card, alpha, verdict, drift,
+                                                                label_issues))
         atomic.write_json(paths.GATE, verdict)
         models = ev.report["models"]
         log.info("accuracy %s (shipped, threshold %.2f, rule %s); %s", report.interval(models[SHIPPED]["accuracy"]),

@@ -110,7 +110,8 @@ def test_pipeline_is_up_to_date_and_a_second_repro_runs_nothing(clone):
     assert "Data and pipelines are up to date" in sh(["dvc", "status"], cwd=clone).stdout
     again = sh(["dvc", "repro"], cwd=clone)
     assert "Running stage" not in again.stdout + again.stderr
-    for stage in ("crawl", "label-import", "featurize", "train", "evaluate", "export-tflite", "train-list", "track"):
+    for stage in ("crawl", "label-import", "featurize", "train", "label-issues", "evaluate", "export-tflite",
+                  "train-list", "track"):
         assert f"Stage '{stage}' didn't change, skipping" in again.stdout
 
 

@@ -7,6 +7,7 @@ the decisions made up to the profile on screen, and a restart must resume where 
 from __future__ import annotations
 
 import csv
+import json
 import re
 import signal
 import sys
@@ -18,7 +19,7 @@ import pytest
 
 from pipeline.core.errors import InputError
 from pipeline.labelling.formats import Decision, DecisionLog, last_wins, read_csv, read_own_log
-from tests.conftest import run_env
+from tests.conftest import run_env, sh
 from tests.stages.test_label_import import write_crawl
 
 RIGHT, LEFT = "\x1b[C", "\x1b[D"  # arrow keys as a terminal sends them
@@ -155,3 +156,75 @@ def test_last_decision_wins_and_undo_retracts():
                           d(2, "fake"), d(1, "fake"), d(4, "undo")])
     # Ordered by when the standing decision was made: the last key is what the next undo retracts.
     assert [(pk, x.label) for pk, x in standing.items()] == [(3, "unsure"), (2, "fake"), (1, "fake")]
+
+
+def spawn_review(project: Path, annotator: str = "bob") -> pexpect.spawn:
+    env = run_env(TERM="xterm-256color", BLESSED_QUERY_TIMEOUT_SECONDS="0")
+    return pexpect.spawn(sys.executable, ["-m", "pipeline.cli", "label", "--review", "--annotator", annotator],
+                         cwd=str(project), env=env, encoding="utf-8", dimensions=(30, 100), timeout=15)
+
+
+def write_issues(project: Path, ranked_pks: list[int]) -> None:
+    (project / "reports").mkdir(exist_ok=True)
+    # Written out of rank order: the rank decides, not the list's order.
+    found = [{"rank": r, "pk": pk, "label": "fake", "suggested": "authentic", "score": 0.01 * r}
+             for r, pk in enumerate(ranked_pks, start=1)]
+    (project / "reports/label_issues.json").write_text(json.dumps({"flagged": len(found), "issues": found[::-1]}))
+
+
+def test_review_shows_the_flagged_profiles_first_worst_first_then_the_rest(project):
+    users = write_crawl(project, n=6)
+    name = [u["username"] for u in users]
+    pk = [u["pk"] for u in users]
+    # Flagged: p4 worst, then a pk the crawl does not hold (skipped), then p1.
+    write_issues(project, [pk[4], 999, pk[1]])
+    child = spawn_review(project)
+    shows(child, "0/6 labelled · 0 fake · 0 unsure", name[4])
+    child.expect_exact("review     flagged 1/2: its label may be wrong")
+    child.send("a")
+    shows(child, "1/6 labelled · 0 fake · 0 unsure", name[1])
+    child.expect_exact("review     flagged 2/2")
+    child.send("f")
+    shows(child, "2/6 labelled · 1 fake · 0 unsure", name[0])  # then the rest, in crawl order
+    child.send("f")
+    shows(child, "3/6 labelled · 2 fake · 0 unsure", name[2])
+    child.send("q")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    with open(project / "data/labels/bob.csv", newline="") as fh:
+        rows = [(int(r["pk"]), r["label"], r["annotator"]) for r in csv.DictReader(fh)]
+    assert rows == [(pk[4], "authentic", "bob"), (pk[1], "fake", "bob"), (pk[0], "fake", "bob")]
+
+
+def test_the_second_look_joins_the_first_through_the_voting_policy(tmp_path):
+    """alice labelled p1 fake; the review flags it, bob and carol say authentic: the majority wins."""
+    from pipeline.labelling import policy
+
+    for who, label in (("alice", "fake"), ("bob", "authentic"), ("carol", "authentic")):
+        with DecisionLog(tmp_path / f"{who}.csv") as log:
+            log.append(Decision(1, "p1", label, who, "2026-11-01T10:00:00Z"))
+    files = [read_csv(tmp_path / f"{w}.csv", f"{w}.csv") for w in ("alice", "bob", "carol")]
+    resolution = policy.resolve(policy.standing_decisions(files), policy.Policy(unsure="authentic", tie="drop"))
+    assert resolution.labels == {1: "authentic"} and resolution.sources == {1: "bob+carol"}
+    # One second look against the first is a tie, which the tie rule decides.
+    tie = policy.resolve(policy.standing_decisions(files[:2]), policy.Policy(unsure="authentic", tie="drop"))
+    assert tie.labels == {} and tie.counts["ties_dropped"] == 1
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "reports/label_issues.json: not found; run `dvc repro label-issues` first"),
+    ("{not json", "reports/label_issues.json: not a label issues report (JSONDecodeError: "),
+    ('{"issues": [{"pk": 1}]}', "reports/label_issues.json: not a label issues report (KeyError: 'rank')"),
+])
+def test_review_without_a_readable_issues_report_is_one_line_and_exit_2(project, content, message):
+    write_crawl(project, n=3)
+    if content is not None:
+        (project / "reports").mkdir()
+        (project / "reports/label_issues.json").write_text(content)
+    result = sh([sys.executable, "-m", "pipeline.cli", "label", "--review", "--annotator", "bob"], cwd=project,
+                check=False)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"igfake label: error: {message}")
+    assert not (project / "data/labels/bob.csv").exists()
