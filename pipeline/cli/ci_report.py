@@ -22,6 +22,7 @@ from pipeline.core.errors import CompareError, IgfakeError, InputError
 from pipeline.core.params import load
 from pipeline.evaluation import compare, gate, sources
 from pipeline.reporting import ci_report
+from pipeline.validation import drift as drift_lib
 
 T = TypeVar("T")
 RUN_FIRST = "not found; run `dvc repro` first"
@@ -104,8 +105,7 @@ def run(args: argparse.Namespace) -> int:
             f"{rev}:reports/variance.json"))
         compared = checked(lambda: _committed_comparison(rev, load().compare.alpha))
     comparison, note = compared or (None, "the split results are missing or broken (above)")
-    drift = checked(lambda: ci_report.check_drift(ci_report.parse_report(_read(paths.DRIFT), paths.shown(paths.DRIFT)),
-                                                  paths.shown(paths.DRIFT)))
+    drift = checked(lambda: drift_lib.read_report(paths.DRIFT))
     text = ci_report.build(
         committed_lock, fresh_lock, comparison, note, committed_metrics,
         fresh_metrics, variance, verdict, commit or rev,

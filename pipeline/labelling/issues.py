@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.core import paths
 from pipeline.core.errors import InputError
 from pipeline.core.vocabulary import AUTHENTIC, FAKE, LABEL_NAME, LABEL_VALUE
 
@@ -112,17 +113,29 @@ def report(issues: list[dict[str, Any]], rows: int, truth_wrong: Mapping[int, bo
     return out
 
 
-def read(path: Path, name: str) -> list[int]:
-    """The flagged pks of ``path`` (``reports/label_issues.json``), worst first; ``name`` in messages."""
+def read_report(path: Path, shown: str | None = None) -> dict[str, Any] | None:
+    """``reports/label_issues.json`` read back (evaluate, ``igfake label --review``), checked at the edge: None
+    when there is none; one line naming the file (``shown``) and the field when it is not one :func:`report`
+    writes."""
+    shown = shown or paths.shown(path)
     if not path.is_file():
-        raise InputError(f"{name}: not found; run `dvc repro label-issues` first")
+        return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        issues = data["issues"]
-        ranked = sorted(issues, key=lambda issue: issue["rank"])
-        pks = [issue["pk"] for issue in ranked]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{name}: not a label issues report ({type(exc).__name__}: {exc})") from None
-    if not all(isinstance(pk, int) and not isinstance(pk, bool) for pk in pks):
-        raise InputError(f"{name}: issues[].pk: expected integers")
-    return list(dict.fromkeys(pks))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{shown}: not a label issues report ({exc}); `dvc repro label-issues` rewrites it") from None
+    issues = data.get("issues") if isinstance(data, dict) else None
+    if not isinstance(issues, list) or not all(
+            isinstance(i, dict) and isinstance(i.get("pk"), int) and not isinstance(i.get("pk"), bool)
+            and isinstance(i.get("rank"), int) for i in issues):
+        raise InputError(f"{shown}: not a label issues report (issues: expected a list of {{rank, pk, ...}} with "
+                         "integer rank and pk); `dvc repro label-issues` rewrites it")
+    return data
+
+
+def read(path: Path, name: str) -> list[int]:
+    """The flagged pks of ``path`` (``reports/label_issues.json``), worst first; ``name`` in messages."""
+    data = read_report(path, name)
+    if data is None:
+        raise InputError(f"{name}: not found; run `dvc repro label-issues` first")
+    return list(dict.fromkeys(issue["pk"] for issue in sorted(data["issues"], key=lambda issue: issue["rank"])))

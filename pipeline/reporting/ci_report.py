@@ -101,17 +101,6 @@ def check_variance(variance: Mapping[str, Any] | None, shown: str) -> Mapping[st
     return variance
 
 
-def check_drift(drift: Mapping[str, Any] | None, shown: str) -> Mapping[str, Any] | None:
-    """``drift`` (a ``reports/drift.json``) with the verdict and summary the report's head line quotes."""
-    if drift is None:
-        return None
-    verdict, summary = drift.get("verdict"), drift.get("summary")
-    if not isinstance(verdict, str) or not isinstance(summary, str) or not summary.startswith(verdict):
-        raise InputError(f"{shown}: verdict, summary: expected the verdict and a summary that starts with it, got "
-                         f"{verdict!r} and {summary!r}; `dvc repro validate` rewrites it")
-    return drift
-
-
 def lock_outs(lock_text: str, stages: tuple[str, ...]) -> dict[str, str]:
     """md5 of the outputs of ``stages`` in a dvc.lock but the reports (uncached, they carry elapsed times)."""
     return {path: md5 for path, md5 in sources.lock_outs(lock_text, stages).items() if not path.startswith("reports/")}

@@ -30,9 +30,11 @@ from pipeline.core import atomic, paths
 from pipeline.core.params import load
 from pipeline.core.vocabulary import SHIPPED
 from pipeline.evaluation import compare, evaluate, gate, metrics, splits
+from pipeline.labelling import issues
 from pipeline.reporting import plot_registry, plots, report
 from pipeline.stages import run
 from pipeline.training import predictions
+from pipeline.validation import drift as drift_lib
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +55,12 @@ def main() -> None:
         ev = evaluate.evaluate(predicted.to_pandas(), params, alpha, profiles=profiles, scores=scores.to_pandas(),
                                calibration=predictions.calibration(predicted.schema))
         labels = json.loads(paths.LABELS_REPORT.read_text(encoding="utf-8"))
-        label_issues = json.loads(paths.LABEL_ISSUES.read_text(encoding="utf-8"))
+        label_issues = issues.read_report(paths.LABEL_ISSUES)
         results = splits.table(ev.splits, splits.protocol(scores.schema, ev.decision["threshold"]))
         # The verdict first: the headline and the report show it.
         current = compare.run_results(results, "workspace")
         baseline = compare.run_results(splits.read(paths.BASELINE), "baseline") if paths.BASELINE.is_file() else None
-        drift = json.loads(paths.DRIFT.read_text(encoding="utf-8")) if paths.DRIFT.is_file() else None
+        drift = drift_lib.read_report(paths.DRIFT)
         verdict = gate.judge(params.gate, current, baseline, alpha, drift)
         card = report.model_card(ev.report, labels, ev.variance, about, verdict)
         atomic.write_json(paths.DECISION, ev.decision)

@@ -26,6 +26,7 @@ from pipeline.evaluation import gate, splits
 from pipeline.serving import decision
 from pipeline.stages import run
 from pipeline.tracking import list_runs, runs
+from pipeline.validation import drift as drift_lib
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def main() -> None:
             decision=paths.DECISION,
             gate=verdict,
             registered_model=mlflow_params.registered_model,
-            drift=json.loads(paths.DRIFT.read_text()),
+            drift=drift_lib.read_report(paths.DRIFT),
             artifacts={
                 "reports": [paths.METRICS, paths.EVALUATION, paths.SLICES, paths.REPORT_HTML, paths.MODEL_CARD,
                             paths.GATE, paths.VARIANCE, paths.CONFUSION, paths.EXPORT_REPORT,

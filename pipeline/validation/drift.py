@@ -27,6 +27,8 @@ tools; it decides nothing.
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -275,3 +277,35 @@ def headline(report: dict[str, Any]) -> dict[str, float]:
         out["prior_difference"] = report["prior"]["difference"]
         out["prior_shifted"] = int(report["prior"]["shifted"])
     return out
+
+
+def read_report(path: Path) -> dict[str, Any] | None:
+    """``reports/drift.json`` read back (evaluate, track, ci-report), checked at the edge: None when there is
+    none (stage validate has not run); one line naming the file and the field when it is not one
+    :func:`drift` writes."""
+    shown = paths.shown(path)
+    if not path.is_file():
+        return None
+    fix = "`dvc repro validate` rewrites it"
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{shown}: not a drift report ({exc}); {fix}") from None
+    if not isinstance(report, dict):
+        raise InputError(f"{shown}: not a drift report (expected a JSON object); {fix}")
+    verdict, summary = report.get("verdict"), report.get("summary")
+    if verdict not in (NO_DRIFT, PRIOR_SHIFT, DRIFT):
+        raise InputError(f"{shown}: verdict: expected one of {NO_DRIFT!r}, {PRIOR_SHIFT!r}, {DRIFT!r}, "
+                         f"got {verdict!r}; {fix}")
+    if not isinstance(summary, str) or not summary.startswith(verdict):
+        raise InputError(f"{shown}: summary: expected a line that starts with the verdict, got {summary!r}; {fix}")
+    found, drifted = report.get("features"), report.get("drifted_features")
+    if not isinstance(found, dict) or not all(isinstance(r, dict) and isinstance(r.get("drifted"), bool)
+                                              for r in found.values()):
+        raise InputError(f"{shown}: features: expected an object of {{drifted: true/false, ...}} per feature; {fix}")
+    if not isinstance(drifted, list) or sorted(drifted) != sorted(n for n, r in found.items() if r["drifted"]):
+        raise InputError(f"{shown}: drifted_features: expected exactly the features marked drifted; {fix}")
+    if (verdict == DRIFT) != bool(drifted or (report.get("score") or {}).get("drifted")):
+        raise InputError(f"{shown}: verdict: {verdict!r} contradicts what drifted ({', '.join(drifted) or 'nothing'}); "
+                         f"{fix}")
+    return report

@@ -83,7 +83,7 @@ def test_the_reader_returns_the_pks_worst_first_and_refuses_what_is_not_a_report
         with pytest.raises(InputError, match=r"^x\.json: not a label issues report"):
             issues.read(path, "x.json")
     path.write_text('{"issues": [{"rank": 1, "pk": "12"}]}')
-    with pytest.raises(InputError, match=r"issues\[\]\.pk: expected integers"):
+    with pytest.raises(InputError, match=r"issues: expected a list of \{rank, pk, \.\.\.\} with integer rank and pk"):
         issues.read(path, "x.json")
 
 
