@@ -85,7 +85,8 @@ def test_a_gap_of_exactly_0_05_between_the_rates_is_refused():
     assert rates.tpr - rates.fpr == 0.05
     with pytest.raises(ValueError, match=r"barely separates the classes: it calls 12\.5% of authentic rows authentic "
                                          r"\(tpr, 1 of 8\) and 7\.5% of fake rows authentic \(fpr, 3 of 40\); "
-                                         r"tpr - fpr = 0\.050 is not above 0\.05"):
+                                         r"tpr - fpr = 0\.050 is not above 0\.05, so the authentic share cannot "
+                                         r"be estimated from it$"):
         quantify.adjust(0.1, 0.01, rates)
 
 

@@ -291,6 +291,23 @@ def test_a_verdict_whose_rules_contradict_their_evidence_is_refused(tmp_path, ba
         gate.read(path)
 
 
+def test_lists_of_no_rules_may_be_left_out_but_a_wrong_list_names_every_rule(tmp_path):
+    """``failed`` / ``skipped`` read as empty when absent (nothing failed, nothing skipped); a list that
+    contradicts the rules is refused with every rule of that status named, comma-separated."""
+    path = tmp_path / "gate.json"
+    blessed = {k: v for k, v in _verdicts()["blessed"].items() if k != "skipped"}
+    assert not any(r["status"] == "skipped" for r in blessed["rules"])
+    path.write_text(json.dumps(blessed))
+    assert gate.read(path) == blessed
+    both = gate.judge(dataclasses.replace(ON, min_accuracy=0.99, min_roc_auc=0.999, no_regression=False),
+                      run(noise_seed=1), None, alpha=0.05)
+    assert both["failed"] == ["min_accuracy", "min_roc_auc"]
+    path.write_text(json.dumps({**both, "failed": ["min_accuracy"]}))
+    with pytest.raises(InputError, match=re.escape(
+            f"{path}: failed: ['min_accuracy'] contradicts its rules (status fail: min_accuracy, min_roc_auc)")):
+        gate.read(path)
+
+
 def test_judge_writes_the_bound_and_outcome_the_reader_checks():
     """The reader parses the outcome and the bound from a min_* rule's detail: judge's own must parse back."""
     for verdict in _verdicts().values():
