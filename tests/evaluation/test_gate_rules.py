@@ -199,10 +199,10 @@ def test_an_interval_with_equal_ends_is_in_order(ends):
     assert gate.parse(text, "gate.json")["intervals"]["accuracy"] == {"low": low, "mean": mean, "high": high}
 
 
-@pytest.mark.parametrize("ends", [(0.6, 0.8, 0.7), (0.6, 0.55, 0.7)])
-def test_a_mean_outside_its_interval_is_refused(ends):
-    low, mean, high = ends
-    interval = {"low": low, "mean": mean, "high": high}
+@pytest.mark.parametrize("interval", [{"low": 0.6, "mean": 0.8, "high": 0.7}, {"low": 0.6, "mean": 0.55, "high": 0.7},
+                                      0.6, [0.6, 0.6, 0.7]])
+def test_a_mean_outside_its_interval_or_an_interval_that_is_not_an_object_is_refused(interval):
+    low = interval["low"] if isinstance(interval, dict) else 0.6
     with pytest.raises(InputError, match="^" + re.escape(
             f"gate.json: intervals: accuracy: expected numbers low <= mean <= high, got {interval!r}") + "$"):
         gate.parse(by_hand("pass", low, intervals={"accuracy": interval}), "gate.json")
