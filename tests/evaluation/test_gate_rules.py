@@ -150,3 +150,102 @@ def test_a_baseline_of_other_data_is_skipped_in_these_words():
     assert rule(verdict, "no_regression")["detail"] == (
         f"baseline not comparable: different data (features md5 {'f' * 32} vs {'0' * 32}); only the absolute rules "
         "judge (`igfake baseline` makes this run's data the baseline)")
+
+
+# A verdict written by hand, one min_accuracy rule at the bound 0.5 (0.5 * 1e-5 = 5e-06 exactly in binary, so
+# the reader's rounding margin around it is [0.499995, 0.500005]): each case below sets only the lower end.
+def by_hand(status: str, low: float, bound: str = "0.5", **fields) -> str:
+    op = ">=" if status == "pass" else "<"
+    failed = ["min_accuracy"] if status == "fail" else []
+    verdict = {"enabled": True, "judged": True, "blessed": not failed, "reason": None, "failed": failed,
+               "skipped": [], "alpha": 0.05, "baseline": None,
+               "rules": [{"name": "min_accuracy", "status": status,
+                          "detail": f"k-fold accuracy 0.6000, 95% interval [0.5000, 0.7000]: lower end {op} {bound}"}],
+               "intervals": {"accuracy": {"low": low, "mean": 0.6, "high": 0.7, "level": 0.95}}}
+    return json.dumps({**verdict, **fields})
+
+
+@pytest.mark.parametrize(("status", "low"), [
+    ("pass", 0.5), ("pass", 0.5 - 5e-06), ("pass", 0.499996),  # at the bound, at the margin's edge, within it
+    ("fail", 0.5), ("fail", 0.500004), ("fail", 0.4),  # a fail at or just above the bound is within the rounding
+])
+def test_a_lower_end_at_the_bound_or_within_its_rounding_agrees_with_either_status(status, low):
+    assert gate.parse(by_hand(status, low), "gate.json")["rules"][0]["status"] == status
+
+
+@pytest.mark.parametrize(("status", "low", "message"), [
+    ("pass", 0.49999, "status pass contradicts intervals.accuracy: its lower end 0.49999 is < 0.5"),
+    ("pass", 0.3, "status pass contradicts intervals.accuracy: its lower end 0.3 is < 0.5"),
+    ("fail", 0.5 + 5e-06, "status fail contradicts intervals.accuracy: its lower end 0.500005 is >= 0.5"),
+    ("fail", 0.6, "status fail contradicts intervals.accuracy: its lower end 0.6 is >= 0.5"),
+])
+def test_a_lower_end_beyond_the_rounding_contradicts_the_status_in_these_words(status, low, message):
+    with pytest.raises(InputError, match="^" + re.escape(f"gate.json: rules: min_accuracy: {message}") + "$"):
+        gate.parse(by_hand(status, low), "gate.json")
+
+
+def test_a_bound_that_is_not_a_number_is_refused_in_one_line():
+    with pytest.raises(InputError, match="^" + re.escape(
+            "gate.json: rules: min_accuracy: expected status pass or fail and a detail ending 'lower end >= BOUND' "
+            "or '< BOUND', got pass 'k-fold accuracy 0.6000, 95% interval [0.5000, 0.7000]: lower end >= abc'")
+            + "$"):
+        gate.parse(by_hand("pass", 0.6, bound="abc"), "gate.json")
+
+
+@pytest.mark.parametrize("ends", [(0.6, 0.6, 0.7), (0.5, 0.7, 0.7), (0.6, 0.6, 0.6)])
+def test_an_interval_with_equal_ends_is_in_order(ends):
+    low, mean, high = ends
+    text = by_hand("pass", low, intervals={"accuracy": {"low": low, "mean": mean, "high": high}})
+    assert gate.parse(text, "gate.json")["intervals"]["accuracy"] == {"low": low, "mean": mean, "high": high}
+
+
+@pytest.mark.parametrize("interval", [{"low": 0.6, "mean": 0.8, "high": 0.7}, {"low": 0.6, "mean": 0.55, "high": 0.7},
+                                      0.6, [0.6, 0.6, 0.7]])
+def test_a_mean_outside_its_interval_or_an_interval_that_is_not_an_object_is_refused(interval):
+    low = interval["low"] if isinstance(interval, dict) else 0.6
+    with pytest.raises(InputError, match="^" + re.escape(
+            f"gate.json: intervals: accuracy: expected numbers low <= mean <= high, got {interval!r}") + "$"):
+        gate.parse(by_hand("pass", low, intervals={"accuracy": interval}), "gate.json")
+
+
+@pytest.mark.parametrize("name", ["min_log_loss", "accuracy", "no_drift"])
+def test_a_rule_the_reader_has_no_evidence_for_is_taken_as_written(name):
+    """Only min_accuracy, min_roc_auc and no_regression carry evidence in the file; any other rule's detail is
+    free text, even one named after a bounded metric."""
+    verdict = json.loads(by_hand("pass", 0.6))
+    verdict["rules"].append({"name": name, "status": "pass", "detail": "free text"})
+    assert gate.parse(json.dumps(verdict), "gate.json")["rules"][1]["detail"] == "free text"
+
+
+COMPARED = {"paired": True, "metrics": [{"metric": "accuracy", "verdict": "worse"},
+                                        {"metric": "roc_auc", "verdict": "worse"},
+                                        {"metric": "log_loss", "verdict": "no difference"}]}
+
+
+def test_a_skipped_regression_rule_is_not_held_to_a_comparison_and_a_passed_one_names_every_worse_metric():
+    verdict = json.loads(by_hand("pass", 0.6, baseline=COMPARED))
+    skipped = {**verdict, "skipped": ["no_regression"],
+               "rules": [*verdict["rules"], {"name": "no_regression", "status": "skipped", "detail": "x"}]}
+    assert gate.parse(json.dumps(skipped), "gate.json")["skipped"] == ["no_regression"]
+    passed = {**verdict, "rules": [*verdict["rules"], {"name": "no_regression", "status": "pass", "detail": "x"}]}
+    with pytest.raises(InputError, match="^" + re.escape(
+            "gate.json: rules: no_regression: status pass contradicts baseline.metrics (worse: accuracy, roc_auc)")
+            + "$"):
+        gate.parse(json.dumps(passed), "gate.json")
+
+
+@pytest.mark.parametrize(("drift", "rule_"), [
+    ({"verdict": "drift", "summary": "drift; drifted: follower_count"},
+     {"name": "no_drift", "status": "fail", "detail": "drift; drifted: follower_count"}),
+    ({"verdict": "prior shift only", "summary": "prior shift only; authentic share 0.300 -> 0.700 (p=0.001)"},
+     {"name": "no_drift", "status": "pass", "detail": "prior shift only; authentic share 0.300 -> 0.700 (p=0.001)"}),
+    ({"verdict": "no drift", "summary": "no drift"}, {"name": "no_drift", "status": "pass", "detail": "no drift"}),
+    (None, {"name": "no_drift", "status": "skipped", "detail": "no drift report (reports/drift.json, stage validate)"}),
+])
+def test_the_no_drift_rule_follows_the_drift_reports_verdict_and_is_last(drift, rule_):
+    on = dataclasses.replace(LENIENT, no_regression=False, no_drift=True)
+    verdict = gate.judge(on, run(noise_seed=1), None, alpha=0.05, drift=drift)
+    assert [r["name"] for r in verdict["rules"]] == ["min_accuracy", "min_roc_auc", "no_drift"]
+    assert verdict["rules"][-1] == rule_
+    assert verdict["failed"] == (["no_drift"] if rule_["status"] == "fail" else [])
+    assert verdict["skipped"] == (["no_drift"] if drift is None else [])
