@@ -277,7 +277,7 @@ class GateParams:
     # No metric significantly worse than the baseline, data/baseline/splits.parquet (`igfake baseline`);
     # skipped when the baseline saw other data (a different features md5).
     no_regression: bool
-    # No drift in reports/drift.json (stage validate: a feature or the model's score beyond drift's
+    # No drift in reports/drift.json (stage validate: a feature beyond drift's
     # thresholds; a prior shift alone passes). Off by default: the gate then reads no drift report at all.
     no_drift: bool
 

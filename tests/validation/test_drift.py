@@ -113,7 +113,9 @@ def test_the_model_score_is_compared_when_both_sides_have_it(reference):
     shifted = reference.append_column(drift.SCORE, pa.array(rng.random(reference.num_rows) ** 3))
     report = drift.drift(with_score, shifted, "seed16", drift_params())
     assert report["tests"] == 2 * (len(NAMES) + 1)
-    assert report["score"]["drifted"] and report["verdict"] == drift.DRIFT and report["drifted_features"] == []
+    # Reported, not judged: a retrained model's scores move whatever the data does.
+    assert report["score"]["drifted"] and report["drifted_features"] == []
+    assert report["verdict"] == drift.NO_DRIFT and "the model's scores drifted" in report["summary"]
 
 
 def test_a_table_without_a_feature_is_one_line_naming_it(reference):
