@@ -83,3 +83,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     through the rest, instead of starting last and running alone.
     """
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def project_at(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project at ``root`` with the repository's params.yaml, every path of ``pipeline.core.paths`` pointed
+    inside it and the working directory there: what a test needs to run commands on a project of its own."""
+    from pipeline.core import paths
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    for name, value in list(vars(paths).items()):
+        if isinstance(value, Path) and value.is_relative_to(paths.ROOT) and name != "ROOT":
+            monkeypatch.setattr(paths, name, root / value.relative_to(paths.ROOT))
+    monkeypatch.setattr(paths, "ROOT", root)
+    monkeypatch.chdir(root)
+    return root

@@ -42,6 +42,7 @@ FOUNDATION = frozenset({
     "pipeline.core.progress",
     "pipeline.core.console",
     "pipeline.core.git",
+    "pipeline.core.reports",
     "pipeline.core",
 })
 

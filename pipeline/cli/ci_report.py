@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from pipeline.core import atomic, paths
+from pipeline.core import atomic, paths, reports
 from pipeline.core.errors import CompareError, IgfakeError, InputError
 from pipeline.core.params import load
 from pipeline.evaluation import compare, gate, sources
@@ -44,14 +44,7 @@ def _git_show(rev: str, path: str) -> str | None:
 
 def _read(path: Path) -> str | None:
     """The workspace file's text, None when there is none."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{paths.shown(path)}: not UTF-8 text (byte {exc.start}); `dvc repro` rewrites it") from None
-    except OSError as exc:
-        raise InputError(f"{paths.shown(path)}: cannot read: {exc.strerror or exc}") from None
+    return reports.read_text(path, paths.shown(path), "`dvc repro` rewrites it")
 
 
 def _committed_comparison(rev: str, alpha: float) -> tuple[compare.Comparison | None, str]:

@@ -29,14 +29,13 @@ that a new commit silently changes. ``igfake baseline`` refreshes it from an acc
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pipeline.core import paths
+from pipeline.core import paths, reports
 from pipeline.core.errors import InputError
 from pipeline.core.params import GateParams
 from pipeline.evaluation import intervals
@@ -171,12 +170,7 @@ def read(path: Path) -> dict[str, Any]:
 def parse(text: str, path: str) -> dict[str, Any]:
     """A verdict read back (``text`` of ``path``, from the workspace or a revision), checked at the edge: one
     line naming the file and the field when it is not one :func:`judge` writes."""
-    try:
-        verdict = json.loads(text)
-    except ValueError as exc:
-        raise InputError(f"{path}: not a gate verdict ({exc}); run `dvc repro evaluate` to rebuild it") from None
-    if not isinstance(verdict, dict):
-        raise InputError(f"{path}: not a gate verdict (expected a JSON object)")
+    verdict = reports.json_object(text, path, "a gate verdict", "run `dvc repro evaluate` to rebuild it")
     for key in ("enabled", "judged", "blessed"):
         if not isinstance(verdict.get(key), bool):
             raise InputError(f"{path}: {key}: expected true or false, got {verdict.get(key)!r} (a verdict from "

@@ -17,14 +17,13 @@ self-confidence label quality score, P(given label) out of fold: the lower, the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipeline.core import paths
+from pipeline.core import paths, reports
 from pipeline.core.errors import InputError
 from pipeline.core.vocabulary import AUTHENTIC, FAKE, LABEL_NAME, LABEL_VALUE
 
@@ -117,14 +116,11 @@ def read_report(path: Path, shown: str | None = None) -> dict[str, Any] | None:
     """``reports/label_issues.json`` read back (evaluate, ``igfake label --review``), checked at the edge: None
     when there is none; one line naming the file (``shown``) and the field when it is not one :func:`report`
     writes."""
-    shown = shown or paths.shown(path)
-    if not path.is_file():
+    shown, fix = shown or paths.shown(path), "`dvc repro label-issues` rewrites it"
+    data = reports.read_json_object(path, shown, "a label issues report", fix)
+    if data is None:
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{shown}: not a label issues report ({exc}); `dvc repro label-issues` rewrites it") from None
-    issues = data.get("issues") if isinstance(data, dict) else None
+    issues = data.get("issues")
     if not isinstance(issues, list) or not all(
             isinstance(i, dict) and isinstance(i.get("pk"), int) and not isinstance(i.get("pk"), bool)
             and isinstance(i.get("rank"), int) for i in issues):

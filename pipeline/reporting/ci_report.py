@@ -18,13 +18,13 @@ needed it say they could not be written, and ``igfake ci-report`` fails CI. The 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
 
+from pipeline.core import reports
 from pipeline.core.errors import InputError
 from pipeline.evaluation import compare, sources
 from pipeline.evaluation.metric_registry import METRICS, select
@@ -59,13 +59,7 @@ def parse_report(text: str | None, shown: str) -> dict[str, Any] | None:
     """The JSON object in ``text`` (a report ``shown`` by its name), None when there is no file."""
     if text is None:
         return None
-    try:
-        found = json.loads(text)
-    except ValueError as exc:
-        raise InputError(f"{shown}: not JSON ({exc}); `dvc repro` rewrites it") from None
-    if not isinstance(found, dict):
-        raise InputError(f"{shown}: expected a JSON object, got {type(found).__name__}; `dvc repro` rewrites it")
-    return found
+    return reports.json_object(text, shown, "a JSON report", "`dvc repro` rewrites it")
 
 
 def check_metrics(metrics: Mapping[str, Any] | None, shown: str, required: bool) -> Mapping[str, Any] | None:

@@ -27,7 +27,6 @@ tools; it decides nothing.
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from pipeline import features
-from pipeline.core import paths
+from pipeline.core import paths, reports
 from pipeline.core.errors import InputError
 from pipeline.core.params import DriftParams
 from pipeline.core.vocabulary import AUTHENTIC, FAKE, LABEL_VALUE
@@ -286,16 +285,10 @@ def read_report(path: Path) -> dict[str, Any] | None:
     """``reports/drift.json`` read back (evaluate, track, ci-report), checked at the edge: None when there is
     none (stage validate has not run); one line naming the file and the field when it is not one
     :func:`drift` writes."""
-    shown = paths.shown(path)
-    if not path.is_file():
+    shown, fix = paths.shown(path), "`dvc repro validate` rewrites it"
+    report = reports.read_json_object(path, shown, "a drift report", fix)
+    if report is None:
         return None
-    fix = "`dvc repro validate` rewrites it"
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{shown}: not a drift report ({exc}); {fix}") from None
-    if not isinstance(report, dict):
-        raise InputError(f"{shown}: not a drift report (expected a JSON object); {fix}")
     verdict, summary = report.get("verdict"), report.get("summary")
     if verdict not in (NO_DRIFT, PRIOR_SHIFT, DRIFT):
         raise InputError(f"{shown}: verdict: expected one of {NO_DRIFT!r}, {PRIOR_SHIFT!r}, {DRIFT!r}, "

@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.core import paths
+from tests.conftest import project_at
 from tests.validation.conftest import world_table
 
 NO_FOLLOWERS = "follower_count"
@@ -19,17 +20,8 @@ NO_FOLLOWERS = "follower_count"
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project with the repository's params, ``pipeline.core.paths`` pointed at it."""
-    from tests.conftest import REPO
-
-    root = tmp_path / "p"
-    root.mkdir()
-    (root / "params.yaml").write_text((REPO / "params.yaml").read_text())
-    for name, value in list(vars(paths).items()):
-        if isinstance(value, Path) and value.is_relative_to(paths.ROOT) and name != "ROOT":
-            monkeypatch.setattr(paths, name, root / value.relative_to(paths.ROOT))
-    monkeypatch.setattr(paths, "ROOT", root)
+    root = project_at(tmp_path / "p", monkeypatch)
     paths.BASELINE.parent.mkdir(parents=True)
-    monkeypatch.chdir(root)
     return root
 
 

@@ -140,7 +140,8 @@ def test_a_missing_unreadable_or_non_object_verdict_file_is_one_line(tmp_path):
                                          r"evaluate` to rebuild it$"):
         gate.read(missing)
     missing.write_text("[1, 2]")
-    with pytest.raises(InputError, match="^" + re.escape(f"{missing}: not a gate verdict (expected a JSON object)")):
+    with pytest.raises(InputError, match="^" + re.escape(f"{missing}: not a gate verdict (expected a JSON object, got "
+                                                         "list); run `dvc repro evaluate` to rebuild it") + "$"):
         gate.read(missing)
 
 

@@ -25,7 +25,7 @@ from pipeline.core import paths
 from pipeline.core.errors import IgfakeError, InputError
 from pipeline.evaluation import compare, splits
 from pipeline.evaluation.metric_registry import METRICS
-from tests.conftest import REPO
+from tests.conftest import project_at
 from tests.evaluation.test_compare import PROTOCOL, results_table
 
 
@@ -117,16 +117,9 @@ def test_compare_refuses_a_bad_table_in_one_line(tmp_path, capsys, content, mess
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project with the repository's params, ``pipeline.core.paths`` pointed at it."""
-    root = tmp_path / "p"
-    root.mkdir()
-    (root / "params.yaml").write_text((REPO / "params.yaml").read_text())
-    for name, value in list(vars(paths).items()):
-        if isinstance(value, Path) and value.is_relative_to(paths.ROOT) and name != "ROOT":
-            monkeypatch.setattr(paths, name, root / value.relative_to(paths.ROOT))
-    monkeypatch.setattr(paths, "ROOT", root)
+    root = project_at(tmp_path / "p", monkeypatch)
     paths.SPLIT_RESULTS.parent.mkdir(parents=True)
     paths.BASELINE.parent.mkdir(parents=True)
-    monkeypatch.chdir(root)
     return root
 
 

@@ -24,7 +24,7 @@ def test_the_review_order_is_by_rank_whatever_the_file_order(tmp_path):
 
 @pytest.mark.parametrize(("text", "message"), [
     ("{not json", "not a label issues report"),
-    ("[]", "issues: expected a list"),
+    ("[]", "not a label issues report (expected a JSON object, got list)"),
     (json.dumps({"issues": [{"rank": 1, "pk": "12"}]}), "issues: expected a list"),
     (json.dumps({"issues": [{"rank": 1, "pk": True}]}), "issues: expected a list"),
     (json.dumps({"issues": [{"pk": 3}]}), "issues: expected a list"),

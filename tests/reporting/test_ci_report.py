@@ -139,10 +139,11 @@ BROKEN = {
     "metrics.json missing": (lambda r: (r / "reports/metrics.json").unlink(),
                              "reports/metrics.json: not found; run `dvc repro` first"),
     "metrics.json malformed": (lambda r: (r / "reports/metrics.json").write_text('{"accuracy": 0.9'),
-                               "reports/metrics.json: not JSON (Expecting ',' delimiter: line 1 column 17 (char 16)); "
-                               "`dvc repro` rewrites it"),
+                               "reports/metrics.json: not a JSON report (Expecting ',' delimiter: line 1 column 17 "
+                               "(char 16)); `dvc repro` rewrites it"),
     "metrics.json not an object": (lambda r: (r / "reports/metrics.json").write_text("[0.9]"),
-                                   "reports/metrics.json: expected a JSON object, got list; `dvc repro` rewrites it"),
+                                   "reports/metrics.json: not a JSON report (expected a JSON object, got list); "
+                                   "`dvc repro` rewrites it"),
     "metrics.json lacks a key": (lambda r: (r / "reports/metrics.json").write_text(json.dumps(
         {k: v for k, v in METRICS.items() if k != "roc_auc"})),
         "reports/metrics.json: roc_auc: missing; `dvc repro evaluate` rewrites it"),
@@ -155,8 +156,8 @@ BROKEN = {
     "committed metrics.json malformed": (
         lambda r: ((r / "reports/metrics.json").write_text("{"), _commit(r, "reports/metrics.json"),
                    (r / "reports/metrics.json").write_text(json.dumps(METRICS))),
-        "HEAD:reports/metrics.json: not JSON (Expecting property name enclosed in double quotes: line 1 column 2 "
-        "(char 1)); `dvc repro` rewrites it"),
+        "HEAD:reports/metrics.json: not a JSON report (Expecting property name enclosed in double quotes: line 1 "
+        "column 2 (char 1)); `dvc repro` rewrites it"),
     "committed variance.json lacks its key": (
         lambda r: ((r / "reports/variance.json").write_text('{"holdout": {}}'), _commit(r, "reports/variance.json")),
         "HEAD:reports/variance.json: holdout.init_std: expected a standard deviation (a number, at least 0), got None; "
