@@ -62,15 +62,9 @@ def read_with_source(ref: str, root: Path | None = None) -> tuple[pa.Table, str 
     commit = commit_of(ref, root)
     if commit is None:
         raise CompareError(f"{ref}: {NOT_A_RUN}")
-    import dvc.api  # here: DVC takes a second to import, and the workspace needs none of it
-
     rebuild = f"reproduce it (`git checkout {ref} && dvc repro`)"
-    try:
-        with dvc.api.open(relative, repo=str(root), rev=commit, mode="rb") as f:
-            found = f.read()
-    except Exception as exc:  # DVC raises many kinds (missing cache, no remote, path not in that revision)
-        missing = type(exc).__name__
-    else:  # found, so checked: a damaged file is not silently replaced by the committed baseline
+    found, missing = revision_bytes(relative, commit, root)
+    if found is not None:  # found, so checked: a damaged file is not silently replaced by the committed baseline
         return splits.read(found, f"{ref}:{relative}", rebuild), None
     baseline = _relative(paths.BASELINE, root)
     locked = lock_outs(git_show(commit, "dvc.lock", root)).get(relative)
@@ -86,6 +80,18 @@ def read_with_source(ref: str, root: Path | None = None) -> tuple[pa.Table, str 
     raise CompareError(f"{ref}: {relative} is not in the local DVC cache ({missing}) and its committed {baseline} "
                        f"is not the same file; {get}, or reproduce it (`git checkout {ref} && dvc repro`), then "
                        "compare again")
+
+
+def revision_bytes(relative: str, commit: str, root: Path) -> tuple[bytes | None, str]:
+    """(the bytes, "") of the DVC output ``relative`` in ``commit``, from the local cache or a remote; (None,
+    why not) when DVC cannot give them."""
+    import dvc.api  # here: DVC takes a second to import, and the workspace needs none of it
+
+    try:
+        with dvc.api.open(relative, repo=str(root), rev=commit, mode="rb") as f:
+            return f.read(), ""
+    except Exception as exc:  # DVC raises many kinds (missing cache, no remote, path not in that revision)
+        return None, type(exc).__name__
 
 
 def git_show(commit: str, path: str, root: Path) -> bytes | None:

@@ -89,6 +89,13 @@ def read(source: Path | bytes, shown: str | None = None, fix: str | None = None)
     """
     shown = shown or (paths.shown(source) if isinstance(source, Path) else "split results")
     fix = fix or _fix(shown)
+    return check(read_parquet(source, shown, fix), shown, fix)
+
+
+def read_parquet(source: Path | bytes, shown: str, fix: str) -> pa.Table:
+    """Any Parquet table in ``source`` (a file, or its bytes from a revision), read whole and its strings
+    decoded, or one line: ``<shown>: not a readable Parquet file (<why>); <fix>``. The split results, the
+    features and the drift reference are all read through here."""
     try:
         table = pq.read_table(io.BytesIO(source) if isinstance(source, bytes) else source)
         # Reading checks no UTF-8: a damaged string (a value, a column name, the metadata) would surface later.
@@ -99,7 +106,7 @@ def read(source: Path | bytes, shown: str | None = None, fix: str | None = None)
         reason = re.sub(r"^Could not open Parquet input source '.*?': ", "", str(exc).split("\n")[0])
         reason = reason or type(exc).__name__
         raise InputError(f"{shown}: not a readable Parquet file ({reason}); {fix}") from None
-    return check(table, shown, fix)
+    return table
 
 
 def _decode_all(schema: pa.Schema) -> None:

@@ -26,14 +26,12 @@ tools; it decides nothing.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
@@ -42,6 +40,7 @@ from pipeline.core import paths, reports
 from pipeline.core.errors import InputError
 from pipeline.core.params import DriftParams
 from pipeline.core.vocabulary import AUTHENTIC, FAKE, LABEL_VALUE
+from pipeline.evaluation import splits
 
 SCORE = "prob"  # the shipped model's P(authentic): the predictions' column, and the reference's
 NO_DRIFT, PRIOR_SHIFT, DRIFT = "no drift", "prior shift only", "drift"
@@ -80,12 +79,10 @@ def reference_table(table: pa.Table, predictions: pa.Table | None, feature_set: 
     return table
 
 
-def read_table(source: Any, name: str) -> pa.Table:
-    """A Parquet table from a path or bytes; a file that is not one is one line naming ``name``."""
-    try:
-        return pq.read_table(io.BytesIO(source) if isinstance(source, bytes) else source)
-    except (OSError, pa.ArrowException) as exc:
-        raise InputError(f"{name}: not a readable Parquet file ({' '.join(str(exc).split())})") from None
+def read_table(source: Path | bytes, name: str) -> pa.Table:
+    """A features table (or the reference) from a path or bytes, read at the edge by the one Parquet reader
+    (:func:`pipeline.evaluation.splits.read_parquet`); ``name`` in messages."""
+    return splits.read_parquet(source, name, "rewrite it (`dvc repro`, or `igfake baseline` for the reference)")
 
 
 def at_prior(reference: pa.Table, authentic_share: float, seed: int) -> pa.Table:

@@ -25,14 +25,11 @@ def _relative(path: Path) -> str:
 
 
 def _revision_file(ref: str, commit: str, relative: str, root: Path) -> bytes:
-    import dvc.api  # here: DVC takes a second to import, and the workspace needs none of it
-
-    try:
-        with dvc.api.open(relative, repo=str(root), rev=commit, mode="rb") as f:
-            return f.read()
-    except Exception as exc:  # DVC raises many kinds (missing cache, no remote, path not in that revision)
-        raise InputError(f"{ref}: {relative} is not in the local DVC cache or a remote ({type(exc).__name__}); "
-                         f"`dvc pull` it, or reproduce it (`git checkout {ref} && dvc repro`)") from None
+    found, missing = sources.revision_bytes(relative, commit, root)
+    if found is None:
+        raise InputError(f"{ref}: {relative} is not in the local DVC cache or a remote ({missing}); "
+                         f"`dvc pull` it, or reproduce it (`git checkout {ref} && dvc repro`)")
+    return found
 
 
 def features_of(ref: str, feature_set: str, root: Path | None = None) -> tuple[pa.Table, str]:
