@@ -188,6 +188,13 @@ class RecipeParams:
     # Inside the model: log1p of the heavy-tailed counts, then standardisation (training rows' moments).
     log_counts: bool
     standardise: bool
+    # Then a piecewise-linear encoding of every column on this many quantile bins of the training rows
+    # (pipeline/training/model.py PiecewiseLinear; 0: none). keep_inputs: the first layer also reads the
+    # columns themselves, beside their encoding.
+    bins: int = checked(Check("an integer from 0 to 64", lambda v: 0 <= v <= 64))
+    keep_inputs: bool
+    # L2 penalty on each member's kernels, added to its training loss (0: none).
+    weight_decay: float = checked(NON_NEGATIVE_NUMBER)
     # Share of the training rows held out for early stopping (0: none, as the article).
     validation_size: float = checked(Check("a number from 0 to 0.5", lambda v: 0 <= v <= 0.5))
     # Epochs without validation-loss improvement before a member stops (0: never stop early).
@@ -197,6 +204,10 @@ class RecipeParams:
 
 @dataclass(frozen=True)
 class PresetsParams:
+    # Log counts, standardised, a piecewise-linear encoding and weight decay: the default, measured best
+    # of the three on the k-fold splits (docs/seed-variance.md).
+    ple: RecipeParams
+    # Log counts, standardised, early stopping: the recipe that shrank the seeds' swing.
     stable: RecipeParams
     # The article as written: raw features, all 200 epochs, no validation slice.
     article: RecipeParams
@@ -233,7 +244,7 @@ class TrainParams:
     batch_size: int = checked(POSITIVE_INT)
     learning_rate: float = checked(POSITIVE_NUMBER)
     hidden_units: int = checked(POSITIVE_INT)
-    preset: Literal["stable", "article"]
+    preset: Literal["ple", "stable", "article"]
     presets: PresetsParams
     split: SplitParams
     # What ships (train builds it, export-tflite converts it): the mean probability of all seed members, or

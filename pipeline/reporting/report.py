@@ -154,8 +154,11 @@ def model_sentence(card: Card, members: int, threshold: Mapping[str, Any]) -> st
     features inside it, how members learn (the ``train.preset`` recipe), what ships (``train.ship``, with
     ``train.calibration``) of the ``members`` seeded members evaluated, and the decision threshold in force."""
     train, recipe = card.train, card.train.recipe
+    encoding = (f"a piecewise-linear encoding on {recipe.bins} quantile bins per column"
+                + (" beside the column itself" if recipe.keep_inputs else ""))
     inside = [step for on, step in ((recipe.log_counts, "log1p of the heavy-tailed counts"),
-                                    (recipe.standardise, "standardisation with the training rows' moments")) if on]
+                                    (recipe.standardise, "standardisation with the training rows' moments"),
+                                    (recipe.bins > 0, encoding)) if on]
     reads = (f"on {len(features.feature_names(card.feature_set))} profile features (`{card.feature_set}`), "
              + (f"inside the model: {', then '.join(inside)}" if inside else "raw (no preprocessing)"))
     if recipe.validation_size and recipe.patience:
@@ -166,6 +169,8 @@ def model_sentence(card: Card, members: int, threshold: Mapping[str, Any]) -> st
     else:
         stopping = f"all {train.epochs} epochs, no validation slice"
     weights = "balanced class weights" if recipe.class_weight == "balanced" else "no class weights"
+    if recipe.weight_decay:
+        weights += f", L2 weight decay {recipe.weight_decay:g} on the kernels"
     calibrated = "" if train.calibration == "none" else f", then {CALIBRATION_NAMES[train.calibration]}"
     if train.ship == "ensemble" and members > 1:
         mean = "mean logit" + calibrated if calibrated else "mean probability"

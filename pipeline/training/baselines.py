@@ -71,7 +71,8 @@ def fit_all(params: BaselinesParams, seed: int, x_raw: np.ndarray, y: np.ndarray
 
 def study_splits(result: study.StudyResult, x: np.ndarray) -> list[tuple[study.Split, np.ndarray]]:
     """The study's splits, hold-out first, each with the features as that split's MLP preprocessing leaves them."""
-    return [(fit.split, fit.preprocessing.apply(x)) for fit in (result.holdout, *result.kfold)]
+    # Before the piecewise-linear encoding, if any: the baseline stays the textbook linear model.
+    return [(fit.split, fit.preprocessing.apply(x, encode=False)) for fit in (result.holdout, *result.kfold)]
 
 
 def run(params: BaselinesParams, seed: int, x: np.ndarray, y: np.ndarray,

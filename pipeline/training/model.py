@@ -9,6 +9,10 @@ Inputs are preprocessed inside the model, so the shipped model takes raw feature
 counts through ``log1p`` and every column standardised with the training rows' mean and variance. Raw
 counts in the tens of millions make a float32 network ill-conditioned (Keras itself then differs from a
 float64 evaluation by ~1e-5, and TFLite from Keras by as much) and make training depend on the seed.
+Optionally each standardised column is then encoded piecewise-linearly on the training rows' quantile
+bins (:class:`PiecewiseLinear`; Gorishniy et al. 2022, "On Embeddings for Numerical Features in Tabular
+Deep Learning"): the first layer can then bend each feature's effect where its data bends, which a
+single ``relu`` layer of 16 units on 16 standardised columns does poorly (the random forest beat it).
 
 What ships is a plain Keras model of ordinary layers (so it converts to TFLite as is): the
 preprocessing, the members side by side in one wide hidden layer, a block-diagonal output layer, and
@@ -18,6 +22,7 @@ averages and calibrates them instead.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 import zipfile
@@ -44,6 +49,9 @@ class FitConfig:
     patience: int
     # "balanced" weighs each class's loss by n / (2 n_class), as Keras' class_weight would; "none" doesn't.
     class_weight: str
+    # L2 penalty on each member's kernels, added to its training loss (never to the validation loss that
+    # early stopping reads). 0: none, as the article.
+    weight_decay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,79 @@ class Log1pColumns(keras.layers.Layer):
         return super().get_config() | {"columns": self.columns, "n_features": self.n_features}
 
 
+@keras.saving.register_keras_serializable(package="igfake")
+class PiecewiseLinear(keras.layers.Layer):
+    """Piecewise-linear encoding of every column on fixed bins: [N, F] -> [N, F * T] (+ the F inputs).
+
+    Column ``f`` has bins ``[left[f, t], left[f, t] + width[f, t])``; component ``t`` is the position of
+    ``x`` in bin ``t``, ``(x - left) / width``, clipped to ``[lower[f, t], upper[f, t]]``: ``[0, 1]`` for a
+    middle bin (1 above it, 0 below), unbounded below for the first bin and above for the last, so values
+    beyond the training range extrapolate linearly instead of saturating. A column with fewer distinct
+    bin edges than ``T + 1`` (a flag has two values) pads with components clipped to ``[0, 0]``: always 0.
+    ``keep_inputs`` appends the column itself, so the encoding only adds to what the network sees.
+    Only subtract, multiply, maximum, minimum, reshape and concatenate: TFLite builtins.
+    """
+
+    def __init__(self, left, width, lower, upper, keep_inputs: bool, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.left, self.width, self.lower, self.upper = (np.asarray(a, np.float32) for a in (left, width, lower, upper))
+        self.keep_inputs = bool(keep_inputs)
+
+    def call(self, x):
+        f, t = self.left.shape
+        r = (x[:, :, None] - keras.ops.convert_to_tensor(self.left)) * keras.ops.convert_to_tensor(1.0 / self.width)
+        r = keras.ops.minimum(keras.ops.maximum(r, keras.ops.convert_to_tensor(self.lower)),
+                              keras.ops.convert_to_tensor(self.upper))
+        encoded = keras.ops.reshape(r, (-1, f * t))
+        return keras.ops.concatenate([encoded, x], axis=-1) if self.keep_inputs else encoded
+
+    def get_config(self) -> dict:
+        return super().get_config() | {"left": self.left.tolist(), "width": self.width.tolist(),
+                                       "lower": self.lower.tolist(), "upper": self.upper.tolist(),
+                                       "keep_inputs": self.keep_inputs}
+
+
+# A bound far beyond any standardised value (|z| of a float32 count is below 1e5): "unclipped" without an
+# infinity, which TFLite's converter would have to fold.
+_UNBOUNDED = 1e9
+
+
+@dataclass(frozen=True)
+class Bins:
+    """Each column's piecewise-linear bins, from the training rows' quantiles (:func:`fit_bins`)."""
+
+    left: np.ndarray  # float32 [F, T]
+    width: np.ndarray  # float32 [F, T], > 0
+    lower: np.ndarray  # float32 [F, T]: the clip below (0, or -_UNBOUNDED for the first bin)
+    upper: np.ndarray  # float32 [F, T]: the clip above (1, _UNBOUNDED for the last bin, 0 for padding)
+    keep_inputs: bool
+
+    def layer(self) -> PiecewiseLinear:
+        return PiecewiseLinear(self.left, self.width, self.lower, self.upper, self.keep_inputs, name="piecewise_linear")
+
+
+def fit_bins(z_train: np.ndarray, bins: int, keep_inputs: bool) -> Bins:
+    """``bins`` quantile bins per column of ``z_train`` (already log-scaled and standardised).
+
+    Edges are the column's quantiles at 0, 1/T, ..., 1 with repeats removed, so a column of few distinct
+    values gets fewer, real bins and zero padding rather than bins of width 0.
+    """
+    n_features = z_train.shape[1]
+    shape = (n_features, bins)
+    left, width = np.zeros(shape), np.ones(shape)
+    lower, upper = np.zeros(shape), np.zeros(shape)
+    for f in range(n_features):
+        edges = np.unique(np.quantile(z_train[:, f].astype(np.float64), np.linspace(0.0, 1.0, bins + 1)))
+        used = len(edges) - 1
+        if used == 0:  # a constant column: one bin of width 1 at its value, so its inputs still pass
+            edges, used = np.array([edges[0], edges[0] + 1.0]), 1
+        left[f, :used], width[f, :used] = edges[:-1], np.diff(edges)
+        upper[f, :used] = 1.0
+        lower[f, 0], upper[f, used - 1] = -_UNBOUNDED, _UNBOUNDED
+    as32 = (np.asarray(a, np.float32) for a in (left, width, lower, upper))
+    return Bins(*as32, keep_inputs)
+
+
 @dataclass(frozen=True)
 class Preprocessing:
     """What happens to raw features inside the model, fitted on the training rows only."""
@@ -85,30 +166,48 @@ class Preprocessing:
     log_columns: tuple[int, ...] = ()
     mean: np.ndarray | None = None  # None: no standardisation
     variance: np.ndarray | None = None
+    bins: Bins | None = None  # None: no piecewise-linear encoding
 
-    def layers(self) -> list[keras.layers.Layer]:
+    def layers(self, encode: bool = True) -> list[keras.layers.Layer]:
         layers: list[keras.layers.Layer] = []
         if self.log_columns:
             layers.append(Log1pColumns(self.log_columns, self.n_features, name="log_counts"))
         if self.mean is not None:
             layers.append(keras.layers.Normalization(mean=self.mean, variance=self.variance, name="standardise"))
+        if encode and self.bins is not None:
+            layers.append(self.bins.layer())
         return layers
 
-    def apply(self, x: np.ndarray) -> np.ndarray:
-        """The same transformation the shipped model applies, computed by the same layers."""
+    def apply(self, x: np.ndarray, encode: bool = True) -> np.ndarray:
+        """The same transformation the shipped model applies, computed by the same layers.
+
+        ``encode=False`` stops before the piecewise-linear encoding: the columns as the log and
+        standardisation leave them (what the logistic-regression baseline reads).
+        """
         out = tf.constant(np.asarray(x, np.float32))
-        for layer in self.layers():
+        for layer in self.layers(encode):
             out = layer(out)
         return np.asarray(out)
 
+    @property
+    def width(self) -> int:
+        """How many columns the first dense layer reads."""
+        if self.bins is None:
+            return self.n_features
+        return self.bins.left.size + (self.n_features if self.bins.keep_inputs else 0)
 
-def fit_preprocessing(x_train: np.ndarray, log_columns: Sequence[int], standardise: bool) -> Preprocessing:
-    """Log-scale ``log_columns``; then, if asked, standardise with the (log-scaled) training rows' moments."""
+
+def fit_preprocessing(x_train: np.ndarray, log_columns: Sequence[int], standardise: bool,
+                      bins: int = 0, keep_inputs: bool = True) -> Preprocessing:
+    """Log-scale ``log_columns``; then, if asked, standardise with the (log-scaled) training rows' moments;
+    then, with ``bins`` > 0, encode every column piecewise-linearly on the training rows' quantile bins."""
     logged = Preprocessing(x_train.shape[1], tuple(log_columns))
-    if not standardise:
+    if standardise:
+        z = logged.apply(x_train).astype(np.float64)
+        logged = Preprocessing(x_train.shape[1], tuple(log_columns), z.mean(axis=0), z.var(axis=0))
+    if bins == 0:
         return logged
-    z = logged.apply(x_train).astype(np.float64)
-    return Preprocessing(x_train.shape[1], tuple(log_columns), z.mean(axis=0), z.var(axis=0))
+    return dataclasses.replace(logged, bins=fit_bins(logged.apply(x_train), bins, keep_inputs))
 
 
 @dataclass(frozen=True)
@@ -208,6 +307,10 @@ def train_members(x: np.ndarray, y: np.ndarray, seeds: Sequence[int], cfg: FitCo
             member_loss = tf.reduce_mean(losses, axis=1)
             # A sum, not a mean, over members: each member's gradient is exactly its own loss's gradient.
             loss = tf.reduce_sum(member_loss)
+            if cfg.weight_decay:
+                # On the kernels only (w1, w2), as keras' kernel_regularizer=L2 would; biases stay free.
+                loss += cfg.weight_decay * (tf.reduce_sum(tf.square(weights[0].value))
+                                            + tf.reduce_sum(tf.square(weights[2].value)))
         grads = tape.gradient(loss, [w.value for w in weights])
         optimizer.apply_gradients(zip(grads, weights, strict=True))
         epoch_loss.assign_add(member_loss * tf.cast(tf.shape(rows)[1], tf.float32))
@@ -315,7 +418,9 @@ def shipped_model(members: Members, preprocessing: Preprocessing | None = None,
     """A plain Keras model: raw features [N, F] -> mean P(authentic) of the members [N, 1], calibrated if
     ``calibration`` is given and not the identity."""
     s, f, h = members.w1.shape
-    inputs = keras.Input((f,), name="features")
+    # The model reads the raw features; its first dense layer reads what the preprocessing makes of them
+    # (more columns than features with a piecewise-linear encoding).
+    inputs = keras.Input((preprocessing.n_features if preprocessing else f,), name="features")
     x = inputs
     for layer in (preprocessing.layers() if preprocessing else []):
         x = layer(x)

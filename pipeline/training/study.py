@@ -42,7 +42,7 @@ def fit_config(params: TrainParams) -> model_lib.FitConfig:
     """How each member is fitted, from ``train`` params and the preset in force (built here only)."""
     return model_lib.FitConfig(hidden_units=params.hidden_units, epochs=params.epochs, batch_size=params.batch_size,
                                learning_rate=params.learning_rate, patience=params.recipe.patience,
-                               class_weight=params.recipe.class_weight)
+                               class_weight=params.recipe.class_weight, weight_decay=params.recipe.weight_decay)
 
 
 def member_seeds(params: TrainParams) -> list[int]:
@@ -151,7 +151,8 @@ def fit_split(x: np.ndarray, y: np.ndarray, split: Split, seeds: Sequence[int], 
     """Fit every seed's member on one split's training rows, with the preset in force; score every row."""
     started, clock = time.time(), time.perf_counter()
     recipe = params.recipe
-    pre = model_lib.fit_preprocessing(x[split.train], log_columns if recipe.log_counts else [], recipe.standardise)
+    pre = model_lib.fit_preprocessing(x[split.train], log_columns if recipe.log_counts else [], recipe.standardise,
+                                      recipe.bins, recipe.keep_inputs)
     z = pre.apply(x)
     validation = (z[split.valid], y[split.valid]) if len(split.valid) else None
     history: list[model_lib.FitHistory] = []

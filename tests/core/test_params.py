@@ -56,7 +56,7 @@ def test_load_reads_the_file_paths_points_at_when_called(tmp_path, monkeypatch):
          "train.presets.stable.class_weight: expected one of 'none', 'balanced', got 'auto'"),
         (lambda d: d["train"]["presets"]["article"].update(patience=5),
          "train.presets.article.patience: early stopping needs a validation slice"),
-        (lambda d: d["train"].update(preset="fancy"), "train.preset: expected one of 'stable', 'article', got 'fancy'"),
+        (lambda d: d["train"].update(preset="fancy"), "train.preset: expected one of 'ple', 'stable', 'article', got 'fancy'"),
         (lambda d: d["train"].update(ship="best"), "train.ship: expected one of 'ensemble', 'seed', got 'best'"),
         (lambda d: d["train"].update(epoch=5), "train.epoch: unknown key"),
         (lambda d: d["train"].pop("seeds"), "train.seeds: missing"),

@@ -151,7 +151,7 @@ PARAMS_CASES = [
     ("featurize.feature_set", None, "featurize.feature_set: expected one of 'seed16', got None"),
     ("mlflow.experiment", 5, "mlflow.experiment: expected a non-empty string, got 5"),
     ("crawl.seed_accounts", [], "crawl.seed_accounts: expected a non-empty list"),
-    ("train.presets", [1], "train.presets: expected a mapping of stable, article"),
+    ("train.presets", [1], "train.presets: expected a mapping of ple, stable, article"),
     ("train.calibration", "isotonic",
      "train.calibration: expected one of 'none', 'temperature', 'platt', got 'isotonic'"),
 ]

@@ -56,12 +56,20 @@ def test_the_card_says_what_ships_ensemble_or_one_member(evaluated):
 
 
 def test_the_card_describes_the_recipe_of_the_preset_in_force(evaluated):
-    stable = repo_params().train.presets.stable
+    presets = repo_params().train.presets
+    stable, ple = presets.stable, presets.ple
     assert (stable.log_counts, stable.standardise, stable.validation_size, stable.patience) == (True, True, 0.15, 20)
-    card = card_of(evaluated)
+    assert (stable.bins, stable.weight_decay) == (0, 0)
+    card = card_of(evaluated, preset="stable")
     assert ("inside the model: log1p of the heavy-tailed counts, then standardisation with the training rows' "
-            "moments") in card
+            "moments. Recipe `stable`") in card
     assert "stopping early on the 15% of the training rows held out (patience 20) within 200 epochs" in card
+    assert "weight decay" not in card
+    assert (ple.bins, ple.keep_inputs, ple.weight_decay) == (8, True, 1e-4)
+    encoded = card_of(evaluated, preset="ple")
+    assert ("standardisation with the training rows' moments, then a piecewise-linear encoding on 8 quantile bins "
+            "per column beside the column itself. Recipe `ple`") in encoded
+    assert "no class weights, L2 weight decay 0.0001 on the kernels." in encoded
     article = card_of(evaluated, preset="article", epochs=50)
     assert "on 16 profile features (`seed16`), raw (no preprocessing)" in article
     assert "Recipe `article`: Adam (learning rate 0.001, batch 32), all 50 epochs, no validation slice" in article

@@ -1,3 +1,5 @@
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -173,3 +175,60 @@ def test_saved_model_bytes_do_not_depend_on_the_process(data, tmp_path):
     for name in ("a.keras", "b.keras"):
         subprocess.run([sys.executable, "-c", script, str(tmp_path / name)], check=True, capture_output=True)
     assert (tmp_path / "a.keras").read_bytes() == (tmp_path / "b.keras").read_bytes()
+
+
+def test_piecewise_linear_encoding_matches_a_hand_computation():
+    # One column with training values 0..8 and 4 bins: quantile edges 0, 2, 4, 6, 8.
+    column = np.arange(9, dtype=np.float32)[:, None]
+    bins = M.fit_bins(column, 4, keep_inputs=True)
+    np.testing.assert_array_equal(bins.left[0], [0, 2, 4, 6])
+    np.testing.assert_array_equal(bins.width[0], [2, 2, 2, 2])
+    out = np.asarray(bins.layer()(np.array([[-2.0], [3.0], [5.0], [12.0]], np.float32)))
+    # By hand: below the range the first bin extrapolates (-1), a middle value fills the bins below it
+    # (1) and sits partway in its own; above the range the last bin extrapolates ((12 - 6) / 2 = 3).
+    np.testing.assert_allclose(out, [[-1, 0, 0, 0, -2], [1, 0.5, 0, 0, 3], [1, 1, 0.5, 0, 5], [1, 1, 1, 3, 12]])
+
+
+def test_a_column_of_few_values_gets_real_bins_and_zero_padding():
+    flag = np.array([[0.0], [0.0], [1.0], [1.0]], np.float32)
+    bins = M.fit_bins(flag, 4, keep_inputs=False)
+    out = np.asarray(bins.layer()(np.array([[0.0], [1.0], [2.0]], np.float32)))
+    # Quantiles at 0, 1/4, ..., 1 of (0, 0, 1, 1) are 0, 0, 0.5, 1, 1: two distinct bins, [0, 0.5) (unbounded
+    # below) and [0.5, 1) (unbounded above), and two padded components, always 0. By hand: 2 -> 1 and
+    # (2 - 0.5) / 0.5 = 3.
+    np.testing.assert_allclose(out, [[0, 0, 0, 0], [1, 1, 0, 0], [1, 3, 0, 0]])
+
+
+def test_the_encoding_lives_inside_the_shipped_model_and_converts_to_tflite(data, tmp_path):
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    x, y = data
+    raw = np.abs(x) * np.array([1, 1e6, 1, 1, 3e4], np.float32)
+    pre = M.fit_preprocessing(raw, log_columns=[1, 4], standardise=True, bins=6, keep_inputs=True)
+    z = pre.apply(raw)
+    assert z.shape == (len(raw), 5 * 6 + 5) == (len(raw), pre.width)
+    # The columns before the encoding are the standardised ones, what the logistic regression reads.
+    np.testing.assert_array_equal(z[:, 30:], pre.apply(raw, encode=False))
+    members = M.train_members(z, y, [0, 1], dataclasses.replace(CFG, weight_decay=1e-3))
+    model = M.shipped_model(members, pre)
+    expected = M.member_probabilities(members, z).mean(axis=0)
+    np.testing.assert_allclose(model.predict(raw, verbose=0)[:, 0], expected, atol=1e-6)
+    M.save_model(model, tmp_path / "m.keras")
+    loaded = M.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(loaded.predict(raw, verbose=0), model.predict(raw, verbose=0))
+    interpreter = Interpreter(model_content=tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    interpreter.resize_tensor_input(inp["index"], list(raw.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(inp["index"], raw)
+    interpreter.invoke()
+    np.testing.assert_allclose(interpreter.get_tensor(out["index"])[:, 0], expected, atol=1e-5)
+
+
+def test_weight_decay_shrinks_the_kernels(data):
+    x, y = data
+    free = M.train_members(x, y, [0], CFG)
+    decayed = M.train_members(x, y, [0], dataclasses.replace(CFG, weight_decay=0.05))
+    # The same seed and batches: only the penalty differs, and it can only pull the kernels toward zero.
+    assert np.sum(decayed.w1 ** 2) < 0.8 * np.sum(free.w1 ** 2)
