@@ -61,8 +61,9 @@ def run():
     splits = [holdout, *study.repeated_kfold(y, 3, 1, 0.2, seed=0)]
     fits = [_fit(split, _members(x, rng)) for split in splits]
     result = SimpleNamespace(holdout=fits[0], kfold=fits[1:])
-    baseline_fits = baselines.fit_all(BaselinesParams(models=BASELINES, logreg_c=1.0, forest_trees=10), 0, x, y,
-                                      [(split.train, x) for split in splits])
+    small = BaselinesParams(models=BASELINES, logreg_c=1.0, forest_trees=10, gbdt_rounds=20, gbdt_learning_rate=0.1,
+                            gbdt_max_leaf_nodes=7, gbdt_min_samples_leaf=5)
+    baseline_fits = baselines.fit_all(small, 0, x, y, [(split.train, x) for split in splits])
     table = predictions.table(pks, y, holdout.valid, holdout.test, fits[0].probs.mean(axis=0), SEEDS, fits[0].probs,
                               {name: f[0].probs for name, f in baseline_fits.items()})
     scores = predictions.scores(study.scored(result) + baselines.scored(baseline_fits, splits), pks, y,

@@ -233,6 +233,13 @@ class BaselinesParams:
     # Inverse L2 regularisation strength of the logistic regression.
     logreg_c: float = checked(POSITIVE_NUMBER)
     forest_trees: int = checked(POSITIVE_INT)
+    # Gradient-boosted trees, a small fixed configuration (never tuned on test rows): boosting rounds, the
+    # shrinkage of each, leaves per tree and rows per leaf. No early stopping: it would carve its own
+    # validation rows out of the split's training rows, a second, different slice from the MLP's.
+    gbdt_rounds: int = checked(POSITIVE_INT)
+    gbdt_learning_rate: float = checked(POSITIVE_NUMBER)
+    gbdt_max_leaf_nodes: int = checked(Check("an integer of at least 2", lambda v: v >= 2))
+    gbdt_min_samples_leaf: int = checked(POSITIVE_INT)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,9 @@ LEGACY_LABEL_FIELD = "is_authentic"
 SHIPPED = "mlp"
 LOGREG = "logreg"  # L2 logistic regression on the MLP's preprocessed features
 FOREST = "forest"  # a random forest on the raw features
-BASELINES = (LOGREG, FOREST)
+GBDT = "gbdt"  # gradient-boosted trees (scikit-learn's HistGradientBoosting) on the raw features
+BASELINES = (LOGREG, FOREST, GBDT)
 MODELS = (SHIPPED, *BASELINES)
 # How the report and the model card call each model.
-MODEL_DISPLAY = {SHIPPED: "MLP (shipped)", LOGREG: "logistic regression", FOREST: "random forest"}
+MODEL_DISPLAY = {SHIPPED: "MLP (shipped)", LOGREG: "logistic regression", FOREST: "random forest",
+                 GBDT: "gradient-boosted trees"}

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from pipeline.core import atomic
-from pipeline.core.vocabulary import FOREST, LOGREG, SHIPPED
+from pipeline.core.vocabulary import FOREST, GBDT, LOGREG, SHIPPED
 from pipeline.evaluation import evaluate
 from pipeline.reporting.plot_registry import PLOTS
 
@@ -49,7 +49,8 @@ def confusion_png(cm: np.ndarray, target: Path) -> None:
     _save(fig, target)
 
 
-MODEL_STYLE = {SHIPPED: ("tab:blue", "o"), LOGREG: ("tab:orange", "s"), FOREST: ("tab:green", "^")}
+MODEL_STYLE = {SHIPPED: ("tab:blue", "o"), LOGREG: ("tab:orange", "s"), FOREST: ("tab:green", "^"),
+               GBDT: ("tab:red", "D")}
 
 
 def _style(model: str) -> tuple[str, str]:
