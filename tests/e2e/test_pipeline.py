@@ -28,7 +28,8 @@ SMALL = {"seeds": 3, "epochs": 20}
 SMALL_SEED = 0  # train.seed in params.yaml: the first member's seed
 SPLIT = {"folds": 5, "repeats": 1}
 SPLITS = SPLIT["folds"] * SPLIT["repeats"]
-BASELINES = ("logreg", "forest")  # params.yaml's train.baselines.models: one nested MLflow run each
+# params.yaml's train.baselines.models (the clone keeps them): one nested MLflow run each.
+BASELINES = tuple(yaml.safe_load((REPO / "params.yaml").read_text())["train"]["baselines"]["models"])
 # What track logs for one pipeline run: the parent, a run per seed, per k-fold split and per baseline, and
 # the list-only model's run.
 TRACKED_RUNS = 1 + SMALL["seeds"] + SPLITS + len(BASELINES) + 1
