@@ -27,8 +27,18 @@ def run_env(**extra: str) -> dict[str, str]:
     return env
 
 
+# No command a test runs takes this long (a clone's whole `dvc repro` takes about 2 minutes): one that does
+# has hung, and fails naming itself.
+COMMAND_TIMEOUT = 900
+
+
 def sh(args: list[str], cwd: Path, check: bool = True, **extra: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(args, cwd=cwd, env=run_env(**extra), capture_output=True, text=True)
+    try:
+        result = subprocess.run(args, cwd=cwd, env=run_env(**extra), capture_output=True, text=True,
+                                timeout=COMMAND_TIMEOUT)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"{' '.join(args)} did not finish in {COMMAND_TIMEOUT} s:\n{exc.stdout}\n"
+                             f"{exc.stderr}") from None
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
