@@ -37,3 +37,8 @@ MODELS = (SHIPPED, *BASELINES)
 # How the report and the model card call each model.
 MODEL_DISPLAY = {SHIPPED: "MLP (shipped)", LOGREG: "logistic regression", FOREST: "random forest",
                  GBDT: "gradient-boosted trees"}
+
+# -- the splits --------------------------------------------------------------------------------------------
+# The ``split`` column of the scores and the split results: the fixed hold-out split (what ships and what
+# evaluate reports) is this one; the k-fold study's are r<repeat>f<fold>.
+HOLDOUT = "holdout"

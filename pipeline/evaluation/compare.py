@@ -31,13 +31,12 @@ import pyarrow as pa
 from scipy import stats
 
 from pipeline.core.errors import CompareError
-from pipeline.core.vocabulary import SHIPPED
+from pipeline.core.vocabulary import HOLDOUT, SHIPPED
 from pipeline.evaluation import intervals
 from pipeline.evaluation.intervals import Interval, Verdict
 from pipeline.evaluation.metric_registry import METRICS
 from pipeline.evaluation.splits import SPLIT_METRICS
 
-HOLDOUT = "holdout"
 NO_DIFFERENCE = intervals.NO_DIFFERENCE
 
 

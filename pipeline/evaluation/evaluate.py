@@ -26,7 +26,7 @@ import pandas as pd
 from pipeline import features
 from pipeline.core.errors import InputError, ParamsError
 from pipeline.core.params import EvaluateParams
-from pipeline.core.vocabulary import AUTHENTIC, FAKE, LABEL_VALUE, SHIPPED
+from pipeline.core.vocabulary import AUTHENTIC, FAKE, HOLDOUT, LABEL_VALUE, SHIPPED
 from pipeline.evaluation import compare, intervals, metrics
 from pipeline.evaluation import splits as split_results
 from pipeline.evaluation import variance as variance_lib
@@ -197,7 +197,7 @@ def kfold_comparison(splits: pd.DataFrame, alpha: float, reference: str = SHIPPE
     """Per other model: the k-fold accuracy difference ``reference`` - model over the shared k-fold splits
     (members averaged per split), its corrected (1 - alpha) interval, p-value and verdict: the comparison
     ``igfake compare --against <model>`` makes, by the same function."""
-    kfold = splits[splits["split"] != "holdout"]
+    kfold = splits[splits["split"] != HOLDOUT]
     if kfold.empty:
         return {}
     per_split = kfold.drop_duplicates("split")
@@ -396,7 +396,7 @@ def _both_sweeps(valid: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
 def _kfold_table(splits: pd.DataFrame | None) -> pd.DataFrame:
     if splits is None:
         return pd.DataFrame(columns=["model", "split", "member_seed", "accuracy"])
-    kfold = splits[splits["split"] != "holdout"]
+    kfold = splits[splits["split"] != HOLDOUT]
     return kfold[["model", "split", "member_seed", "accuracy"]].reset_index(drop=True)
 
 

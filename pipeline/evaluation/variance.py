@@ -18,10 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.core.vocabulary import SHIPPED
+from pipeline.core.vocabulary import HOLDOUT, SHIPPED
 from pipeline.evaluation import intervals
-
-HOLDOUT = "holdout"
 
 
 def decompose(holdout_acc: np.ndarray, kfold_acc: np.ndarray | None, *, n_test: int, kfold_ratio: float, alpha: float,

@@ -31,7 +31,7 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 from pipeline import tracking
 from pipeline.core import git, paths
 from pipeline.core.params import TrainParams
-from pipeline.core.vocabulary import SHIPPED
+from pipeline.core.vocabulary import HOLDOUT, SHIPPED
 from pipeline.evaluation import gate, intervals, metrics
 from pipeline.evaluation.metric_registry import CALIBRATION_METRICS, SPLIT_METRICS
 from pipeline.serving import decision as decision_lib
@@ -286,8 +286,8 @@ def log_pipeline_run(run: PipelineRun, experiment: str, model: str = SHIPPED) ->
     parent_id = parent.info.run_id
     splits = run.splits[run.splits["model"] == model]
     history = run.history[run.history["model"] == model]
-    holdout = splits[splits["split"] == "holdout"]
-    kfold = splits[splits["split"] != "holdout"]
+    holdout = splits[splits["split"] == HOLDOUT]
+    kfold = splits[splits["split"] != HOLDOUT]
     _log_members(client, experiment_id, parent_id, run, holdout, kfold, history, tags, base)
     _log_baselines(client, experiment_id, parent_id, run, tags, base, model)
     with mlflow.start_run(run_id=parent_id):
@@ -375,10 +375,10 @@ def _log_members(client: MlflowClient, experiment_id: str, parent_id: str, run: 
     now = _ms(time.time())
     for _, row in holdout.iterrows():
         seed = int(row["member_seed"])
-        curves = history[(history["split"] == "holdout") & (history["member_seed"] == seed)].sort_values("epoch")
+        curves = history[(history["split"] == HOLDOUT) & (history["member_seed"] == seed)].sort_values("epoch")
         _nested(client, experiment_id, parent_id, f"seed-{seed}", tags | {"igfake.kind": "seed"},
-                base | {"member_seed": seed, "split_name": "holdout"}, _seed_metrics(row, curves, now),
-                _split_times(run, "holdout"))
+                base | {"member_seed": seed, "split_name": HOLDOUT}, _seed_metrics(row, curves, now),
+                _split_times(run, HOLDOUT))
     for split_name, rows in kfold.groupby("split", sort=False):
         summary = {f"{m}_{k}": float(v) for m in SEED_METRICS for k, v in metrics.summarize(rows[m]).items()
                    if k != "n" or m == "accuracy"}
@@ -394,7 +394,7 @@ def _log_baselines(client: MlflowClient, experiment_id: str, parent_id: str, run
                    tags: dict[str, str], base: dict[str, object], shipped: str) -> None:
     """One nested run per scikit-learn baseline: its hold-out metrics and its own variance decomposition."""
     now = _ms(time.time())
-    rows = run.splits[(run.splits["model"] != shipped) & (run.splits["split"] == "holdout")]
+    rows = run.splits[(run.splits["model"] != shipped) & (run.splits["split"] == HOLDOUT)]
     for _, row in rows.iterrows():
         name = str(row["model"])
         values = {m: float(row[m]) for m in SEED_METRICS}

@@ -22,7 +22,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
 from pipeline.core.errors import InputError
 from pipeline.core.params import TrainParams
-from pipeline.core.vocabulary import SHIPPED
+from pipeline.core.vocabulary import HOLDOUT, SHIPPED
 from pipeline.training import calibration as calibration_lib
 from pipeline.training import model as model_lib
 from pipeline.training import predictions
@@ -74,7 +74,7 @@ def holdout(y: np.ndarray, test_size: float, validation_size: float, seed: int) 
     rows = np.arange(len(y))
     rest, test = train_test_split(rows, test_size=test_size, stratify=y, random_state=seed)
     train, valid = _carve_validation(y, rest, validation_size, seed)
-    return Split("holdout", train, valid, np.sort(test))
+    return Split(HOLDOUT, train, valid, np.sort(test))
 
 
 def repeated_kfold(y: np.ndarray, folds: int, repeats: int, validation_size: float, seed: int) -> list[Split]:
