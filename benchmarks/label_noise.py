@@ -4,12 +4,12 @@ Confident learning is evaluated this way: flip a known, seeded share of the labe
 the out-of-fold probabilities as train does, flag the issues as the label-issues stage does, and compare the
 flags with the flips. Per flip seed:
 
-- precision and recall of the flags against the flips, for the stage's ``filter_by`` and for cleanlab's
-  ``confident_learning`` (the confident joint's off-diagonal), on two kinds of out-of-fold probabilities:
-  the shipped recipe's ``prob_cv`` (what the stage reads) and the random forest baseline's (train fits it on
-  the same k-fold splits; the issue's "plain self-confidence ranking of a forest" reference), plus the
-  ranking alone: precision at as many rows as were flipped (precision = recall there) and the best
-  precision at recall >= 0.8;
+- precision and recall of the flags against the flips, for the stage's ``label_issues.filter_by`` and
+  cleanlab's other usual filter, on three kinds of out-of-fold probabilities (each averaged over every
+  k-fold repeat, :func:`pipeline.labelling.issues.out_of_fold`): the stage's (``label_issues.models``), the
+  shipped MLP's alone and the random forest's alone (the issue's "plain self-confidence ranking of a forest"
+  reference), plus the ranking alone: precision at as many rows as were flipped (precision = recall there)
+  and the best precision at recall >= 0.8;
 - the accuracy the flips cost and what re-labelling the flagged rows wins back: the shipped recipe fitted on
   the fixed hold-out's training rows with the clean, the flipped and the flipped-then-reviewed labels (a
   reviewer restores each flagged row's original label), scored against the original labels (and the
@@ -21,8 +21,9 @@ The flips are made in the features table in-process rather than in an exported d
 label-import and featurize: featurize computes every feature from the profile alone and carries ``label``
 through unchanged (:func:`pipeline.features.featurize`), so a dump with flipped labels yields exactly this
 table; what runs on it is the train stage's own computation (:func:`pipeline.training.train.train`) and the
-label-issues stage's (:func:`pipeline.labelling.issues.find`). Reads data/features/features.parquet and
-data/interim/labelled.parquet (run ``dvc repro featurize`` first); writes reports/benchmarks/label_noise.json.
+label-issues stage's (:func:`pipeline.labelling.issues.out_of_fold`, then ``find``). Reads
+data/features/features.parquet and data/interim/labelled.parquet (run ``dvc repro featurize`` first);
+writes reports/benchmarks/label_noise.json.
 
     python benchmarks/label_noise.py [--share 0.05] [--seeds 5]
 """
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -43,11 +45,12 @@ from pipeline import features
 from pipeline.core import atomic
 from pipeline.core.params import load
 from pipeline.core.progress import ProgressReporter
-from pipeline.core.vocabulary import FOREST, LABEL_VALUE
+from pipeline.core.vocabulary import FOREST, LABEL_VALUE, SHIPPED
 from pipeline.labelling import issues
 
 ROOT = Path(__file__).resolve().parents[1]
-FILTERS = (issues.FILTER_BY, "confident_learning")
+FILTERS = ("confident_learning", "prune_by_noise_rate")
+STAGE = "stage"  # the stage's probabilities: label_issues.models averaged
 GOAL = 0.8  # precision and recall of the flags against the flips (issue 23)
 
 
@@ -68,8 +71,8 @@ def ranking(given: np.ndarray, prob: np.ndarray, wrong: np.ndarray) -> dict[str,
             "best_precision_at_recall_0.8": round(float(precision[recall >= GOAL].max()), 4)}
 
 
-def detect(pks: np.ndarray, given: np.ndarray, probs: dict[str, np.ndarray], wrong: np.ndarray
-           ) -> tuple[dict[str, Any], np.ndarray]:
+def detect(given: np.ndarray, probs: dict[str, np.ndarray], wrong: np.ndarray, pks: np.ndarray,
+           stage_filter: str) -> tuple[dict[str, Any], np.ndarray]:
     """Every (probabilities, filter) pair's flags against ``wrong``; the stage's own flags (rows) too."""
     row_of = {int(pk): i for i, pk in enumerate(pks)}
     out: dict[str, Any] = {}
@@ -77,21 +80,22 @@ def detect(pks: np.ndarray, given: np.ndarray, probs: dict[str, np.ndarray], wro
     for source, prob in probs.items():
         out[source] = {"ranking": ranking(given, prob, wrong)}
         for filter_by in FILTERS:
-            rows = np.array([row_of[i["pk"]] for i in issues.find(pks, given, prob, filter_by=filter_by)], dtype=int)
+            found = issues.find(pks, given, prob, filter_by, source)
+            rows = np.array([row_of[i["pk"]] for i in found], dtype=int)
             out[source][filter_by] = flags_vs(rows, wrong)
-            if source == issues.PROBABILITIES and filter_by == issues.FILTER_BY:
+            if source == STAGE and filter_by == stage_filter:
                 stage_rows = rows
     return out, stage_rows
 
 
-def out_of_fold(trained: Any, pks: np.ndarray) -> dict[str, np.ndarray]:
-    """The shipped recipe's prob_cv and the forest's out-of-fold probabilities (its first repeat's folds,
-    the rows prob_cv comes from), row for row with ``pks``."""
-    predicted = trained.predictions.to_pandas().set_index("pk")
+def out_of_fold(trained: Any, pks: np.ndarray, models: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The stage's out-of-fold probabilities and the MLP's and the forest's alone, row for row with ``pks``."""
     scores = trained.scores.to_pandas()
-    forest = scores[(scores["model"] == FOREST) & scores["split"].str.startswith("r0")].set_index("pk")["prob"]
-    return {issues.PROBABILITIES: predicted.loc[pks, issues.PROBABILITIES].to_numpy(np.float64),
-            FOREST: forest.loc[pks].to_numpy(np.float64)}
+    out = {}
+    for source, chosen in ((STAGE, models), (SHIPPED, (SHIPPED,)), (FOREST, (FOREST,))):
+        oof = issues.out_of_fold(scores, chosen, "benchmark")
+        out[source] = pd.Series(oof.prob, index=oof.pks).loc[pks].to_numpy(np.float64)
+    return out
 
 
 def main() -> None:
@@ -138,10 +142,11 @@ def main() -> None:
     started = time.perf_counter()
     clean_accuracy = accuracy(original)
     mistakes = original != truth
-    clean_probs = out_of_fold(run_train(original), pks)
-    truth_flags, _ = detect(pks, original, clean_probs, mistakes)
+    settings = params.label_issues
+    clean_probs = out_of_fold(run_train(original), pks, settings.models)
+    truth_flags, _ = detect(original, clean_probs, mistakes, pks, settings.filter_by)
     # Do the simulator's own mistakes look like their label's class? The out-of-fold model's call on them.
-    called = (clean_probs[issues.PROBABILITIES] >= 0.5).astype(np.int64)
+    called = (clean_probs[STAGE] >= 0.5).astype(np.int64)
     against_truth = {
         "label_error_rate": round(float(mistakes.mean()), 4), "mistakes": int(mistakes.sum()),
         "flags": truth_flags,
@@ -156,14 +161,15 @@ def main() -> None:
         flip = np.zeros(n, bool)
         flip[rng.choice(n, round(args.share * n), replace=False)] = True
         given = np.where(flip, 1 - original, original)
-        found, stage_rows = detect(pks, given, out_of_fold(run_train(given), pks), flip)
+        found, stage_rows = detect(given, out_of_fold(run_train(given), pks, settings.models), flip, pks,
+                                   settings.filter_by)
         reviewed = given.copy()
         reviewed[stage_rows] = original[stage_rows]  # a reviewer restores each flagged row's original label
         runs.append({"seed": seed, "flips": int(flip.sum()),
                      "flipped_authentic": int((flip & (original == LABEL_VALUE["authentic"])).sum()),
                      "detection": found,
                      "accuracy": {"flipped": accuracy(given), "reviewed": accuracy(reviewed)}})
-        stage = found[issues.PROBABILITIES][issues.FILTER_BY]
+        stage = found[STAGE][settings.filter_by]
         acc = runs[-1]["accuracy"]
         print(f"seed {seed}: {stage['flagged']} flagged, precision {stage['precision']}, recall {stage['recall']}; "
               f"accuracy against its labels: flipped {acc['flipped']['vs_its_labels']}, reviewed "
@@ -173,12 +179,12 @@ def main() -> None:
         return round(float(np.mean([get(r) for r in runs])), 4)
 
     summary: dict[str, Any] = {}
-    for source in (issues.PROBABILITIES, FOREST):
+    for source in (STAGE, SHIPPED, FOREST):
         summary[source] = {f: {m: mean(lambda r, s=source, f=f, m=m: r["detection"][s][f][m])
                                for m in ("flagged", "precision", "recall")} for f in FILTERS}
         summary[source]["ranking"] = {m: mean(lambda r, s=source, m=m: r["detection"][s]["ranking"][m])
                                       for m in ("precision_at_flips", "best_precision_at_recall_0.8")}
-    stage = summary[issues.PROBABILITIES][issues.FILTER_BY]
+    stage = summary[STAGE][settings.filter_by]
     def recovery(against: str) -> dict[str, Any]:
         clean = clean_accuracy[against]
         flipped = mean(lambda r: r["accuracy"]["flipped"][against])
@@ -191,7 +197,7 @@ def main() -> None:
 
     out = {
         "share": args.share, "rows": n, "flip_seeds": args.seeds, "test_rows": len(split.test),
-        "stage": {"probabilities": issues.PROBABILITIES, "filter_by": issues.FILTER_BY, "ranked_by": issues.RANKED_BY},
+        "stage": {"models": list(settings.models), "filter_by": settings.filter_by, "ranked_by": issues.RANKED_BY},
         "goal": {"precision": GOAL, "recall": GOAL,
                  "met": bool(stage["precision"] >= GOAL and stage["recall"] >= GOAL)},
         "mean": summary,
@@ -206,7 +212,7 @@ def main() -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_json(target, out, sort_keys=False)
     reported = out["accuracy"]["vs_its_labels"]
-    print(f"stage ({issues.PROBABILITIES}, {issues.FILTER_BY}): precision {stage['precision']}, recall "
+    print(f"stage ({' and '.join(settings.models)}, {settings.filter_by}): precision {stage['precision']}, recall "
           f"{stage['recall']} (goal {GOAL}/{GOAL}: {'met' if out['goal']['met'] else 'not met'}); reported accuracy "
           f"clean {reported['clean']}, flipped {reported['flipped']}, reviewed {reported['reviewed']} -> {target}")
 

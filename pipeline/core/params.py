@@ -31,7 +31,7 @@ import yaml
 
 from pipeline.core import paths
 from pipeline.core.errors import ParamsError
-from pipeline.core.vocabulary import BASELINES
+from pipeline.core.vocabulary import BASELINES, MODELS, SHIPPED
 
 # The largest integer a count, a size or a limit in params.yaml may be: what a C int holds, so no value
 # that passes here overflows in numpy, TensorFlow, Arrow or the socket layer further down.
@@ -282,6 +282,21 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
+class LabelIssuesParams:
+    """Stage ``label-issues``: confident learning on train's out-of-fold probabilities
+    (pipeline/labelling/issues.py; docs/labelling.md measures the choices)."""
+
+    # Whose out-of-fold P(authentic): mlp (the shipped recipe) and any of train.baselines.models, each
+    # averaged over every k-fold repeat, then averaged together.
+    models: tuple[Literal[MODELS], ...] = checked(
+        Check("a non-empty list of distinct models", lambda v: len(v) > 0 and len(set(v)) == len(v)))
+    # cleanlab's find_label_issues filter_by: which rows are flagged (they are ranked by self-confidence).
+    # confident_learning: the calibrated confident joint's off-diagonal; prune_by_noise_rate (cleanlab's
+    # own default) flags as many per class as the joint estimates are wrong, so more, less precisely.
+    filter_by: Literal["confident_learning", "prune_by_noise_rate", "prune_by_class", "both", "predicted_neq_given"]
+
+
+@dataclass(frozen=True)
 class GateParams:
     """What a model must show before `igfake promote` makes it the registry's champion
     (:mod:`pipeline.evaluation.gate`). A judgement, never a failure: every run completes either way."""
@@ -403,12 +418,20 @@ class Params:
     featurize: FeaturizeParams
     drift: DriftParams
     train: TrainParams
+    label_issues: LabelIssuesParams
     evaluate: EvaluateParams
     compare: CompareParams
     export_tflite: ExportTfliteParams
     mlflow: MlflowParams
     train_list: TrainListParams
     audit: AuditParams
+
+    def __post_init__(self) -> None:
+        fitted = (SHIPPED, *self.train.baselines.models)
+        for model in self.label_issues.models:
+            if model not in fitted:
+                raise ParamsError(f"label_issues.models: {model} is not fitted (train.baselines.models: "
+                                  f"{list(self.train.baselines.models)}); add it there or leave it out here")
 
 
 T = TypeVar("T")

@@ -1,37 +1,91 @@
 """The labels most likely wrong: confident learning (cleanlab) on out-of-fold probabilities.
 
 ``reports/label_issues.json`` (stage ``label-issues``) lists the labelled profiles whose label the
-cross-validated model disagrees with most, worst first, and ``igfake label --review`` shows them first.
+cross-validated models disagree with most, worst first, and ``igfake label --review`` shows them first.
 
-Which probabilities: ``prob_cv`` of ``data/predictions/predictions.parquet``, the shipped recipe's
-out-of-fold P(authentic) (every row scored by the first repeat's fold that held it out). Out-of-fold is
-what confident learning needs (a model that saw a row's label would echo it), and the shipped recipe's
-is the model whose accuracy these labels cap; train computes it anyway, so this stage fits nothing.
-``benchmarks/label_noise.py`` measures it against the random forest's out-of-fold probabilities.
+Which probabilities: train's k-fold study, from ``data/predictions/scores.parquet``. Out-of-fold is what
+confident learning needs (a model that saw a row's label would echo it), and train computes it anyway, so
+this stage fits nothing. For each model of ``label_issues.models`` (the shipped MLP, a baseline of
+``train.baselines.models``) a row's probability is its members' mean in each split that held it out,
+averaged over every k-fold repeat; the models' probabilities are then averaged. Both averages lower the
+noise of one fold's estimate, and two model families err on different rows: on 5% of the default data's
+labels flipped, the mean of the MLP's and the forest's flags more of the flips, more precisely, than
+either model's first repeat alone (``benchmarks/label_noise.py``, docs/labelling.md).
 
-Which rows: cleanlab's :func:`cleanlab.filter.find_label_issues` with ``filter_by`` (default
-``prune_by_noise_rate``, cleanlab's own default: it estimates how many labels of each class are wrong from
-the confident joint and flags that many per class, the least confident first), ranked by cleanlab's
-self-confidence label quality score, P(given label) out of fold: the lower, the likelier wrong.
+Which rows: cleanlab's :func:`cleanlab.filter.find_label_issues` with ``label_issues.filter_by`` (default
+``confident_learning``: the off-diagonal of the calibrated confident joint, the rows whose out-of-fold
+probability of another class is above that class's average), ranked by cleanlab's self-confidence label
+quality score, P(given label) out of fold: the lower, the likelier wrong.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from pipeline.core import paths, reports
 from pipeline.core.errors import InputError
-from pipeline.core.vocabulary import AUTHENTIC, FAKE, LABEL_NAME, LABEL_VALUE
+from pipeline.core.vocabulary import AUTHENTIC, FAKE, HOLDOUT, LABEL_NAME, LABEL_VALUE
 
-# cleanlab's default (see the module docstring); benchmarks/label_noise.py reports it beside confident_learning.
-FILTER_BY = "prune_by_noise_rate"
 RANKED_BY = "self_confidence"
-PROBABILITIES = "prob_cv"  # the predictions' column this stage reads
 ISSUE_FIELDS = ("rank", "pk", "label", "suggested", "score")
+# The columns of data/predictions/scores.parquet this stage reads.
+SCORE_COLUMNS = ("model", "split", "pk", "label", "prob")
+
+
+@dataclass(frozen=True)
+class OutOfFold:
+    """Every labelled row once: its pk, given label value and out-of-fold P(authentic)."""
+
+    pks: np.ndarray
+    labels: np.ndarray
+    prob: np.ndarray
+    described: str  # what the report's ``probabilities`` says they are
+
+
+def out_of_fold(scores: pd.DataFrame, models: Sequence[str], where: str) -> OutOfFold | None:
+    """The out-of-fold P(authentic) of ``models`` from train's scores (the module docstring says how they
+    are averaged), row for row in pk order; None when train ran no k-fold study (``train.split.repeats: 0``).
+
+    A model the scores do not hold, or one that misses a row another model scored, stops with one line
+    naming ``where`` (the scores' file).
+    """
+    kfold = scores[scores["split"] != HOLDOUT]
+    if kfold.empty:
+        return None
+    p = kfold["prob"].to_numpy(np.float64)
+    broken = int((~((p >= 0) & (p <= 1))).sum())  # NaN compares false: counted too
+    if broken:
+        raise InputError(f"{where}: {broken} of {len(p)} k-fold scores are not probabilities in 0..1 "
+                         "(NaN or out of range); run `dvc repro train`")
+    per_model, repeats = [], 0
+    for model in models:
+        rows = kfold[kfold["model"] == model]
+        if rows.empty:
+            fitted = sorted(set(kfold["model"]))
+            raise InputError(f"label_issues.models: {model} has no k-fold scores in {where} (it has {fitted}); "
+                             "add it to train.baselines.models or leave it out")
+        # The members' mean in each split, then the mean over the repeats (every repeat holds each row out once).
+        by_split = rows.groupby(["split", "pk"], sort=False)["prob"].mean()
+        per_model.append(by_split.groupby(level="pk").mean().rename(model))
+        repeats = max(repeats, int(by_split.groupby(level="pk").size().max()))
+    joined = pd.concat(per_model, axis=1, join="outer").sort_index()
+    missing = joined.isna().any(axis=1)
+    if missing.any():
+        raise InputError(f"{where}: {int(missing.sum())} rows have k-fold scores from some of "
+                         f"label_issues.models {list(models)} only; run `dvc repro train`")
+    labels = kfold.groupby("pk")["label"].agg(["min", "max"]).loc[joined.index]
+    if (labels["min"] != labels["max"]).any():
+        raise InputError(f"{where}: a row has two labels in the k-fold scores; run `dvc repro train`")
+    described = (f"out-of-fold P(authentic), mean over {repeats} k-fold repeat(s) of "
+                 + " and ".join(models))
+    return OutOfFold(joined.index.to_numpy(np.int64), labels["min"].to_numpy(np.int64),
+                     joined.mean(axis=1).to_numpy(np.float64), described)
 
 
 def class_probabilities(prob_authentic: np.ndarray) -> np.ndarray:
@@ -41,13 +95,14 @@ def class_probabilities(prob_authentic: np.ndarray) -> np.ndarray:
     return np.column_stack([by_value[value] for value in sorted(by_value)])
 
 
-def find(pks: np.ndarray, labels: np.ndarray, prob_authentic: np.ndarray, filter_by: str = FILTER_BY,
-         where: object = PROBABILITIES) -> list[dict[str, Any]]:
+def find(pks: np.ndarray, labels: np.ndarray, prob_authentic: np.ndarray, filter_by: str,
+         where: object) -> list[dict[str, Any]]:
     """The label issues, worst first: rank (1 = likeliest wrong), pk, given label, suggested label (the
     out-of-fold model's class) and score (cleanlab's self-confidence: P(given label), 0..1).
 
-    ``labels`` are label values (1 authentic, 0 fake); ``prob_authentic`` out-of-fold P(authentic). A
-    missing probability (NaN: no k-fold study) or a label outside the domain stops with a line naming ``where``.
+    ``labels`` are label values (1 authentic, 0 fake); ``prob_authentic`` out-of-fold P(authentic);
+    ``filter_by`` cleanlab's (``label_issues.filter_by``). A missing probability (NaN) or a label outside
+    the domain stops with a line naming ``where``.
     """
     from cleanlab.filter import find_label_issues  # only this stage needs it
     from cleanlab.rank import get_label_quality_scores
@@ -77,17 +132,19 @@ def find(pks: np.ndarray, labels: np.ndarray, prob_authentic: np.ndarray, filter
 NO_STUDY = "no out-of-fold probabilities (train.split.repeats: 0): nothing ranked"
 
 
-def rank(pks: np.ndarray, labels: np.ndarray, prob_authentic: np.ndarray,
-         truth_wrong: Mapping[int, bool] | None = None, where: object = PROBABILITIES) -> dict[str, Any]:
-    """``reports/label_issues.json`` from the predictions' columns: :func:`find`'s issues in :func:`report`,
-    or, without a k-fold study (every probability NaN), an empty report that says why."""
-    if len(prob_authentic) and np.isnan(np.asarray(prob_authentic, np.float64)).all():
-        return report([], len(labels), truth_wrong, note=NO_STUDY)
-    return report(find(pks, labels, prob_authentic, where=where), len(labels), truth_wrong)
+def rank(scores: pd.DataFrame, models: Sequence[str], filter_by: str, rows: int,
+         truth_wrong: Mapping[int, bool] | None = None, where: str = "scores") -> dict[str, Any]:
+    """``reports/label_issues.json`` from train's scores: :func:`find`'s issues on :func:`out_of_fold`'s
+    probabilities in :func:`report`, or, without a k-fold study, an empty report that says why."""
+    oof = out_of_fold(scores, models, where)
+    if oof is None:
+        return report([], rows, filter_by, "none", truth_wrong, note=NO_STUDY)
+    found = find(oof.pks, oof.labels, oof.prob, filter_by, where=f"{where}: {' and '.join(models)}")
+    return report(found, len(oof.pks), filter_by, oof.described, truth_wrong)
 
 
-def report(issues: list[dict[str, Any]], rows: int, truth_wrong: Mapping[int, bool] | None = None,
-           filter_by: str = FILTER_BY, note: str | None = None) -> dict[str, Any]:
+def report(issues: list[dict[str, Any]], rows: int, filter_by: str, probabilities: str,
+           truth_wrong: Mapping[int, bool] | None = None, note: str | None = None) -> dict[str, Any]:
     """``reports/label_issues.json``: how the issues were found, how many, and the issues worst first.
 
     ``truth_wrong`` (pk -> label differs from the truth, where the truth is known: the simulator) adds how
@@ -95,7 +152,7 @@ def report(issues: list[dict[str, Any]], rows: int, truth_wrong: Mapping[int, bo
     why nothing was ranked.
     """
     out: dict[str, Any] = {
-        "probabilities": PROBABILITIES, "filter_by": filter_by, "ranked_by": RANKED_BY,
+        "probabilities": probabilities, "filter_by": filter_by, "ranked_by": RANKED_BY,
         "rows": rows, "flagged": len(issues), "flagged_share": round(len(issues) / rows, 6) if rows else 0.0,
     }
     if note is not None:

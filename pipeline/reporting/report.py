@@ -280,8 +280,8 @@ def label_issues_section(found: Mapping[str, Any]) -> str:
     parts = ['<h2 id="label-issues">Labels most likely wrong</h2>']
     if "note" in found:
         return "".join([*parts, f"<p>{html.escape(found['note'])}.</p>"])
-    parts += [f'<p>Confident learning (cleanlab, <code>{html.escape(found["filter_by"])}</code>) on the out-of-fold '
-             f'probabilities (<code>{html.escape(found["probabilities"])}</code>) flags <b>{found["flagged"]}</b> of '
+    parts += [f'<p>Confident learning (cleanlab, <code>{html.escape(found["filter_by"])}</code>) on the '
+             f'{html.escape(found["probabilities"])} flags <b>{found["flagged"]}</b> of '
              f'{found["rows"]} labels ({_share(found["flagged_share"])}); <code>igfake label --review</code> shows '
              f'them first, worst first.']
     truth = found.get("against_truth")

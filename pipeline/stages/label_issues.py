@@ -1,11 +1,12 @@
 """Stage ``label-issues``: the labels most likely wrong, from train's out-of-fold probabilities.
 
-Reads ``data/predictions/predictions.parquet`` (``pk``, ``label``, ``prob_cv``: the shipped recipe's
-out-of-fold P(authentic)) and ``data/interim/labelled.parquet`` (``truth``, where the simulator knows it);
-ranks the label issues with confident learning (:mod:`pipeline.labelling.issues`) and writes
-``reports/label_issues.json``: how they were found, how many, against the truth where known, and each
-issue (rank, pk, given label, suggested label, score) worst first. It fits nothing and has no params;
-without a k-fold study (``train.split.repeats: 0``) the report is empty and says why: the run completes.
+Reads ``data/predictions/scores.parquet`` (every model's P(authentic) on every split's test rows: the
+k-fold study's are out of fold) and ``data/interim/labelled.parquet`` (``truth``, where the simulator knows
+it); ranks the label issues with confident learning on the probabilities of ``label_issues.models``
+(:mod:`pipeline.labelling.issues`) and writes ``reports/label_issues.json``: how they were found, how
+many, against the truth where known, and each issue (rank, pk, given label, suggested label, score) worst
+first. It fits nothing; without a k-fold study (``train.split.repeats: 0``) the report is empty and says
+why: the run completes.
 """
 
 from __future__ import annotations
@@ -25,17 +26,16 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     def body() -> None:
-        load()  # a broken params.yaml stops every stage the same way, though this one reads no section
+        params = load().label_issues
         atomic.check_together(paths.commit_journal("train"))
-        predicted = pq.read_table(paths.PREDICTIONS, columns=["pk", "label", issues.PROBABILITIES]).to_pandas()
+        scores = pq.read_table(paths.SCORES, columns=list(issues.SCORE_COLUMNS)).to_pandas()
         labelled = pq.read_table(paths.LABELLED, columns=["pk", "label", "truth"]).to_pandas()
         known = labelled.dropna(subset=["truth"])
         truth_wrong = ({int(pk): bool(lab != tru) for pk, lab, tru in zip(known["pk"], known["label"], known["truth"],
                                                                           strict=True)}
                        if len(known) == len(labelled) and len(known) else None)
-        out = issues.rank(predicted["pk"].to_numpy(), predicted["label"].to_numpy(),
-                          predicted[issues.PROBABILITIES].to_numpy(), truth_wrong,
-                          where=f"{paths.PREDICTIONS.relative_to(paths.ROOT)}: {issues.PROBABILITIES}")
+        out = issues.rank(scores, params.models, params.filter_by, len(labelled), truth_wrong,
+                          where=paths.shown(paths.SCORES))
         atomic.write_json(paths.LABEL_ISSUES, out, sort_keys=False)
         if "note" in out:
             log.info("%s", out["note"])
