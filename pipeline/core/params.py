@@ -106,6 +106,9 @@ class SimulatorParams:
     accounts_per_seed: int = checked(POSITIVE_INT)
     # Share of the annotator's decisions that are plain mistakes (the truth is the other class).
     annotator_mistake_rate: float = checked(PROBABILITY)
+    # Share of the profiles labelled authentic. null: the calibration's (332 of 969), the default world; a
+    # number draws another class mix from the same per-class distributions (a prior shift, for drift).
+    authentic_share: float | None = checked(PROBABILITY)
     faults: FaultParams
 
 
@@ -510,6 +513,11 @@ def build(cls: type[T], data: dict[str, Any], where: str) -> T:
 
 def _field_value(f: dataclasses.Field, tp: Any, raw: Any, key: str) -> Any:
     check: Check | None = f.metadata.get("check")
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        # X | None, the only union a param may be: null (YAML's ~ or null) says "the default behaviour".
+        (tp,) = (a for a in typing.get_args(tp) if a is not type(None))
+        if raw is None:
+            return None
     try:
         value = _convert(raw, tp, key)
     except ParamsError:

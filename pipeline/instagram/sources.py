@@ -44,7 +44,7 @@ ProgressCallback = Callable[[int, int], None]  # (done, total)
 def world_for(sim: SimulatorParams, seed_accounts: Sequence[str]) -> World:
     """The simulated world of ``simulator`` params, built around the crawl's seed accounts."""
     return World(seed=sim.seed, seed_usernames=tuple(seed_accounts), accounts_per_seed=sim.accounts_per_seed,
-                 mistake_rate=sim.annotator_mistake_rate)
+                 mistake_rate=sim.annotator_mistake_rate, authentic_share=sim.authentic_share)
 
 
 def cache_dir(root: Path, source: str, identity: object) -> Path:

@@ -118,15 +118,17 @@ class World:
     """The whole simulated Instagram, a pure function of its parameters."""
 
     def __init__(self, seed: int, seed_usernames: tuple[str, ...], accounts_per_seed: int,
-                 mistake_rate: float, authentic_share: float | None = None) -> None:
-        """``authentic_share`` None: the calibration's share of authentic labels and its follow graph (the
-        crawl's world). A number: an audited account's world, where every profile follows the seed
-        account(s) and each is labelled authentic with that probability (see :func:`audit_world`)."""
+                 mistake_rate: float, authentic_share: float | None = None, followers_only: bool = False) -> None:
+        """``authentic_share``: each profile is labelled authentic with this probability; None: with the
+        calibration's share (the default crawl's world). ``followers_only``: every profile follows the seed
+        account(s) (an audited account's world, see :func:`audit_world`), instead of the calibration's
+        follow graph (followers, followed and both)."""
         self.seed = seed
         self.seed_usernames = tuple(seed_usernames)
         self.accounts_per_seed = accounts_per_seed
         self.mistake_rate = mistake_rate
         self.authentic_share = authentic_share
+        self.followers_only = followers_only
         self.calibration = load_calibration()
 
     @cached_property
@@ -205,7 +207,7 @@ class World:
         for s, username in enumerate(self.seed_usernames):
             mine = [i for i in order if i % n_seeds == s]
             followers = tuple(int(pks[i]) for i in mine if relationships[i] in ("fans", "mutual")
-                              or self.authentic_share is not None)
+                              or self.followers_only)
             following = tuple(int(pks[i]) for i in mine if relationships[i] in ("mutual", "unrequited"))
             user = self._seed_record(int(seed_pks[s]), username, len(followers), len(following))
             seeds[username] = Seed(user=user, followers=followers, following=following)
@@ -345,7 +347,7 @@ def audit_world(seed: int, accounts: str | Sequence[str], followers: int, authen
     """
     usernames = (accounts,) if isinstance(accounts, str) else tuple(accounts)
     return World(seed=seed, seed_usernames=usernames, accounts_per_seed=followers, mistake_rate=mistake_rate,
-                 authentic_share=authentic_share)
+                 authentic_share=authentic_share, followers_only=True)
 
 
 def _word(rng: np.random.Generator, length: int) -> str:

@@ -202,3 +202,39 @@ def test_population_has_the_issues_kinds_of_accounts(default_world):
     assert sum(p.user["is_private"] and p.user["media_count"] < 10 for p in kinds["person"]) >= 10
     assert all(p.unsure and p.label == AUTHENTIC for p in kinds["polished"])
     assert all(p.user["is_business"] for p in kinds["business"])
+
+
+def test_simulator_authentic_share_changes_the_class_mix_and_null_is_the_calibrations(default_world):
+    """simulator.authentic_share: null draws the calibration's mix (the default world, unchanged: the same
+    fingerprint as a World built without it); 0.6 labels about 60% of the same-sized world authentic, each
+    class drawn from its own calibration as before, over the same follow graph's kinds of relationship."""
+    import dataclasses
+
+    params = load(REPO / "params.yaml")
+    assert params.simulator.authentic_share is None
+    sim = params.simulator
+    plain = World(seed=sim.seed, seed_usernames=tuple(params.crawl.seed_accounts),
+                  accounts_per_seed=sim.accounts_per_seed, mistake_rate=sim.annotator_mistake_rate)
+    assert plain.fingerprint() == default_world.fingerprint()
+    calibrated = load_calibration()
+    share_of = {AUTHENTIC: calibrated[AUTHENTIC]["n"] / (calibrated[AUTHENTIC]["n"] + calibrated[FAKE]["n"])}
+    mixed = world_for(dataclasses.replace(sim, authentic_share=0.6), params.crawl.seed_accounts)
+    for world, expected in ((default_world, share_of[AUTHENTIC]), (mixed, 0.6)):
+        labels = [p.label for p in world.profiles.values()]
+        # 1,260 profiles: the share's standard error is about 0.014; 0.05 is over 3.5 of them.
+        assert abs(labels.count(AUTHENTIC) / len(labels) - expected) < 0.05
+    assert len(mixed.profiles) == len(default_world.profiles)
+    assert set(relationships(mixed).values()) == {"fans", "mutual", "unrequited"}  # not an audit's world
+    # Each class still looks like its calibration: the median follower count per label.
+    for label in CLASSES:
+        counts = [normalize_user(p.user)["follower_count"] for p in mixed.profiles.values() if p.label == label]
+        assert np.median(counts) == pytest.approx(calibrated[label]["quantiles"]["follower_count"]["p50"], rel=0.35)
+
+
+def test_simulator_authentic_share_out_of_range_is_one_params_line(tmp_path):
+    from pipeline.core.errors import ParamsError
+
+    text = (REPO / "params.yaml").read_text().replace("authentic_share: null", "authentic_share: 1.5", 1)
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(ParamsError, match=r"simulator\.authentic_share: expected a number between 0 and 1, got 1\.5$"):
+        load(tmp_path / "params.yaml")
