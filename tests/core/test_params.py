@@ -81,8 +81,8 @@ def test_a_missing_or_unknown_section_is_named(tmp_path):
     path = write_params(tmp_path, lambda d: d.update(zzz={}, aaa={}))
     with pytest.raises(ParamsError) as err:
         load(path)
-    known = "simulator, crawl, label_import, featurize, drift, train, evaluate, compare, export_tflite, mlflow, " \
-            "train_list, audit"
+    known = ("simulator, crawl, label_import, featurize, drift, train, label_issues, evaluate, compare, "
+             "export_tflite, mlflow, train_list, audit")
     assert str(err.value) == f"{path}: aaa: unknown section (known: {known})"
 
 
