@@ -294,8 +294,8 @@ class LabelIssuesParams:
     models: tuple[Literal[MODELS], ...] = checked(
         Check("a non-empty list of distinct models", lambda v: len(v) > 0 and len(set(v)) == len(v)))
     # cleanlab's find_label_issues filter_by: which rows are flagged (they are ranked by self-confidence).
-    # confident_learning: the calibrated confident joint's off-diagonal; prune_by_noise_rate (cleanlab's
-    # own default) flags as many per class as the joint estimates are wrong, so more, less precisely.
+    # prune_by_noise_rate (cleanlab's default) flags as many per class as the confident joint estimates
+    # are wrong; confident_learning only the joint's off-diagonal: fewer, more precisely, missing more.
     filter_by: Literal["confident_learning", "prune_by_noise_rate", "prune_by_class", "both", "predicted_neq_given"]
 
 

@@ -9,13 +9,13 @@ this stage fits nothing. For each model of ``label_issues.models`` (the shipped 
 ``train.baselines.models``) a row's probability is its members' mean in each split that held it out,
 averaged over every k-fold repeat; the models' probabilities are then averaged. Both averages lower the
 noise of one fold's estimate, and two model families err on different rows: on 5% of the default data's
-labels flipped, the mean of the MLP's and the forest's flags more of the flips, more precisely, than
-either model's first repeat alone (``benchmarks/label_noise.py``, docs/labelling.md).
+labels flipped, the mean of the MLP's and the forest's flags the flips more precisely than either alone
+(``benchmarks/label_noise.py``, docs/labelling.md).
 
 Which rows: cleanlab's :func:`cleanlab.filter.find_label_issues` with ``label_issues.filter_by`` (default
-``confident_learning``: the off-diagonal of the calibrated confident joint, the rows whose out-of-fold
-probability of another class is above that class's average), ranked by cleanlab's self-confidence label
-quality score, P(given label) out of fold: the lower, the likelier wrong.
+``prune_by_noise_rate``, cleanlab's own: it estimates from the confident joint how many labels of each
+class are wrong and flags that many per class, the least confident first), ranked by cleanlab's
+self-confidence label quality score, P(given label) out of fold: the lower, the likelier wrong.
 """
 
 from __future__ import annotations
