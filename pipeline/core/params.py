@@ -31,7 +31,7 @@ import yaml
 
 from pipeline.core import paths
 from pipeline.core.errors import ParamsError
-from pipeline.core.vocabulary import BASELINES, MODELS, SHIPPED
+from pipeline.core.vocabulary import BASELINES, MODELS
 
 # The largest integer a count, a size or a limit in params.yaml may be: what a C int holds, so no value
 # that passes here overflows in numpy, TensorFlow, Arrow or the socket layer further down.
@@ -289,8 +289,8 @@ class LabelIssuesParams:
     """Stage ``label-issues``: confident learning on train's out-of-fold probabilities
     (pipeline/labelling/issues.py; docs/labelling.md measures the choices)."""
 
-    # Whose out-of-fold P(authentic): mlp (the shipped recipe) and any of train.baselines.models, each
-    # averaged over every k-fold repeat, then averaged together.
+    # Whose out-of-fold P(authentic): mlp (the shipped recipe) and baselines, each averaged over every
+    # k-fold repeat, then averaged together. A baseline train.baselines.models leaves out is left out here.
     models: tuple[Literal[MODELS], ...] = checked(
         Check("a non-empty list of distinct models", lambda v: len(v) > 0 and len(set(v)) == len(v)))
     # cleanlab's find_label_issues filter_by: which rows are flagged (they are ranked by self-confidence).
@@ -428,13 +428,6 @@ class Params:
     mlflow: MlflowParams
     train_list: TrainListParams
     audit: AuditParams
-
-    def __post_init__(self) -> None:
-        fitted = (SHIPPED, *self.train.baselines.models)
-        for model in self.label_issues.models:
-            if model not in fitted:
-                raise ParamsError(f"label_issues.models: {model} is not fitted (train.baselines.models: "
-                                  f"{list(self.train.baselines.models)}); add it there or leave it out here")
 
 
 T = TypeVar("T")

@@ -52,8 +52,9 @@ def out_of_fold(scores: pd.DataFrame, models: Sequence[str], where: str) -> OutO
     """The out-of-fold P(authentic) of ``models`` from train's scores (the module docstring says how they
     are averaged), row for row in pk order; None when train ran no k-fold study (``train.split.repeats: 0``).
 
-    A model the scores do not hold, or one that misses a row another model scored, stops with one line
-    naming ``where`` (the scores' file).
+    A model the scores do not hold (not in ``train.baselines.models``) is left out, and ``described`` says
+    so: a sweep without baselines still ranks the labels, on the MLP's. None of them, or a model that misses
+    a row another one scored, stops with one line naming ``where`` (the scores' file).
     """
     kfold = scores[scores["split"] != HOLDOUT]
     if kfold.empty:
@@ -63,13 +64,14 @@ def out_of_fold(scores: pd.DataFrame, models: Sequence[str], where: str) -> OutO
     if broken:
         raise InputError(f"{where}: {broken} of {len(p)} k-fold scores are not probabilities in 0..1 "
                          "(NaN or out of range); run `dvc repro train`")
+    fitted = set(kfold["model"])
+    used, left_out = [m for m in models if m in fitted], [m for m in models if m not in fitted]
+    if not used:
+        raise InputError(f"label_issues.models: none of {list(models)} has k-fold scores in {where} (it has "
+                         f"{sorted(fitted)}); add them to train.baselines.models, or name one it has")
     per_model, repeats = [], 0
-    for model in models:
+    for model in used:
         rows = kfold[kfold["model"] == model]
-        if rows.empty:
-            fitted = sorted(set(kfold["model"]))
-            raise InputError(f"label_issues.models: {model} has no k-fold scores in {where} (it has {fitted}); "
-                             "add it to train.baselines.models or leave it out")
         # The members' mean in each split, then the mean over the repeats (every repeat holds each row out once).
         by_split = rows.groupby(["split", "pk"], sort=False)["prob"].mean()
         per_model.append(by_split.groupby(level="pk").mean().rename(model))
@@ -78,12 +80,13 @@ def out_of_fold(scores: pd.DataFrame, models: Sequence[str], where: str) -> OutO
     missing = joined.isna().any(axis=1)
     if missing.any():
         raise InputError(f"{where}: {int(missing.sum())} rows have k-fold scores from some of "
-                         f"label_issues.models {list(models)} only; run `dvc repro train`")
+                         f"label_issues.models {used} only; run `dvc repro train`")
     labels = kfold.groupby("pk")["label"].agg(["min", "max"]).loc[joined.index]
     if (labels["min"] != labels["max"]).any():
         raise InputError(f"{where}: a row has two labels in the k-fold scores; run `dvc repro train`")
-    described = (f"out-of-fold P(authentic), mean over {repeats} k-fold repeat(s) of "
-                 + " and ".join(models))
+    described = f"out-of-fold P(authentic), mean over {repeats} k-fold repeat(s) of " + " and ".join(used)
+    if left_out:
+        described += f" ({' and '.join(left_out)}: not fitted, left out)"
     return OutOfFold(joined.index.to_numpy(np.int64), labels["min"].to_numpy(np.int64),
                      joined.mean(axis=1).to_numpy(np.float64), described)
 

@@ -17,7 +17,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from pipeline.core.errors import InputError
 from pipeline.labelling import issues
 from pipeline.reporting import report
-from tests.conftest import REPO, repo_params, sh
+from tests.conftest import repo_params, sh
 
 FILTER_BY = repo_params().label_issues.filter_by  # what the stage runs with
 
@@ -126,28 +126,20 @@ def test_out_of_fold_averages_members_then_repeats_then_models_and_leaves_the_ho
     assert issues.out_of_fold(scores, ["forest"], "s.parquet").prob == pytest.approx([0.8, 0.4], abs=1e-12)
 
 
-def test_out_of_fold_without_a_study_is_none_and_a_missing_model_or_row_is_one_line():
+def test_out_of_fold_without_a_study_is_none_and_a_model_not_fitted_is_left_out_and_said():
     holdout_only = scores_table([("mlp", "holdout", 1, 1, 0.2), ("forest", "holdout", 1, 1, 0.9)])
     assert issues.out_of_fold(holdout_only, ["mlp", "forest"], "s.parquet") is None
     scores = scores_table([("mlp", "r0f0", 1, 1, 0.2), ("mlp", "r0f1", 2, 0, 0.3), ("forest", "r0f0", 1, 1, 0.9)])
-    with pytest.raises(InputError, match=r"^label_issues\.models: gbdt has no k-fold scores in s\.parquet "
-                                         r"\(it has \['forest', 'mlp'\]\)"):
-        issues.out_of_fold(scores, ["mlp", "gbdt"], "s.parquet")
+    # train.baselines.models without gbdt: the MLP's alone, and the report says what was left out.
+    alone = issues.out_of_fold(scores[scores["model"] == "mlp"], ["mlp", "gbdt"], "s.parquet")
+    assert alone.prob == pytest.approx([0.2, 0.3], abs=1e-12)
+    assert alone.described == ("out-of-fold P(authentic), mean over 1 k-fold repeat(s) of mlp "
+                               "(gbdt: not fitted, left out)")
+    with pytest.raises(InputError, match=r"^label_issues\.models: none of \['gbdt'\] has k-fold scores in "
+                                         r"s\.parquet \(it has \['forest', 'mlp'\]\)"):
+        issues.out_of_fold(scores, ["gbdt"], "s.parquet")
     with pytest.raises(InputError, match=r"^s\.parquet: 1 rows have k-fold scores from some of label_issues\.models"):
         issues.out_of_fold(scores, ["mlp", "forest"], "s.parquet")
-
-
-def test_a_label_issues_model_that_train_does_not_fit_is_a_params_error(tmp_path):
-    from pipeline.core.errors import ParamsError
-    from pipeline.core.params import load
-
-    text = (REPO / "params.yaml").read_text().replace("models: [mlp, forest]", "models: [mlp, gbdt]")
-    text = text.replace("models: [logreg, forest, gbdt]", "models: [logreg]")
-    (tmp_path / "params.yaml").write_text(text)
-    with pytest.raises(ParamsError, match=r"params\.yaml: label_issues\.models: gbdt is not fitted "
-                                          r"\(train\.baselines\.models: \['logreg'\]\); add it there or leave "
-                                          r"it out here$"):
-        load(tmp_path / "params.yaml")
 
 
 STAGE = [sys.executable, "-m", "pipeline.stages.label_issues"]
