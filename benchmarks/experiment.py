@@ -27,14 +27,14 @@ import platform
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from scratch import ROOT, environment, prepare, sh  # benchmarks/scratch.py: this script's folder
+
 from pipeline.core import atomic
 
-ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "reports" / "benchmarks" / "experiment.json"
 TRAINING = ("train", "train-list")
 AFTER_TRAIN = ("evaluate", "export-tflite", "train-list", "track")
@@ -48,20 +48,6 @@ EXPECTED_RUNS = {"b_evaluate_only": {"evaluate", "track"}, "c_train_list": {"tra
 RUNNING = re.compile(r"^Running stage '([^']+)':")
 CACHED = re.compile(r"^Stage '([^']+)' is cached - skipping run")
 SKIPPED = re.compile(r"^Stage '([^']+)' didn't change, skipping")
-
-
-def environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONUNBUFFERED"] = "1"  # DVC's lines arrive as they are printed, so their times are the stages'
-    return env
-
-
-def sh(args: list[str], cwd: Path) -> str:
-    done = subprocess.run(args, cwd=cwd, env=environment(), capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return done.stdout
 
 
 def timed_stages(args: list[str], cwd: Path) -> tuple[dict[str, float], dict[str, str], float]:
@@ -90,16 +76,6 @@ def timed_stages(args: list[str], cwd: Path) -> tuple[dict[str, float], dict[str
     if process.wait():
         raise SystemExit(f"{' '.join(args)} failed ({process.returncode}):\n{''.join(lines)}")
     return seconds, status, round(time.perf_counter() - started, 2)
-
-
-def prepare(clone: Path) -> None:
-    """A clone of HEAD sharing the project's DVC cache, reproduced and committed: the state every
-    experiment starts from."""
-    sh(["git", "clone", "--quiet", str(ROOT), str(clone)], ROOT)
-    sh(["dvc", "cache", "dir", "--local", str(ROOT / ".dvc" / "cache")], clone)
-    sh(["dvc", "repro"], clone)
-    sh(["git", "-c", "user.name=benchmark", "-c", "user.email=benchmark@localhost", "commit", "--quiet", "-am",
-        "reproduced"], clone)
 
 
 def reset(clone: Path) -> None:

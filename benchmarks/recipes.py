@@ -29,44 +29,21 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from scratch import ROOT, prepare, sh  # benchmarks/scratch.py: this script's folder
+
 from pipeline.core import atomic
 from pipeline.core.vocabulary import BASELINES, SHIPPED
 from pipeline.evaluation import sources
 
-ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "reports" / "benchmarks" / "recipes.json"
 WORLDS = {"default": [], "seed-7": ["simulator.seed=7"], "mix-0.6": ["simulator.authentic_share=0.6"]}
 RECIPES = ("ple", "stable", "article")
 METRICS = ("accuracy", "roc_auc")  # the verdicts the issue asks for, MLP against each baseline
-GIT_USER = ["-c", "user.name=benchmark", "-c", "user.email=benchmark@localhost"]
-
-
-def environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_")) and k != "IG_SESSIONID"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
-def sh(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(args, cwd=cwd, env=environment(), capture_output=True, text=True)
-    if check and done.returncode:
-        raise SystemExit(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return done
-
-
-def prepare(clone: Path) -> None:
-    """A clone of HEAD sharing the project's DVC cache, reproduced and committed (queued runs need a commit)."""
-    sh(["git", "clone", "--quiet", str(ROOT), str(clone)], ROOT)
-    sh(["dvc", "cache", "dir", "--local", str(ROOT / ".dvc" / "cache")], clone)
-    sh(["dvc", "repro"], clone)
-    sh(["git", *GIT_USER, "commit", "--quiet", "--allow-empty", "-am", "reproduced"], clone)
 
 
 def run_queue(clone: Path, names: dict[str, list[str]], jobs: int) -> None:
