@@ -45,7 +45,21 @@ class OutOfFold:
     pks: np.ndarray
     labels: np.ndarray
     prob: np.ndarray
-    described: str  # what the report's ``probabilities`` says they are
+    models: tuple[str, ...]  # whose probabilities were averaged
+    left_out: tuple[str, ...]  # asked for, but not fitted
+    repeats: int  # k-fold repeats averaged per model
+
+    @property
+    def described(self) -> str:
+        """What the report's ``probabilities`` says they are."""
+        text = f"out-of-fold P(authentic), mean over {self.repeats} k-fold repeat(s) of " + " and ".join(self.models)
+        return text + (f" ({' and '.join(self.left_out)}: not fitted, left out)" if self.left_out else "")
+
+
+def not_probabilities(values: Any) -> int:
+    """How many of ``values`` are not a probability in 0..1 (NaN compares false: counted too)."""
+    p = np.asarray(values, np.float64)
+    return int((~((p >= 0) & (p <= 1))).sum())
 
 
 def out_of_fold(scores: pd.DataFrame, models: Sequence[str], where: str) -> OutOfFold | None:
@@ -59,10 +73,9 @@ def out_of_fold(scores: pd.DataFrame, models: Sequence[str], where: str) -> OutO
     kfold = scores[scores["split"] != HOLDOUT]
     if kfold.empty:
         return None
-    p = kfold["prob"].to_numpy(np.float64)
-    broken = int((~((p >= 0) & (p <= 1))).sum())  # NaN compares false: counted too
+    broken = not_probabilities(kfold["prob"])  # averaging would hide a NaN: checked before it
     if broken:
-        raise InputError(f"{where}: {broken} of {len(p)} k-fold scores are not probabilities in 0..1 "
+        raise InputError(f"{where}: {broken} of {len(kfold)} k-fold scores are not probabilities in 0..1 "
                          "(NaN or out of range); run `dvc repro train`")
     fitted = set(kfold["model"])
     used, left_out = [m for m in models if m in fitted], [m for m in models if m not in fitted]
@@ -84,11 +97,8 @@ def out_of_fold(scores: pd.DataFrame, models: Sequence[str], where: str) -> OutO
     labels = kfold.groupby("pk")["label"].agg(["min", "max"]).loc[joined.index]
     if (labels["min"] != labels["max"]).any():
         raise InputError(f"{where}: a row has two labels in the k-fold scores; run `dvc repro train`")
-    described = f"out-of-fold P(authentic), mean over {repeats} k-fold repeat(s) of " + " and ".join(used)
-    if left_out:
-        described += f" ({' and '.join(left_out)}: not fitted, left out)"
     return OutOfFold(joined.index.to_numpy(np.int64), labels["min"].to_numpy(np.int64),
-                     joined.mean(axis=1).to_numpy(np.float64), described)
+                     joined.mean(axis=1).to_numpy(np.float64), tuple(used), tuple(left_out), repeats)
 
 
 def class_probabilities(prob_authentic: np.ndarray) -> np.ndarray:
@@ -114,7 +124,7 @@ def find(pks: np.ndarray, labels: np.ndarray, prob_authentic: np.ndarray, filter
     p = np.asarray(prob_authentic, np.float64)
     if not len(labels):
         raise InputError(f"{where}: no labelled rows")
-    broken = int((~((p >= 0) & (p <= 1))).sum())  # NaN compares false: counted too
+    broken = not_probabilities(p)
     if broken:
         raise InputError(f"{where}: {broken} of {len(p)} rows have no out-of-fold probability in 0..1 "
                          f"(NaN or out of range); run `dvc repro train`")
@@ -142,7 +152,7 @@ def rank(scores: pd.DataFrame, models: Sequence[str], filter_by: str, rows: int,
     oof = out_of_fold(scores, models, where)
     if oof is None:
         return report([], rows, filter_by, "none", truth_wrong, note=NO_STUDY)
-    found = find(oof.pks, oof.labels, oof.prob, filter_by, where=f"{where}: {' and '.join(models)}")
+    found = find(oof.pks, oof.labels, oof.prob, filter_by, where=f"{where}: {' and '.join(oof.models)}")
     return report(found, len(oof.pks), filter_by, oof.described, truth_wrong)
 
 
