@@ -258,7 +258,7 @@ class TrainParams:
     presets: PresetsParams
     split: SplitParams
     # What ships (train builds it, export-tflite converts it): the mean probability of all seed members, or
-    # member 0 alone (pipeline.training.study.shipped_index).
+    # member 0 alone (pipeline.training.predictions.shipped_index).
     ship: Literal["ensemble", "seed"]
     # Calibration of the shipped model, fitted on the hold-out's validation rows and built into it
     # (pipeline/training/calibration.py): none, temperature (sigmoid(z / T)) or platt (sigmoid(a z + b)).

@@ -122,6 +122,19 @@ def _ece(y: np.ndarray, p: np.ndarray, bins: int) -> np.ndarray:
     return np.abs(gap).sum(axis=1) / n
 
 
+def ece_floor(prob: np.ndarray, bins: int, draws: int, seed: int) -> dict[str, float]:
+    """The ECE a perfectly calibrated model would show on these rows: labels drawn from ``prob`` itself
+    (``draws`` times, seeded), each draw's ECE against ``prob``; its mean and 95th percentile.
+
+    ECE is biased upwards by the rows' own binomial noise: on 200 rows a model that is calibrated exactly
+    still shows about 0.03. An ECE is only evidence of miscalibration where it sits above this floor.
+    """
+    p = np.asarray(prob, np.float64)
+    y = (np.random.default_rng(seed).random((draws, p.size)) < p).astype(np.float64)
+    e = _ece(y, np.broadcast_to(p, y.shape), bins)
+    return {"mean": float(e.mean()), "p95": float(np.percentile(e, 95)), "draws": int(draws)}
+
+
 def reliability(y_true: np.ndarray, prob: np.ndarray, bins: int) -> list[dict[str, float]]:
     """Per non-empty bin: its range, rows, mean P(authentic) and the share that is authentic."""
     y, p = np.asarray(y_true, np.float64), np.asarray(prob, np.float64)

@@ -115,6 +115,30 @@ def calibration_sentence(calibration: Mapping[str, Any]) -> str:
             f"test log loss by: {effects}. {advice}")
 
 
+def steadiness_sentence(report: Mapping[str, Any]) -> str:
+    """One plain sentence: how much the shipped model moves with its seeds, and its ECE where there are rows
+    enough to measure one (each beside the noise a perfectly calibrated model would show on as many rows)."""
+    parts = []
+    spread = report.get("seeds_shipped")
+    if spread:
+        alone = (f"; one member alone moves by {report['seeds']['std']:.3f}" if spread["members_shipped"] > 1
+                 else "")
+        parts.append(f"Trained again with other seeds, the shipped model's test accuracy would move by "
+                     f"{spread['accuracy_std']:.3f} (std over {spread['resamples']} redraws of its "
+                     f"{spread['members_shipped']} member(s) from the {spread['members_drawn_from']} trained{alone})")
+    floor = report.get("ece_floor")
+    if floor:
+        parts.append(f"on the {report['test_rows']} test rows its ECE is {report['ece']:.3f}, and a perfectly "
+                     f"calibrated model would show {floor['mean']:.3f} there")
+    cv = report.get("cross_validated")
+    if cv:
+        lo, hi = cv["ece"]["ci95"]
+        parts.append(f"over all {cv['rows']} labelled rows, each scored by a k-fold model that held it out, its "
+                     f"ECE is {cv['ece']['value']:.3f} [{lo:.3f}, {hi:.3f}] against a floor of "
+                     f"{cv['ece_floor']['mean']:.3f} (accuracy {interval(cv['accuracy'])})")
+    return ("; ".join(parts) + ".") if parts else ""
+
+
 def _calibration_parameters(option: Mapping[str, Any]) -> str:
     if option["method"] == "temperature":
         return f"T = {option['temperature']:.3f}"
@@ -210,7 +234,8 @@ def model_card(report: Mapping[str, Any], labels: Mapping[str, Any], variance: M
         "or any population unlike the training data (other platforms, languages, years).", "",
         "## Model",
         model_sentence(card, report["seeds"]["n"], report["threshold"]),
-        *([calibration_sentence(report["calibration"])] if "calibration" in report else []), "",
+        *([calibration_sentence(report["calibration"])] if "calibration" in report else []),
+        *([steadiness_sentence(report)] if steadiness_sentence(report) else []), "",
         "## Data",
         f"- Source: {labels.get('source', 'unknown')} labels; {labels.get('labelled', '?')} labelled profiles "
         f"({labels.get('authentic', '?')} authentic, {labels.get('fake', '?')} fake); "
@@ -336,6 +361,8 @@ def html_report(report: Mapping[str, Any], slices: Sequence[Mapping[str, Any]], 
     if calibration:
         parts.append("<h2>Calibration</h2>")
         parts.append(f'<p id="calibration">{html.escape(calibration_sentence(calibration))}</p>')
+        if steadiness_sentence(report):
+            parts.append(f'<p id="steadiness">{html.escape(steadiness_sentence(report))}</p>')
         cal_rows = []
         for method, o in calibration["options"].items():
             name = CALIBRATION_NAMES[method] + (" (shipped)" if method == calibration["shipped"] else "")

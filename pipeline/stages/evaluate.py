@@ -53,7 +53,7 @@ def main() -> None:
         predicted = pq.read_table(paths.PREDICTIONS)
         scores = pq.read_table(paths.SCORES)
         ev = evaluate.evaluate(predicted.to_pandas(), params, alpha, profiles=profiles, scores=scores.to_pandas(),
-                               calibration=predictions.calibration(predicted.schema))
+                               calibration=predictions.calibration(predicted.schema), ship=loaded.train.ship)
         labels = json.loads(paths.LABELS_REPORT.read_text(encoding="utf-8"))
         label_issues = issues.read_report(paths.LABEL_ISSUES)
         results = splits.table(ev.splits, splits.protocol(scores.schema, ev.decision["threshold"]))

@@ -299,6 +299,7 @@ def log_pipeline_run(run: PipelineRun, experiment: str, model: str = SHIPPED) ->
             headline | {f"seed_accuracy_{k}": float(v) for k, v in seeds.items()}
             | flat_metrics("kfold", run.metrics.get("kfold", {}))
             | flat_metrics("variance", run.variance) | calibration_metrics(run.evaluation) | gate_metrics(run.metrics)
+            | steadiness_metrics(run.evaluation)
             | flat_metrics("drift", (run.drift or {}).get("headline", {})))
         source = (paths.tracking_root() / os.path.relpath(paths.FEATURES, paths.ROOT)).as_uri()
         dataset = mlflow.data.from_pandas(run.features, source=source, targets="label", name="features",
@@ -347,6 +348,15 @@ def calibration_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
         out |= {f"calibration.{method}.{k}": float(option[k]) for k in ("scale", "shift")}
         out |= {f"calibration.{method}.{k}": float(option[k]["value"]) for k in CALIBRATION_METRICS}
     return out
+
+
+def steadiness_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
+    """How far the shipped model moves with its seeds (``seeds_shipped.*``), the hold-out ECE's noise floor
+    (``ece_floor.*``) and the shipped recipe on every labelled row out of fold (``cross_validated.*``, absent
+    without a k-fold study), so runs can be sorted by what ships rather than by one member."""
+    cv = {k: v for k, v in evaluation.get("cross_validated", {}).items() if not isinstance(v, str)}
+    return (flat_metrics("seeds_shipped", evaluation.get("seeds_shipped", {}))
+            | flat_metrics("ece_floor", evaluation.get("ece_floor", {})) | flat_metrics("cross_validated", cv))
 
 
 def ui_url(experiment_id: str, address: str = UI_ADDRESS) -> str:

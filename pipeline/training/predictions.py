@@ -33,6 +33,14 @@ BASELINE_COLUMN_PREFIX = "prob_baseline_"
 CALIBRATION_KEY = b"igfake.calibration"
 
 
+def shipped_index(ship: str) -> slice | list[int]:
+    """What ships (``train.ship``), as an index on the members axis: every member, averaged (``ensemble``),
+    or member 0 alone (``seed``). The shipped model, its calibration, the cross-validated probabilities
+    the audit's error rates come from and evaluate's re-seeding estimate all select by it. Here, beside the
+    member columns it indexes, so that evaluate reads it without TensorFlow."""
+    return slice(None) if ship == "ensemble" else [0]
+
+
 def table(pks: np.ndarray, y: np.ndarray, valid: np.ndarray, test: np.ndarray, shipped: np.ndarray,
           member_seeds: Sequence[int], member_probs: np.ndarray,
           baseline_probs: Mapping[str, np.ndarray] | None = None,

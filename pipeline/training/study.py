@@ -203,23 +203,16 @@ def run(x: np.ndarray, y: np.ndarray, params: TrainParams, log_columns: Sequence
     return StudyResult(fixed, kfold, shipped_logit, calibration, shipped)
 
 
-def shipped_index(ship: str) -> slice | list[int]:
-    """What ships (``train.ship``), as an index on the members axis: every member, averaged (``ensemble``),
-    or member 0 alone (``seed``). The shipped model, its calibration and the cross-validated probabilities
-    the audit's error rates come from all select by it."""
-    return slice(None) if ship == "ensemble" else [0]
-
-
 def shipped_members(members: model_lib.Members, ship: str) -> model_lib.Members:
-    """The members that ship (:func:`shipped_index`)."""
-    return members.select(shipped_index(ship))
+    """The members that ship (:func:`pipeline.training.predictions.shipped_index`)."""
+    return members.select(predictions.shipped_index(ship))
 
 
 def calibrate(y: np.ndarray, fixed: SplitFit, params: TrainParams
               ) -> tuple[np.ndarray, calibration_lib.Calibration, np.ndarray]:
     """The shipped model's logit on every row, its calibration (``train.calibration``, fitted on the
     hold-out's validation rows only) and what it outputs: (logit [N], calibration, P(authentic) float32 [N])."""
-    members = shipped_index(params.ship)
+    members = predictions.shipped_index(params.ship)
     logit = calibration_lib.ensemble_logit(fixed.logits[members])
     calibration = calibration_lib.fit(params.calibration, y[fixed.split.valid], logit[fixed.split.valid])
     if calibration.is_identity:
@@ -259,7 +252,7 @@ def out_of_fold(kfold: Sequence[SplitFit], n_rows: int, ship: str = "ensemble",
     (float32 [N]; NaN without a k-fold study). Every row is a test row exactly once per repeat, so this
     scores all labelled rows with models that never saw them: what the audit's error rates come from.
     """
-    members = shipped_index(ship)
+    members = predictions.shipped_index(ship)
     out = np.full(n_rows, np.nan, np.float32)
     for fit in kfold:
         if fit.split.name.startswith("r0"):

@@ -214,3 +214,74 @@ def test_evaluate_owns_the_threshold_every_decision_uses():
     assert rates["from"] == "cross-validated, all labelled rows"
     assert rates["true_authentic"] == int(((cv["label"] == 1).to_numpy() & cv_called).sum())
     assert sum(rates[k] for k in ("true_authentic", "false_fake", "false_authentic", "true_fake")) == len(table)
+
+
+def test_the_ece_floor_is_the_binomial_noise_of_a_calibrated_model():
+    """Every row at P = 0.5 falls in one bin, so a calibrated model's ECE is |share authentic - 0.5|, whose
+    mean over draws is E|B/n - 1/2| for B ~ Binomial(n, 1/2): sqrt(1/(2 pi n)) to first order (0.0282 at
+    n = 200; the exact sum is 0.0281). Certain rows (P 0 or 1) draw their own label: no noise at all."""
+    floor = metrics.ece_floor(np.full(200, 0.5), bins=10, draws=4000, seed=0)
+    assert floor["mean"] == pytest.approx(0.0281, abs=0.0015)
+    assert floor["p95"] > floor["mean"] and floor["draws"] == 4000
+    assert metrics.ece_floor(np.array([0.0, 1.0] * 50), bins=10, draws=100, seed=0)["mean"] == 0.0
+    # Five times the rows: the floor falls by about sqrt(5).
+    five = metrics.ece_floor(np.full(1000, 0.5), bins=10, draws=4000, seed=0)["mean"]
+    assert floor["mean"] / five == pytest.approx(np.sqrt(5), rel=0.08)
+
+
+def test_the_shipped_seed_spread_redraws_the_members_that_ship():
+    """Four members right on 2, 3, 4 and 5 of 10 test rows. Shipping one member (train.ship: seed), a
+    redraw is one of them at random: accuracies 0.2..0.5, population std sqrt(0.0125) = 0.1118. Shipping
+    the ensemble averages the redrawn members: the spread shrinks. Identical members: no spread."""
+    y = np.ones(10, int)
+    members = np.zeros((4, 10))
+    for m, right in enumerate((2, 3, 4, 5)):
+        members[m, :right] = 0.9
+    one = evaluate.shipped_seed_spread(y, members, 0.5, "seed", evaluate.calibration_lib.IDENTITY, 10, 4000, 0)
+    assert one["members_shipped"] == 1 and one["members_drawn_from"] == 4
+    assert one["accuracy_std"] == pytest.approx(np.sqrt(0.0125), rel=0.05)
+    assert one["accuracy_mean"] == pytest.approx(0.35, abs=0.01)
+    # Two members, the ensemble ships both: member a is right on 10 of 20 rows (0.2 on the other ten), b on
+    # all (0.9). Redraws aa, ab, ba, bb are equally likely; ab and ba average 0.55 there, so only aa errs:
+    # accuracy 0.5 with probability 1/4, else 1.0: mean 0.875, std 0.5 sqrt(3/16) = 0.2165 (one member: 0.25).
+    pair = np.full((2, 20), 0.9)
+    pair[0, 10:] = 0.2
+    y20 = np.ones(20, int)
+    whole = evaluate.shipped_seed_spread(y20, pair, 0.5, "ensemble", evaluate.calibration_lib.IDENTITY, 10, 4000, 0)
+    single = evaluate.shipped_seed_spread(y20, pair, 0.5, "seed", evaluate.calibration_lib.IDENTITY, 10, 4000, 0)
+    assert whole["members_shipped"] == 2 and whole["accuracy_mean"] == pytest.approx(0.875, abs=0.01)
+    assert whole["accuracy_std"] == pytest.approx(0.5 * np.sqrt(3 / 16), rel=0.05)
+    assert single["accuracy_std"] == pytest.approx(0.25, rel=0.05)
+    same = evaluate.shipped_seed_spread(y, np.tile(members[:1], (4, 1)), 0.5, "ensemble",
+                                        evaluate.calibration_lib.IDENTITY, 10, 200, 0)
+    assert same["accuracy_std"] == 0.0 and same["ece_std"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_shipped_seed_spread_decides_after_the_shipped_calibration():
+    """A calibration that moves every probability across the threshold moves every decision: members all at
+    0.6 on authentic rows are right uncalibrated and wrong after sigmoid(logit - 1) = 0.356."""
+    y = np.ones(20, int)
+    members = np.full((3, 20), 0.6)
+    plain = evaluate.shipped_seed_spread(y, members, 0.5, "ensemble", evaluate.calibration_lib.IDENTITY, 10, 50, 0)
+    shifted = evaluate.calibration_lib.Calibration("platt", 1.0, -1.0)
+    moved = evaluate.shipped_seed_spread(y, members, 0.5, "ensemble", shifted, 10, 50, 0)
+    assert plain["accuracy_mean"] == 1.0 and moved["accuracy_mean"] == 0.0
+    assert moved["ece_mean"] == pytest.approx(1 - 1 / (1 + np.exp(-(np.log(0.6 / 0.4) - 1))), abs=1e-9)
+
+
+def test_cross_validated_metrics_cover_every_labelled_row_or_are_left_out():
+    table, _ = synthetic()
+    assert "cross_validated" not in evaluate.evaluate(table, params(), ALPHA).report  # no prob_cv column
+    rng = np.random.default_rng(3)
+    with_cv = table.assign(prob_cv=np.clip(0.2 + 0.6 * table["label"] + rng.normal(0, 0.15, len(table)), 0, 1))
+    r = evaluate.evaluate(with_cv, params(), ALPHA).report
+    cv = r["cross_validated"]
+    assert cv["rows"] == len(table)
+    hand = np.mean((with_cv["prob_cv"] >= 0.5) == (with_cv["label"] == 1))
+    assert cv["accuracy"]["value"] == pytest.approx(hand)
+    assert cv["ece"]["value"] == pytest.approx(metrics.expected_calibration_error(with_cv["label"],
+                                                                                  with_cv["prob_cv"], 10))
+    # The hold-out's floor is on its 100 test rows, the cross-validated one on all 400: about half.
+    assert cv["ece_floor"]["mean"] < r["ece_floor"]["mean"] * 0.75
+    no_study = with_cv.assign(prob_cv=np.nan)  # train.split.repeats: 0
+    assert "cross_validated" not in evaluate.evaluate(no_study, params(), ALPHA).report

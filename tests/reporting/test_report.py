@@ -92,3 +92,20 @@ def test_the_verdicts_and_kfold_intervals_are_at_one_minus_compare_alpha(evaluat
     assert "repeated k-fold (Nadeau-Bengio, paired, 90%)" in page and "k-fold mean [90% CI]" in page
     assert "hold-out test rows (paired bootstrap, 95%)" in page
     assert "no detectable difference at 90%.</p>" in page
+
+
+def test_the_card_says_how_far_the_shipped_model_moves_and_its_ece_beside_its_floor(evaluated):
+    """The numbers of the sentence are the report's: the redraw spread against one member's, the hold-out ECE
+    against its floor, and the cross-validated ECE (absent without a k-fold study: then no such clause)."""
+    cv = {"rows": 1000, "accuracy": {"value": 0.968, "ci95": [0.957, 0.979]},
+          "ece": {"value": 0.0124, "ci95": [0.0101, 0.0258]}, "ece_floor": {"mean": 0.0135, "p95": 0.0187}}
+    with_cv = {**evaluated, "cross_validated": cv,
+               "seeds_shipped": {**evaluated["seeds_shipped"], "accuracy_std": 0.0031}}
+    card = card_of(with_cv)
+    assert "would move by 0.003 (std over 300 redraws of its 3 member(s) from the 3 trained; one member alone " \
+           f"moves by {evaluated['seeds']['std']:.3f})" in card
+    assert f"its ECE is {evaluated['ece']:.3f}, and a perfectly calibrated model would show " \
+           f"{evaluated['ece_floor']['mean']:.3f} there" in card
+    assert "over all 1000 labelled rows, each scored by a k-fold model that held it out, its ECE is 0.012 " \
+           "[0.010, 0.026] against a floor of 0.013" in card
+    assert "k-fold model that held it out" not in card_of(evaluated)  # the synthetic table has no prob_cv

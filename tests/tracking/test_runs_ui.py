@@ -52,3 +52,19 @@ def test_mlflow_ui_refuses_a_port_that_is_not_one_in_one_line(tmp_path):
     refused = sh(["igfake", "mlflow", "ui", "--port", "70000"], cwd=tmp_path, check=False)
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.strip() == "igfake mlflow ui: --port 70000 is not a TCP port (1-65535)"
+
+
+def test_what_ships_is_logged_by_number_and_the_prose_left_out():
+    """The shipped model's redraw spread, the ECE floor and the cross-validated block become metrics a run can
+    be sorted by; the cross-validated block's description is text, not a metric; without a k-fold study
+    there is no cross_validated block and nothing of it is logged."""
+    evaluation = {"seeds_shipped": {"accuracy_std": 0.0032, "members_shipped": 30},
+                  "ece_floor": {"mean": 0.030, "p95": 0.042, "draws": 1000},
+                  "cross_validated": {"rows": 1000, "from": "k-fold models", "ece": {"value": 0.012,
+                                                                                    "ci95": [0.010, 0.026]}}}
+    assert runs.steadiness_metrics(evaluation) == {
+        "seeds_shipped.accuracy_std": 0.0032, "seeds_shipped.members_shipped": 30.0, "ece_floor.mean": 0.030,
+        "ece_floor.p95": 0.042, "ece_floor.draws": 1000.0, "cross_validated.rows": 1000.0,
+        "cross_validated.ece.value": 0.012, "cross_validated.ece.ci95_0": 0.010, "cross_validated.ece.ci95_1": 0.026}
+    assert not any(k.startswith("cross_validated") for k in runs.steadiness_metrics(
+        {k: v for k, v in evaluation.items() if k != "cross_validated"}))
